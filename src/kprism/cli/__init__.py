@@ -1,0 +1,1 @@
+"""Command-line shell over :mod:`kprism.ops` (``kprism`` and ``kubectl prism``)."""

@@ -1,0 +1,1 @@
+"""The observe → decide → act loop with deadlines, retries and an injectable clock."""

@@ -1,0 +1,1 @@
+"""The Kubernetes adapter: the only package that talks to the API server."""
