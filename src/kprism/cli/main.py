@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from kprism import __version__
+from kprism.cli import doctor as _doctor
 
 app = typer.Typer(
     name="kprism",
@@ -39,6 +40,9 @@ def _root(
 def version_cmd() -> None:
     """Print the version."""
     typer.echo(f"kprism {__version__}")
+
+
+_doctor.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,201 @@
+"""Render ``kprism doctor`` findings as text, JSON or SARIF 2.1.0.
+
+Why three formats: people read ``file:line: KP001 warning ...`` lines (editors and CI
+logs turn them into links), scripts read JSON, and code-scanning services (GitHub,
+GitLab) ingest SARIF and annotate the pull request on the offending line. Rendering
+knows nothing about where findings came from: a finding is :class:`Located` in a file,
+or, for live-cluster objects, only by its object reference.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any, Final, Protocol
+
+from kprism import __version__
+from kprism.plan.doctor import RULES, Finding, Severity
+
+SARIF_SCHEMA: Final = "https://json.schemastore.org/sarif-2.1.0.json"
+_SARIF_LEVEL: Final = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Located:
+    """A finding and, when it came from a file, the file and 1-based line."""
+
+    finding: Finding
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        """``deploy.yaml:21`` or, without a file, ``Deployment ns/name``."""
+        if self.file is None:
+            return str(self.finding.object_ref)
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+class _Source(Protocol):
+    @property
+    def source(self) -> str: ...
+
+    def line(self, path: str = "") -> int: ...
+
+
+def locate(findings: Iterable[Finding], sources: Sequence[_Source]) -> list[Located]:
+    """Attach file and line to findings of objects loaded by :func:`kprism.manifests.load`.
+
+    ``sources[finding.index]`` must be the manifest whose object was audited at that
+    position. The result is ordered by file, line and rule id.
+    """
+    out = []
+    for f in findings:
+        src = sources[f.index]
+        out.append(Located(finding=f, file=src.source, line=src.line(f.path)))
+    out.sort(key=lambda x: (x.file or "", x.line or 0, x.finding.rule_id, x.finding.path))
+    return out
+
+
+def counts(items: Iterable[Located]) -> dict[Severity, int]:
+    """How many findings of each severity."""
+    out = dict.fromkeys(Severity, 0)
+    for item in items:
+        out[item.finding.severity] += 1
+    return out
+
+
+def summary(items: Sequence[Located], *, objects: int) -> str:
+    """``2 warnings, 1 info in 3 objects (2 fixable with --fix)``."""
+    if not items:
+        return f"no problems found in {objects} object{'s' if objects != 1 else ''}"
+    c = counts(items)
+    parts = []
+    for sev in Severity:
+        n = c[sev]
+        if n:
+            noun = sev.value if sev is Severity.INFO or n == 1 else sev.value + "s"
+            parts.append(f"{n} {noun}")
+    fixable = sum(1 for i in items if i.finding.fixable)
+    tail = f" ({fixable} fixable with --fix)" if fixable else ""
+    return f"{', '.join(parts)} in {objects} object{'s' if objects != 1 else ''}{tail}"
+
+
+def render_text(items: Sequence[Located], *, objects: int) -> str:
+    """One line per finding plus an indented fix hint, then a summary line."""
+    lines = []
+    for item in items:
+        f = item.finding
+        lines.append(f"{item.where}: {f.rule_id} {f.severity.value} {f.message}")
+        hint = " (kprism doctor --fix)" if f.fixable else ""
+        lines.append(f"    fix: {f.fix}{hint}")
+    lines.append(summary(items, objects=objects))
+    return "\n".join(lines) + "\n"
+
+
+def _finding_json(item: Located) -> dict[str, Any]:
+    f = item.finding
+    return {
+        "rule_id": f.rule_id,
+        "slug": f.slug,
+        "severity": f.severity.value,
+        "object": {
+            "kind": f.object_ref.kind,
+            "namespace": f.object_ref.namespace,
+            "name": f.object_ref.name,
+        },
+        "container": f.container,
+        "message": f.message,
+        "fix": f.fix,
+        "path": f.path,
+        "fixable": f.fixable,
+        "file": item.file,
+        "line": item.line,
+    }
+
+
+def render_json(items: Sequence[Located], *, objects: int, fixed: Sequence[Located] = ()) -> str:
+    """``{"findings": [...], "fixed": [...], "summary": {...}}`` as indented JSON."""
+    c = counts(items)
+    doc = {
+        "findings": [_finding_json(i) for i in items],
+        "fixed": [_finding_json(i) for i in fixed],
+        "summary": {"objects": objects, **{sev.value: c[sev] for sev in Severity}},
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _uri(file: str) -> str:
+    path = PurePath(file)
+    return path.as_uri() if path.is_absolute() else path.as_posix()
+
+
+def render_sarif(items: Sequence[Located]) -> str:
+    """A SARIF 2.1.0 log with one run; ``runs[0].tool.driver.rules`` lists every rule."""
+    rule_index = {r.id: n for n, r in enumerate(RULES)}
+    results = []
+    for item in items:
+        f = item.finding
+        result: dict[str, Any] = {
+            "ruleId": f.rule_id,
+            "ruleIndex": rule_index[f.rule_id],
+            "level": _SARIF_LEVEL[f.severity],
+            "message": {"text": f"{f.message}. Fix: {f.fix}"},
+        }
+        location: dict[str, Any] = {
+            "logicalLocations": [
+                {
+                    "name": f.object_ref.name,
+                    "fullyQualifiedName": f"{f.object_ref}{f.path}",
+                    "kind": "resource",
+                }
+            ]
+        }
+        if item.file is not None and not item.file.startswith("<"):
+            location["physicalLocation"] = {
+                "artifactLocation": {"uri": _uri(item.file)},
+                "region": {"startLine": item.line or 1},
+            }
+        result["locations"] = [location]
+        results.append(result)
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "kprism doctor",
+                        "version": __version__,
+                        "rules": [
+                            {
+                                "id": r.id,
+                                "name": r.slug,
+                                "shortDescription": {"text": r.title},
+                                "fullDescription": {"text": f"Protects against {r.protects}."},
+                                "help": {"text": r.fix},
+                                "defaultConfiguration": {"level": _SARIF_LEVEL[r.severity]},
+                                "properties": {"fixable": r.fixable},
+                            }
+                            for r in RULES
+                        ],
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(log, indent=2) + "\n"
+
+
+__all__ = [
+    "Located",
+    "counts",
+    "locate",
+    "render_json",
+    "render_sarif",
+    "render_text",
+    "summary",
+]
