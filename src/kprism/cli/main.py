@@ -1,16 +1,28 @@
-"""The ``kprism`` command (also installed as ``kubectl-prism``).
+"""The ``kprism`` command (also installed as ``kubectl-prism``, so ``kubectl prism`` works).
 
-A thin shell: it parses arguments, calls :mod:`kprism.ops`, renders the result, and
-maps :class:`kprism.errors.KprismError` to one red line and an exit code. It never
-talks to the API server itself.
+A thin shell over :mod:`kprism.ops`: it parses arguments, calls the API, renders the
+result and maps :class:`kprism.errors.KprismError` to one red line and an exit code
+(0 ok, 1 release failed/aborted/rolled back, 2 bad input, 3 cluster unreachable or
+forbidden). It never talks to the API server itself.
 """
 
 from __future__ import annotations
 
-import typer
+import functools
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
 
-from kprism import __version__
-from kprism.cli import doctor as _doctor
+import typer
+import yaml
+
+from kprism import __version__, ops
+from kprism.cli import render
+from kprism.errors import KprismError, UsageError
+from kprism.kube.client import Kube
+from kprism.model.release import Action, ReleaseStatus, Strategy, status_to_json
+from kprism.plan.validate import parse_env_arg, parse_image_arg
 
 app = typer.Typer(
     name="kprism",
@@ -18,7 +30,47 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+
+
+Namespace = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the kubeconfig context's).")]
+Context = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
+Kubeconfig = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.", envvar="KUBECONFIG")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
+TrackLabel = Annotated[str, typer.Option("--track-label", help="Label that tells tracks apart.")]
+AppArg = Annotated[str, typer.Argument(help="The app: the name of its Service.", show_default=False)]
+Timeout = Annotated[float | None, typer.Option("--timeout", help="Give up waiting after this many seconds (exit 1).")]
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except KprismError as exc:
+            render.err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            render.err.print(
+                "[yellow]interrupted: the release state is in the cluster; `kprism resume` continues it[/]"
+            )
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _kube(kubeconfig: str | None, context: str | None, namespace: str | None) -> Kube:
+    return ops.connect(kubeconfig=kubeconfig, context=context, namespace=namespace)
 
 
 def _version(value: bool) -> None:
@@ -29,9 +81,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(
-        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
-    ),
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+    ] = False,
 ) -> None:
     """Progressive delivery for plain Kubernetes: no CRDs, no mesh, no controller."""
 
@@ -42,7 +94,324 @@ def version_cmd() -> None:
     typer.echo(f"kprism {__version__}")
 
 
-_doctor.register(app)
+def _print_status(st: ReleaseStatus, fmt: Output) -> None:
+    if fmt != Output.table:
+        render.emit(status_to_json(st), fmt.value)
+        return
+    colour = {"Succeeded": "green", "Failed": "red", "Aborted": "yellow"}.get(st.phase.value, "cyan")
+    render.out.print(
+        f"[bold {colour}]{st.phase.value}[/] {st.kind.value} {st.id}: {st.message}", markup=True
+    )
+
+
+def _finish(st: ReleaseStatus, fmt: Output) -> None:
+    _print_status(st, fmt)
+
+
+def _load_patch(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"--patch-file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"--patch-file {path}: not valid YAML ({exc})".replace("\n", " ")) from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"--patch-file {path}: must be a mapping merged into the pod template")
+    return data
+
+
+@app.command()
+@handle_errors
+def release(
+    app_name: AppArg,
+    image: Annotated[list[str] | None, typer.Option("--image", "-i", help="[CONTAINER=]IMAGE; repeatable.")] = None,
+    set_env: Annotated[list[str] | None, typer.Option("--set-env", help="[CONTAINER:]NAME=VALUE; repeatable.")] = None,
+    patch_file: Annotated[Path | None, typer.Option("--patch-file", help="YAML merged into the pod template.")] = None,
+    strategy: Annotated[Strategy, typer.Option("--strategy", help="Release strategy.")] = Strategy.BLUEGREEN,
+    preview: Annotated[bool, typer.Option("--preview", help="Expose the new track on Service APP-preview before promotion.")] = False,
+    auto_promote: Annotated[bool, typer.Option("--auto-promote", help="Switch traffic as soon as the new track is ready.")] = False,
+    scale_down_delay: Annotated[float, typer.Option("--scale-down-delay", help="Seconds to keep the old track after the verified cutover.")] = 30.0,
+    ready_timeout: Annotated[float, typer.Option("--ready-timeout", help="Seconds the new track may take to become ready.")] = 600.0,
+    track: Annotated[str | None, typer.Option("--track", help="Track to release into (default: the idle one).")] = None,
+    stable: Annotated[str | None, typer.Option("--stable", help="The serving track, when the Service does not pin one.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Release despite pre-flight errors (e.g. an HPA on the track).")] = False,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the release is over, or stop when it needs an operator.")] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    timeout: Timeout = None,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """Release a new version into the idle track and switch traffic to it (blue-green)."""
+    args = ops.SpecArgs(
+        images=[parse_image_arg(i) for i in image or []],
+        env=[parse_env_arg(e) for e in set_env or []],
+        patch=_load_patch(patch_file),
+        strategy=strategy,
+        preview=preview,
+        auto_promote=auto_promote,
+        scale_down_delay=scale_down_delay,
+        ready_timeout=ready_timeout,
+        track=track,
+    )
+    if scale_down_delay < 0 or ready_timeout <= 0:
+        raise UsageError("--scale-down-delay must be >= 0 and --ready-timeout > 0")
+    kube = _kube(kubeconfig, context, namespace)
+    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    if dry_run:
+        _show_plan(ops.plan_release(kube, ref, args.to_spec(), stable_track=stable, force=force), output)
+        return
+    with render.Progress(quiet=output != Output.table) as progress:
+        st = ops.release(
+            kube, ref, args.to_spec(), stable_track=stable, force=force, wait=wait, on_tick=progress, timeout=timeout
+        )
+    _finish(st, output)
+
+
+def _show_plan(plan: ops.ReleasePlan, fmt: Output) -> None:
+    if fmt != Output.table:
+        render.emit(plan.to_dict(), fmt.value)
+        return
+    st = plan.status
+    render.out.print(f"release of {st.stable_deployment} ({st.stable}) into {st.candidate} — dry run, nothing changed:")
+    for i, step in enumerate(plan.steps, 1):
+        render.out.print(f"  {i}. {step}")
+
+
+@app.command()
+@handle_errors
+def plan(
+    app_name: AppArg,
+    image: Annotated[list[str] | None, typer.Option("--image", "-i", help="[CONTAINER=]IMAGE; repeatable.")] = None,
+    set_env: Annotated[list[str] | None, typer.Option("--set-env", help="[CONTAINER:]NAME=VALUE; repeatable.")] = None,
+    patch_file: Annotated[Path | None, typer.Option("--patch-file", help="YAML merged into the pod template.")] = None,
+    strategy: Annotated[Strategy, typer.Option("--strategy")] = Strategy.BLUEGREEN,
+    preview: Annotated[bool, typer.Option("--preview")] = False,
+    auto_promote: Annotated[bool, typer.Option("--auto-promote")] = False,
+    scale_down_delay: Annotated[float, typer.Option("--scale-down-delay")] = 30.0,
+    track: Annotated[str | None, typer.Option("--track")] = None,
+    stable: Annotated[str | None, typer.Option("--stable")] = None,
+    force: Annotated[bool, typer.Option("--force")] = False,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """Dry run: validate a release and print every step it would take."""
+    args = ops.SpecArgs(
+        images=[parse_image_arg(i) for i in image or []],
+        env=[parse_env_arg(e) for e in set_env or []],
+        patch=_load_patch(patch_file),
+        strategy=strategy,
+        preview=preview,
+        auto_promote=auto_promote,
+        scale_down_delay=scale_down_delay,
+        track=track,
+    )
+    kube = _kube(kubeconfig, context, namespace)
+    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    _show_plan(ops.plan_release(kube, ref, args.to_spec(), stable_track=stable, force=force), output)
+
+
+def _intent_command(action: Action, doc: str) -> Callable[..., None]:
+    @handle_errors
+    def command(
+        app_name: AppArg,
+        reason: Annotated[str, typer.Option("--reason", help="Recorded with the intent.")] = "",
+        timeout: Timeout = None,
+        namespace: Namespace = None,
+        context: Context = None,
+        kubeconfig: Kubeconfig = None,
+        output: OutputOpt = Output.table,
+        track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+    ) -> None:
+        kube = _kube(kubeconfig, context, namespace)
+        ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+        with render.Progress(quiet=output != Output.table) as progress:
+            st = ops.send_intent(kube, ref, action, reason=reason, on_tick=progress, timeout=timeout)
+        _finish(st, output)
+        if action == Action.ABORT and st.phase.terminal:
+            raise typer.Exit(1)
+
+    command.__doc__ = doc
+    return command
+
+
+app.command("promote")(_intent_command(Action.PROMOTE, "Promote the release in progress: switch traffic to the new track."))
+app.command("abort")(_intent_command(Action.ABORT, "Abort the release in progress: traffic stays on (or returns to) stable."))
+app.command("pause")(_intent_command(Action.PAUSE, "Pause the release in progress where it is."))
+
+
+@app.command()
+@handle_errors
+def resume(
+    app_name: AppArg,
+    wait_for_lease: Annotated[float, typer.Option("--wait-for-lease", help="Seconds to wait for another engine's Lease to expire.")] = 20.0,
+    timeout: Timeout = None,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """Resume a paused, unattended or crashed release and drive it to the end."""
+    kube = _kube(kubeconfig, context, namespace)
+    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    with render.Progress(quiet=output != Output.table) as progress:
+        st = ops.resume(kube, ref, on_tick=progress, timeout=timeout, wait_for_lease=wait_for_lease)
+    _finish(st, output)
+    ops.check_outcome(st)
+
+
+@app.command()
+@handle_errors
+def rollback(
+    app_name: AppArg,
+    scale_down_delay: Annotated[float, typer.Option("--scale-down-delay")] = 30.0,
+    timeout: Timeout = None,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """Go back to the previous track (scaling it up and waiting until it is ready first)."""
+    kube = _kube(kubeconfig, context, namespace)
+    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    with render.Progress(quiet=output != Output.table) as progress:
+        st = ops.rollback(kube, ref, on_tick=progress, scale_down_delay=scale_down_delay, timeout=timeout)
+    _finish(st, output)
+
+
+@app.command()
+@handle_errors
+def status(
+    app_name: AppArg,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep printing as the release moves.")] = False,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """Show the app's tracks, endpoints, and the current or last release."""
+    kube = _kube(kubeconfig, context, namespace)
+    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    last: Any = None
+    while True:
+        view = ops.app_status(kube, ref)
+        data = view.to_dict()
+        if data != last:
+            _show_status(view, output)
+            last = data
+        if not watch or (view.release is not None and view.release.phase.terminal and last is not None and not watch):
+            return
+        import threading
+
+        threading.Event().wait(1.0)
+
+
+def _show_status(view: ops.AppStatus, fmt: Output) -> None:
+    if fmt != Output.table:
+        render.emit(view.to_dict(), fmt.value)
+        return
+    render.out.print(
+        f"app [bold]{view.app.name}[/] in {view.app.namespace} — Service selector {ops._fmt(view.selector)}, "
+        f"{view.endpoints} ready endpoints",
+        markup=True,
+    )
+    render.table(
+        ["TRACK", "DEPLOYMENT", "READY", "IMAGES", "ENDPOINTS", "SERVING"],
+        [
+            [t.track or "-", t.deployment, f"{t.ready}/{t.replicas}", ops._fmt(t.images), t.endpoints, "yes" if t.serving else ""]
+            for t in view.tracks
+        ],
+    )
+    if view.release:
+        st = view.release
+        render.out.print(
+            f"release {st.id} ({st.kind.value}, {st.spec.strategy.value}): {st.phase.value} at step {st.step} — {st.message}"
+        )
+        if st.last_error:
+            render.out.print(f"  last error: {st.last_error}")
+    if view.lease and view.lease.holder:
+        render.out.print(f"lease held by {view.lease.holder}")
+
+
+@app.command()
+@handle_errors
+def history(
+    app_name: AppArg,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """Show the app's last releases, newest first."""
+    kube = _kube(kubeconfig, context, namespace)
+    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    entries = ops.history(kube, ref)
+    if output != Output.table:
+        render.emit(entries, output.value)
+        return
+    render.table(
+        ["ID", "KIND", "PHASE", "FROM", "TO", "IMAGES", "STARTED", "FINISHED"],
+        [
+            [e["id"], e["kind"], e["phase"], e["stable"], e["candidate"], ops._fmt(e.get("candidate_images", {})),
+             e.get("started_at", ""), e.get("finished_at", "")]
+            for e in entries
+        ],
+    )
+
+
+@app.command("list")
+@handle_errors
+def list_cmd(
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="List apps in every namespace.")] = False,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """List apps: Services that select a track or carry a kprism release."""
+    kube = _kube(kubeconfig, context, namespace)
+    apps = ops.list_apps(kube, namespace=None if all_namespaces else (namespace or kube.namespace), track_label=track_label)
+    if output != Output.table:
+        render.emit([a.__dict__ for a in apps], output.value)
+        return
+    render.table(
+        ["NAMESPACE", "APP", "SERVING", "PHASE", "STEP", "LAST"],
+        [[a.namespace, a.name, a.serving or "-", a.phase, a.step, a.tracks] for a in apps],
+    )
+
+
+@app.command()
+@handle_errors
+def scale(
+    app_name: AppArg,
+    track: Annotated[str, typer.Option("--track", help="Track to scale.")],
+    replicas: Annotated[int, typer.Option("--replicas", help="New replica count.")],
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """Scale one track of the app."""
+    kube = _kube(kubeconfig, context, namespace)
+    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    dep = ops.scale(kube, ref, track=track, replicas=replicas)
+    if output != Output.table:
+        render.emit({"deployment": dep.name, "track": track, "replicas": replicas}, output.value)
+    else:
+        render.out.print(f"scaled {dep.name} ({track_label}={track}) to {replicas}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -52,3 +421,7 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+from kprism.cli import doctor as _doctor  # noqa: E402  (registers `kprism doctor`)
+
+_doctor.register(app)

@@ -1,0 +1,54 @@
+# kprism — developer entry points. Everything installs itself; see README.md.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help venv bins cluster cluster-down demo test test-unit test-integration lint fmt clean
+
+help:
+	@echo "make demo          start the local cluster and run a blue-green release demo"
+	@echo "make test          lint + type-check + unit + integration tests (real local cluster)"
+	@echo "make cluster       build (if needed) and start the local cluster; prints the kubeconfig path"
+	@echo "make cluster-down  stop the local cluster and remove its state"
+
+$(VENV)/.installed: pyproject.toml
+	@command -v python3 >/dev/null || { echo "kprism: python3 is missing: install Python >= 3.11"; exit 1; }
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,web]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+bins:
+	@hack/build-bins.sh >/dev/null
+
+cluster:
+	@hack/cluster.sh up
+
+cluster-down:
+	@hack/cluster.sh down
+
+demo: venv
+	@hack/demo.sh
+
+lint: venv
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+fmt: venv
+	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests
+
+test-unit: venv
+	$(VENV)/bin/pytest -q tests/unit
+
+# The whole suite: static checks, unit tier, then the integration tier against a
+# dedicated local cluster inside a loopback-only network namespace (hack/test.sh).
+test: venv bins lint
+	@hack/test.sh
+
+clean: cluster-down
+	rm -rf .cache $(VENV)

@@ -1,0 +1,154 @@
+"""The engine: observe → decide → record → act → wait, until the release settles.
+
+This is the only place in kprism that waits. Every wait is bounded (a deadline, the
+planner's ``requeue_after``, or a change seen by the watch feed), every retry has a
+budget, and the clock is injected. Conflicts (409) are never retried blindly: the
+engine re-observes and asks the planner again, so it always acts on fresh state.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from kprism.engine.clock import Clock, SystemClock
+from kprism.errors import ConflictError, KprismError, TimeoutError_, UsageError
+from kprism.kube.client import Kube
+from kprism.kube.errors import TransientError
+from kprism.kube.lease import AppLease
+from kprism.kube.state import read_intent, read_release, status_patch
+from kprism.kube.watch import AppFeed
+from kprism.model.observed import AppObs
+from kprism.model.release import ReleaseStatus
+from kprism.plan.decision import Decision
+from kprism.plan.strategies import planner_for
+
+T = TypeVar("T")
+
+MAX_WAIT = 15.0  # re-observe at least this often even if no watch event arrives
+TRANSIENT_BUDGET = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tick:
+    """What the engine did in one cycle; shells render these as progress."""
+
+    status: ReleaseStatus
+    observed: AppObs
+    actions: tuple[str, ...]
+
+
+class Engine:
+    """Drives one app's release while holding its Lease."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        namespace: str,
+        service: str,
+        track_label: str,
+        lease: AppLease,
+        clock: Clock | None = None,
+        on_tick: Callable[[Tick], None] | None = None,
+    ) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.service = service
+        self.track_label = track_label
+        self.lease = lease
+        self.clock = clock or SystemClock()
+        self.on_tick = on_tick
+
+    def observe(self) -> AppObs:
+        return self._retrying(
+            lambda: self.kube.observe(
+                namespace=self.namespace, service=self.service, track_label=self.track_label
+            )
+        )
+
+    def _retrying(self, fn: Callable[[], T]) -> T:
+        start = self.clock.monotonic()
+        delay = 0.2
+        while True:
+            try:
+                return fn()
+            except TransientError:
+                if self.clock.monotonic() - start > TRANSIENT_BUDGET:
+                    raise
+                self._sleep(delay * (1 + random.random() / 2))  # noqa: S311 - jitter, not crypto
+                delay = min(delay * 2, 5.0)
+
+    def _sleep(self, seconds: float) -> None:
+        threading.Event().wait(seconds)
+
+    def step(self) -> tuple[Decision, AppObs]:
+        """One observe → decide → record → act cycle."""
+        now = self.clock.now()
+        self.lease.renew_if_due(now)
+        obs = self.observe()
+        status = read_release(obs.service)
+        if status is None:
+            raise UsageError(f"Service {self.service} has no kprism release to drive")
+        intent = read_intent(obs.service)
+        decision = planner_for(status.spec.strategy)(status, obs, now, intent)
+        if decision.status != status or decision.consume_intent:
+            patch = status_patch(
+                obs.service, decision.status, consume_intent=decision.consume_intent, previous=status
+            )
+            # Record before acting; a 409 means someone (an intent) wrote meanwhile: re-observe.
+            self._retrying(lambda: self.kube.patch_service(self.service, self.namespace, patch))
+        for action in decision.actions:
+            self._retrying(
+                lambda a=action: self.kube.apply(a, namespace=self.namespace, service=self.service)
+            )
+        if self.on_tick is not None:
+            self.on_tick(
+                Tick(
+                    status=decision.status,
+                    observed=obs,
+                    actions=tuple(a.describe() for a in decision.actions),
+                )
+            )
+        return decision, obs
+
+    def run(
+        self,
+        *,
+        until: Callable[[ReleaseStatus], bool] | None = None,
+        timeout: float | None = None,
+    ) -> ReleaseStatus:
+        """Drive the release until it is terminal (or ``until`` says stop). Returns the last status."""
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
+        app_selector: dict[str, str] = {}
+        try:
+            first = self.observe()
+            app_selector = first.app_selector
+        except KprismError:
+            raise
+        with AppFeed(
+            self.kube, namespace=self.namespace, service=self.service, app_selector=app_selector
+        ) as feed:
+            while True:
+                try:
+                    decision, _ = self.step()
+                except ConflictError:
+                    continue
+                if decision.done or (until is not None and until(decision.status)):
+                    return decision.status
+                wait = decision.requeue_after if decision.requeue_after is not None else MAX_WAIT
+                wait = min(wait, MAX_WAIT, self.lease.duration / 3)
+                if decision.actions:
+                    wait = min(wait, 1.0)
+                if deadline is not None:
+                    left = deadline - self.clock.monotonic()
+                    if left <= 0:
+                        raise TimeoutError_(
+                            f"gave up waiting after {timeout:.0f}s at step {decision.status.step}: "
+                            f"{decision.status.message}; run `kprism resume {self.service}` to continue"
+                        )
+                    wait = min(wait, left)
+                feed.wait(max(wait, 0.05))

@@ -1,0 +1,384 @@
+"""The Kubernetes adapter: observe one app, apply one action, one request per call.
+
+This module (with the rest of :mod:`kprism.kube`) is the only code in kprism that
+talks to the API server. It knows nothing about releases: it turns API objects into
+:mod:`kprism.model.observed` snapshots and :mod:`kprism.model.actions` into requests.
+Waiting, retrying and deciding live elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lightkube import Client, KubeConfig
+from lightkube.codecs import from_dict
+from lightkube.config.kubeconfig import SingleConfig
+from lightkube.models.core_v1 import EventSource, ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
+from lightkube.resources.core_v1 import Event, Namespace, Pod, Service
+from lightkube.resources.discovery_v1 import EndpointSlice
+from lightkube.types import PatchType
+
+from kprism.errors import ClusterError, NotFoundError, UsageError
+from kprism.kube.errors import translating
+from kprism.model.actions import (
+    CreateDeployment,
+    DeleteDeployment,
+    DeleteService,
+    EmitEvent,
+    EnsureService,
+    KubeAction,
+    ReplaceTemplate,
+    ScaleDeployment,
+    SetSelector,
+)
+from kprism.model.observed import AppObs, DeploymentObs, HpaObs, PodObs, ServiceObs
+from kprism.model.release import LABEL_MANAGED
+
+FIELD_MANAGER = "kprism"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """Where to connect: a kubeconfig file, a context, a namespace."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None
+
+
+def _load_config(target: Target) -> SingleConfig:
+    path = target.kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+    try:
+        if path:
+            if not os.path.exists(path):
+                raise UsageError(f"kubeconfig {path!r} does not exist: pass --kubeconfig PATH")
+            kc = KubeConfig.from_file(path)
+        else:
+            kc = KubeConfig.from_env()
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise ClusterError(f"cannot load a kubeconfig: {exc}") from exc
+    try:
+        config = kc.get(context_name=target.context)
+    except Exception as exc:
+        raise UsageError(
+            f"unknown kubeconfig context {target.context!r}: see `kubectl config get-contexts`"
+        ) from exc
+    if config is None:
+        raise UsageError(f"unknown kubeconfig context {target.context!r}")
+    return config
+
+
+def _meta(obj: Any) -> ObjectMeta:
+    meta: ObjectMeta = obj.metadata
+    return meta
+
+
+def _dict(obj: Any) -> dict[str, Any]:
+    data: dict[str, Any] = obj.to_dict()
+    return data
+
+
+class Kube:
+    """One connection to one cluster, scoped to a default namespace."""
+
+    def __init__(self, target: Target | None = None, *, client: Client | None = None) -> None:
+        target = target or Target()
+        if client is None:
+            config = _load_config(target)
+            self.namespace = target.namespace or config.namespace or "default"
+            self.server = config.cluster.server
+            self.client = Client(config, field_manager=FIELD_MANAGER, timeout=20)
+        else:
+            self.client = client
+            self.namespace = target.namespace or client.namespace
+            self.server = ""
+        self.target = target
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def check_namespace(self, namespace: str) -> None:
+        with translating(f"get namespace {namespace}"):
+            try:
+                self.client.get(Namespace, namespace)
+            except NotFoundError:
+                raise
+        # (a missing namespace surfaces as NotFoundError from translating)
+
+    def get_service(self, name: str, namespace: str) -> ServiceObs:
+        with translating(f"get Service {name} in namespace {namespace}"):
+            svc = self.client.get(Service, name, namespace=namespace)
+        return service_obs(_dict(svc))
+
+    def find_service(self, name: str, namespace: str) -> ServiceObs | None:
+        try:
+            return self.get_service(name, namespace)
+        except NotFoundError:
+            return None
+
+    def list_services(self, namespace: str | None) -> list[ServiceObs]:
+        with translating(f"list Services in namespace {namespace or 'all'}"):
+            items = list(self.client.list(Service, namespace=namespace or "*"))
+        return [service_obs(_dict(s)) for s in items]
+
+    def raw_service(self, name: str, namespace: str) -> dict[str, Any]:
+        with translating(f"get Service {name} in namespace {namespace}"):
+            return _dict(self.client.get(Service, name, namespace=namespace))
+
+    def list_deployments(self, namespace: str, labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        with translating(f"list Deployments in namespace {namespace}"):
+            return [_dict(d) for d in self.client.list(Deployment, namespace=namespace, labels=labels)]
+
+    def get_deployment(self, name: str, namespace: str) -> dict[str, Any]:
+        with translating(f"get Deployment {name} in namespace {namespace}"):
+            return _dict(self.client.get(Deployment, name, namespace=namespace))
+
+    def list_pods(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        with translating(f"list Pods in namespace {namespace}"):
+            return [_dict(p) for p in self.client.list(Pod, namespace=namespace, labels=labels)]
+
+    def ready_endpoints(self, service: str, namespace: str) -> frozenset[str]:
+        """Pods the Service's EndpointSlices list with ``ready: true``."""
+        with translating(f"list EndpointSlices of Service {service} in namespace {namespace}"):
+            slices = list(
+                self.client.list(
+                    EndpointSlice, namespace=namespace, labels={"kubernetes.io/service-name": service}
+                )
+            )
+        names: set[str] = set()
+        for es in slices:
+            for ep in es.endpoints or []:
+                if ep.conditions and ep.conditions.ready and ep.targetRef and ep.targetRef.name:
+                    names.add(ep.targetRef.name)
+        return frozenset(names)
+
+    def list_hpas(self, namespace: str) -> list[HpaObs]:
+        with translating(f"list HorizontalPodAutoscalers in namespace {namespace}"):
+            items = list(self.client.list(HorizontalPodAutoscaler, namespace=namespace))
+        out = []
+        for h in items:
+            ref = h.spec.scaleTargetRef
+            if ref.kind != "Deployment":
+                continue
+            out.append(
+                HpaObs(
+                    name=_meta(h).name or "",
+                    target=ref.name,
+                    min_replicas=h.spec.minReplicas or 1,
+                    max_replicas=h.spec.maxReplicas,
+                    desired=(h.status.desiredReplicas if h.status else 0) or 0,
+                )
+            )
+        return out
+
+    def observe(self, *, namespace: str, service: str, track_label: str) -> AppObs:
+        """Observe one app: its Service, tracks, pods, endpoints, preview, HPAs."""
+        svc = self.get_service(service, namespace)
+        app_sel = {k: v for k, v in svc.selector.items() if k != track_label}
+        if not app_sel:
+            raise UsageError(
+                f"Service {service} selects pods only by {track_label!r} (or nothing): kprism needs "
+                "app labels besides the track label, e.g. app=hello"
+            )
+        deployments = [
+            deployment_obs(d, track_label)
+            for d in self.list_deployments(namespace)
+            if _selects(app_sel, d.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {}))
+        ]
+        pods = [pod_obs(p, track_label) for p in self.list_pods(namespace, app_sel)]
+        preview = self.find_service(preview_name(service), namespace)
+        return AppObs(
+            namespace=namespace,
+            service=svc,
+            track_label=track_label,
+            deployments=tuple(sorted(deployments, key=lambda d: d.name)),
+            pods=tuple(sorted(pods, key=lambda p: p.name)),
+            endpoints=self.ready_endpoints(service, namespace),
+            preview=preview,
+            preview_endpoints=(
+                self.ready_endpoints(preview.name, namespace) if preview else frozenset()
+            ),
+            hpas=tuple(h for h in self.list_hpas(namespace) if any(d.name == h.target for d in deployments)),
+        )
+
+    # -- writing ------------------------------------------------------------------------
+
+    def patch_service(self, name: str, namespace: str, patch: Mapping[str, Any]) -> ServiceObs:
+        """JSON merge patch; include metadata.resourceVersion in ``patch`` for a precondition."""
+        with translating(f"patch Service {name} in namespace {namespace}"):
+            svc = self.client.patch(Service, name, dict(patch), namespace=namespace, patch_type=PatchType.MERGE)
+        return service_obs(_dict(svc))
+
+    def apply(self, action: KubeAction, *, namespace: str, service: str) -> None:
+        """Carry out one planner action with one request (creates tolerate 'exists')."""
+        c = self.client
+        match action:
+            case CreateDeployment(name=name, body=body):
+                with translating(f"create Deployment {name} in namespace {namespace}"):
+                    c.create(from_dict(dict(body)), namespace=namespace)
+            case ReplaceTemplate(name=name, template=template, annotations=annotations):
+                ops: list[dict[str, Any]] = [
+                    {"op": "replace", "path": "/spec/template", "value": dict(template)}
+                ]
+                for k, v in annotations.items():
+                    ops.append({"op": "add", "path": f"/metadata/annotations/{_escape(k)}", "value": v})
+                with translating(f"update Deployment {name} in namespace {namespace}"):
+                    c.patch(Deployment, name, ops, namespace=namespace, patch_type=PatchType.JSON)
+            case ScaleDeployment(name=name, replicas=replicas):
+                with translating(f"scale Deployment {name} in namespace {namespace}"):
+                    c.patch(
+                        Deployment,
+                        name,
+                        {"spec": {"replicas": replicas}},
+                        namespace=namespace,
+                        patch_type=PatchType.MERGE,
+                    )
+            case DeleteDeployment(name=name):
+                with translating(f"delete Deployment {name} in namespace {namespace}"):
+                    try:
+                        c.delete(Deployment, name, namespace=namespace)
+                    except NotFoundError:
+                        pass
+            case SetSelector(service=svc_name, selector=selector, previous=previous):
+                patch = {k: None for k in previous if k not in selector}
+                patch.update(selector)
+                self.patch_service(svc_name, namespace, {"spec": {"selector": patch}})
+            case EnsureService(name=name, selector=selector, ports=ports, labels=labels):
+                body = {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": name, "labels": {LABEL_MANAGED: "kprism", **labels}},
+                    "spec": {"selector": dict(selector), "ports": [_port(p) for p in ports]},
+                }
+                existing = self.find_service(name, namespace)
+                if existing is None:
+                    with translating(f"create Service {name} in namespace {namespace}"):
+                        c.create(from_dict(body), namespace=namespace)
+                else:
+                    patch = {k: None for k in existing.selector if k not in selector}
+                    patch.update(selector)
+                    self.patch_service(name, namespace, {"spec": {"selector": patch}})
+            case DeleteService(name=name):
+                with translating(f"delete Service {name} in namespace {namespace}"):
+                    try:
+                        c.delete(Service, name, namespace=namespace)
+                    except NotFoundError:
+                        pass
+            case EmitEvent(reason=reason, message=message, warning=warning):
+                self.emit_event(
+                    namespace=namespace, service=service, reason=reason, message=message, warning=warning
+                )
+
+    def emit_event(self, *, namespace: str, service: str, reason: str, message: str, warning: bool = False) -> None:
+        now = datetime.now(UTC)
+        ev = Event(
+            metadata=ObjectMeta(name=f"{service}.kprism.{uuid.uuid4().hex[:10]}", namespace=namespace),
+            involvedObject=ObjectReference(kind="Service", apiVersion="v1", name=service, namespace=namespace),
+            reason=reason,
+            message=message[:1024],
+            type="Warning" if warning else "Normal",
+            source=EventSource(component="kprism"),
+            firstTimestamp=now,
+            lastTimestamp=now,
+            count=1,
+            reportingComponent="kprism",
+            reportingInstance=os.uname().nodename,
+        )
+        with translating(f"create Event on Service {service} in namespace {namespace}"):
+            self.client.create(ev, namespace=namespace)
+
+    def list_events(self, *, namespace: str, service: str) -> list[dict[str, Any]]:
+        with translating(f"list Events in namespace {namespace}"):
+            items = self.client.list(
+                Event,
+                namespace=namespace,
+                fields={"involvedObject.kind": "Service", "involvedObject.name": service},
+            )
+            return [_dict(e) for e in items]
+
+
+def preview_name(service: str) -> str:
+    return f"{service}-preview"
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _port(p: Mapping[str, Any]) -> dict[str, Any]:
+    keep = ("name", "port", "targetPort", "protocol", "appProtocol")
+    return {k: p[k] for k in keep if k in p and p[k] is not None}
+
+
+def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def service_obs(svc: Mapping[str, Any]) -> ServiceObs:
+    meta = svc.get("metadata", {})
+    spec = svc.get("spec", {})
+    return ServiceObs(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        selector=dict(spec.get("selector") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+        labels=dict(meta.get("labels") or {}),
+        ports=tuple(spec.get("ports") or ()),
+        resource_version=meta.get("resourceVersion", ""),
+    )
+
+
+def deployment_obs(d: Mapping[str, Any], track_label: str) -> DeploymentObs:
+    meta = d.get("metadata", {})
+    spec = d.get("spec", {})
+    status = d.get("status") or {}
+    selector = dict((spec.get("selector") or {}).get("matchLabels") or {})
+    return DeploymentObs(
+        name=meta.get("name", ""),
+        track=selector.get(track_label),
+        replicas=int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1),
+        ready=int(status.get("readyReplicas") or 0),
+        updated=int(status.get("updatedReplicas") or 0),
+        available=int(status.get("availableReplicas") or 0),
+        total=int(status.get("replicas") or 0),
+        generation=int(meta.get("generation") or 1),
+        observed_generation=int(status.get("observedGeneration") or 0),
+        selector=selector,
+        labels=dict(meta.get("labels") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+        template=dict(spec.get("template") or {}),
+        strategy=dict(spec.get("strategy") or {}),
+    )
+
+
+def pod_obs(p: Mapping[str, Any], track_label: str) -> PodObs:
+    meta = p.get("metadata", {})
+    status = p.get("status") or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    owner = next((o.get("name") for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
+    return PodObs(
+        name=meta.get("name", ""),
+        track=(meta.get("labels") or {}).get(track_label),
+        ready=ready,
+        terminating=meta.get("deletionTimestamp") is not None,
+        owner=owner,
+        created=str(meta.get("creationTimestamp") or ""),
+    )
+
+
+def iter_names(items: Iterable[Mapping[str, Any]]) -> list[str]:
+    return [i.get("metadata", {}).get("name", "") for i in items]

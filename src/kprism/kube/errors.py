@@ -1,0 +1,61 @@
+"""Translate lightkube / HTTP errors into kprism's error tree (see kprism.errors).
+
+Every adapter call goes through :func:`translating`, so callers only ever see
+:class:`kprism.errors.KprismError` subclasses with one-line messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx2
+from lightkube.core.exceptions import ApiError
+
+from kprism.errors import (
+    ClusterError,
+    ConflictError,
+    ForbiddenError,
+    KprismError,
+    NotFoundError,
+    UsageError,
+)
+
+
+class TransientError(ClusterError):
+    """A failure worth retrying: connection reset, 429, 5xx, timeouts."""
+
+
+def _describe(exc: ApiError) -> str:
+    msg = (exc.status.message or "").strip()
+    return msg.split("\n", 1)[0]
+
+
+@contextmanager
+def translating(what: str) -> Iterator[None]:
+    """Run one API call; map its errors. ``what`` reads like "get Service hello in ns web"."""
+    try:
+        yield
+    except KprismError:
+        raise
+    except ApiError as exc:
+        code = exc.status.code or 0
+        detail = _describe(exc)
+        if code == 404:
+            raise NotFoundError(f"cannot {what}: not found ({detail})") from exc
+        if code == 403:
+            raise ForbiddenError(
+                f"forbidden: cannot {what}: {detail} — grant this verb in the app's Role "
+                "(see docs/rbac.md)"
+            ) from exc
+        if code == 401:
+            raise ClusterError(f"unauthorized: cannot {what}: check your kubeconfig credentials") from exc
+        if code == 409:
+            raise ConflictError(f"conflict: cannot {what}: {detail}") from exc
+        if code in (400, 422):
+            raise UsageError(f"the API server rejected: {what}: {detail}") from exc
+        if code == 429 or code >= 500:
+            raise TransientError(f"cannot {what}: HTTP {code}: {detail}") from exc
+        raise ClusterError(f"cannot {what}: HTTP {code}: {detail}") from exc
+    except httpx2.TransportError as exc:
+        raise TransientError(f"cannot {what}: the API server is unreachable ({exc})") from exc

@@ -1,0 +1,107 @@
+"""Actions the planner asks the adapter to take. Each is idempotent by construction:
+it states a desired end (``replicas=3``), never a delta (``+1``), so replaying an
+action after a crash is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreateDeployment:
+    name: str
+    body: Mapping[str, Any]  # a full apps/v1 Deployment manifest
+
+    def describe(self) -> str:
+        return f"create Deployment {self.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplaceTemplate:
+    """Replace the Deployment's pod template exactly (JSON patch ``replace``)."""
+
+    name: str
+    template: Mapping[str, Any]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"update the pod template of Deployment {self.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleDeployment:
+    name: str
+    replicas: int
+
+    def describe(self) -> str:
+        return f"scale Deployment {self.name} to {self.replicas}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteDeployment:
+    name: str
+
+    def describe(self) -> str:
+        return f"delete Deployment {self.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetSelector:
+    """Set the Service selector to exactly ``selector`` in one PATCH."""
+
+    service: str
+    selector: Mapping[str, str]
+    previous: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"set Service {self.service} selector to {_labels(self.selector)}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnsureService:
+    """Create or update a Service kprism owns (e.g. the preview Service)."""
+
+    name: str
+    selector: Mapping[str, str]
+    ports: tuple[Mapping[str, Any], ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"expose Service {self.name} selecting {_labels(self.selector)}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteService:
+    name: str
+
+    def describe(self) -> str:
+        return f"delete Service {self.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmitEvent:
+    reason: str
+    message: str
+    warning: bool = False
+
+    def describe(self) -> str:
+        return f"event {self.reason}: {self.message}"
+
+
+KubeAction = (
+    CreateDeployment
+    | ReplaceTemplate
+    | ScaleDeployment
+    | DeleteDeployment
+    | SetSelector
+    | EnsureService
+    | DeleteService
+    | EmitEvent
+)
+
+
+def _labels(sel: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(sel.items()))

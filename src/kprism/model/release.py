@@ -1,0 +1,226 @@
+"""Release spec, status, intents and history entries, and their JSON form.
+
+The status is stored as versioned JSON in the ``kprism.dev/release`` annotation of the
+app's Service, so any machine can resume a release another one started. Field names
+follow Argo Rollouts where a concept is the same (phase, currentStep, stable, abort).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+ANNOTATION_RELEASE = "kprism.dev/release"
+ANNOTATION_HISTORY = "kprism.dev/history"
+ANNOTATION_INTENT = "kprism.dev/intent"
+ANNOTATION_TEMPLATE_HASH = "kprism.dev/template-hash"
+ANNOTATION_MANAGED = "kprism.dev/managed-by"
+LABEL_MANAGED = "app.kubernetes.io/managed-by"
+HISTORY_LIMIT = 20
+
+
+class Phase(StrEnum):
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ABORTED = "Aborted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Phase.SUCCEEDED, Phase.FAILED, Phase.ABORTED)
+
+
+class Kind(StrEnum):
+    RELEASE = "release"
+    ROLLBACK = "rollback"
+    ADOPT = "adopt"
+
+
+class Strategy(StrEnum):
+    BLUEGREEN = "bluegreen"
+    CANARY = "canary"
+
+
+class Action(StrEnum):
+    """Operator intents written onto the app and acted on by the engine."""
+
+    PROMOTE = "promote"
+    ABORT = "abort"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Change:
+    """A pod-template change: images per container, env per container, a merge patch."""
+
+    images: Mapping[str, str] = field(default_factory=dict)  # container ("" = the only one) → image
+    env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # container → name → value
+    patch: Mapping[str, Any] = field(default_factory=dict)  # merged into the pod template
+
+    @property
+    def empty(self) -> bool:
+        return not (self.images or self.env or self.patch)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseSpec:
+    """What the operator asked for. Immutable for the life of a release."""
+
+    strategy: Strategy = Strategy.BLUEGREEN
+    change: Change = field(default_factory=Change)
+    preview: bool = False
+    auto_promote: bool = False
+    scale_down_delay: float = 30.0
+    ready_timeout: float = 600.0
+    verify_timeout: float = 60.0
+    track: str | None = None  # explicit candidate track; default: the idle one
+
+
+@dataclass(frozen=True, kw_only=True)
+class Condition:
+    type: str
+    status: bool
+    reason: str
+    message: str = ""
+    last_transition: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Intent:
+    action: Action
+    release: str  # release id it applies to
+    by: str = ""
+    at: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReleaseStatus:
+    """The state of one release, as stored on the Service."""
+
+    id: str
+    kind: Kind
+    spec: ReleaseSpec
+    phase: Phase
+    step: str
+    stable: str  # track that served traffic when the release started
+    candidate: str  # track being released into
+    stable_deployment: str
+    candidate_deployment: str
+    replicas: int  # the size every track must reach before it takes traffic
+    stable_images: Mapping[str, str] = field(default_factory=dict)
+    candidate_images: Mapping[str, str] = field(default_factory=dict)
+    started_at: str = ""
+    finished_at: str = ""
+    step_started_at: str = ""
+    switched_at: str = ""
+    verified_at: str = ""
+    promoted: bool = False
+    paused: bool = False
+    aborting: bool = False
+    message: str = ""
+    last_error: str = ""
+    conditions: tuple[Condition, ...] = ()
+
+    def evolve(self, **changes: Any) -> ReleaseStatus:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def serving(self) -> str:
+        """The track that serves traffic when this release is over."""
+        return self.candidate if self.phase == Phase.SUCCEEDED else self.stable
+
+
+# -- JSON form ---------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def status_to_json(status: ReleaseStatus) -> dict[str, Any]:
+    data: dict[str, Any] = _plain(status)
+    data["v"] = SCHEMA_VERSION
+    return data
+
+
+def spec_from_json(data: Mapping[str, Any]) -> ReleaseSpec:
+    ch = data.get("change", {})
+    return ReleaseSpec(
+        strategy=Strategy(data.get("strategy", "bluegreen")),
+        change=Change(
+            images=dict(ch.get("images", {})),
+            env={k: dict(v) for k, v in ch.get("env", {}).items()},
+            patch=dict(ch.get("patch", {})),
+        ),
+        preview=bool(data.get("preview", False)),
+        auto_promote=bool(data.get("auto_promote", False)),
+        scale_down_delay=float(data.get("scale_down_delay", 30.0)),
+        ready_timeout=float(data.get("ready_timeout", 600.0)),
+        verify_timeout=float(data.get("verify_timeout", 60.0)),
+        track=data.get("track"),
+    )
+
+
+def status_from_json(data: Mapping[str, Any]) -> ReleaseStatus:
+    version = data.get("v", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"release status schema v{version} is not supported (want v1)")
+    names = {f.name for f in dataclasses.fields(ReleaseStatus)}
+    kw: dict[str, Any] = {k: v for k, v in data.items() if k in names}
+    kw["kind"] = Kind(kw["kind"])
+    kw["phase"] = Phase(kw["phase"])
+    kw["spec"] = spec_from_json(kw.get("spec", {}))
+    kw["stable_images"] = dict(kw.get("stable_images", {}))
+    kw["candidate_images"] = dict(kw.get("candidate_images", {}))
+    kw["conditions"] = tuple(Condition(**c) for c in kw.get("conditions", []))
+    return ReleaseStatus(**kw)
+
+
+def intent_to_json(intent: Intent) -> dict[str, Any]:
+    data: dict[str, Any] = _plain(intent)
+    return data
+
+
+def intent_from_json(data: Mapping[str, Any]) -> Intent:
+    return Intent(
+        action=Action(data["action"]),
+        release=str(data.get("release", "")),
+        by=str(data.get("by", "")),
+        at=str(data.get("at", "")),
+        reason=str(data.get("reason", "")),
+    )
+
+
+def history_entry(status: ReleaseStatus) -> dict[str, Any]:
+    """The summary of a finished release kept in the history annotation."""
+    return {
+        "id": status.id,
+        "kind": status.kind.value,
+        "strategy": status.spec.strategy.value,
+        "phase": status.phase.value,
+        "stable": status.stable,
+        "candidate": status.candidate,
+        "serving": status.serving,
+        "stable_images": dict(status.stable_images),
+        "candidate_images": dict(status.candidate_images),
+        "started_at": status.started_at,
+        "finished_at": status.finished_at,
+        "message": status.message,
+        "last_error": status.last_error,
+    }
