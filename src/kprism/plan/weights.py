@@ -115,7 +115,7 @@ def _total(total: int) -> int:
 
 
 def replicas_for_weight(
-    *, total: int, weight: float, max_surge: int | None = None
+    *, total: int, weight: float | Fraction, max_surge: int | None = None
 ) -> tuple[int, int]:
     """``(candidate, stable)`` pods whose ready ratio is closest to ``weight`` percent.
 
@@ -315,6 +315,10 @@ def next_scale(
     ``capacity_floor`` is ``N``: ready pods (both tracks) must never drop below it because
     of a move. ``max_surge``: desired pods (both tracks) never exceed ``N + max_surge``
     because of a move. ``target.total`` must lie in ``[N, N + max_surge]``.
+
+    The guarantee is only as good as the observation: pass counts from a Deployment
+    status whose ``observedGeneration`` has caught up with the spec, and observe again
+    after every move (a stale status can hide a crashed pod behind one that is leaving).
     """
     if max_surge < 1:
         raise ValueError(f"max_surge must be at least 1 pod, got {max_surge}")
