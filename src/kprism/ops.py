@@ -21,7 +21,7 @@ from typing import Any
 
 from kprism.engine.clock import Clock, SystemClock
 from kprism.engine.loop import Engine, Tick
-from kprism.errors import LockedError, NotFoundError, ReleaseFailed, UsageError
+from kprism.errors import LockedError, NotFoundError, ReleaseFailed, TimeoutError_, UsageError
 from kprism.kube.client import Kube, Target
 from kprism.kube.lease import AppLease, LeaseInfo
 from kprism.kube.state import intent_patch, read_history, read_intent, read_release, status_patch
@@ -720,6 +720,55 @@ def pin(kube: Kube, app: App, track: str) -> None:
         namespace=app.namespace,
         service=app.name,
     )
+
+
+def adopt(
+    kube: Kube,
+    app: App,
+    *,
+    track: str = PALETTE[0],
+    timeout: float = 300.0,
+    on_progress: Callable[[str], None] | None = None,
+    clock: Clock | None = None,
+) -> str:
+    """Bring an existing Deployment + Service into track form with zero downtime."""
+    from kprism.kube.watch import AppFeed
+    from kprism.plan.adopt import decide_adopt
+
+    check_track(track, label=app.track_label)
+    obs = observe(kube, app)
+    check_single_app(obs)
+    decide_adopt(obs, track=track)  # validate before taking anything
+    for d in obs.deployments:
+        _check_hpa(obs, d, force=False) if d.track is None else None
+    clock = clock or SystemClock()
+    lease = AppLease(kube, namespace=app.namespace, app=app.name)
+    lease.acquire()
+    deadline = clock.monotonic() + timeout
+    last = ""
+    try:
+        with AppFeed(kube, namespace=app.namespace, service=app.name, app_selector=obs.app_selector) as feed:
+            while True:
+                lease.renew_if_due(clock.now())
+                obs = observe(kube, app)
+                step = decide_adopt(obs, track=track)
+                for action in step.actions:
+                    kube.apply(action, namespace=app.namespace, service=app.name)
+                    last = action.describe()
+                    if on_progress:
+                        on_progress(f"→ {last}")
+                if step.done:
+                    kube.emit_event(namespace=app.namespace, service=app.name, reason="Adopted", message=step.message)
+                    return step.message
+                if step.waiting and step.waiting != last:
+                    last = step.waiting
+                    if on_progress:
+                        on_progress(step.waiting)
+                if clock.monotonic() > deadline:
+                    raise TimeoutError_(f"adopt of {app.name} did not finish in {timeout:.0f}s: {last}; run it again to continue")
+                feed.wait(1.0 if step.actions else 5.0)
+    finally:
+        lease.release()
 
 
 @dataclass(frozen=True, kw_only=True)

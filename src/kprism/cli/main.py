@@ -16,6 +16,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 import yaml
+from rich.markup import escape
 
 from kprism import __version__, ops
 from kprism.cli import render
@@ -58,7 +59,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except KprismError as exc:
-            render.err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            render.err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             render.err.print(
@@ -390,6 +391,34 @@ def list_cmd(
         ["NAMESPACE", "APP", "SERVING", "PHASE", "STEP", "LAST"],
         [[a.namespace, a.name, a.serving or "-", a.phase, a.step, a.tracks] for a in apps],
     )
+
+
+@app.command()
+@handle_errors
+def adopt(
+    app_name: AppArg,
+    track: Annotated[str, typer.Option("--track", help="Track name the live version gets.")] = "blue",
+    timeout: Annotated[float, typer.Option("--timeout")] = 300.0,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """Bring an existing Deployment + Service into track form with zero downtime."""
+    kube = _kube(kubeconfig, context, namespace)
+    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    quiet = output != Output.table
+
+    def progress(line: str) -> None:
+        if not quiet:
+            render.err.print(line, markup=False)
+
+    message = ops.adopt(kube, ref, track=track, timeout=timeout, on_progress=progress)
+    if quiet:
+        render.emit({"app": app_name, "track": track, "message": message}, output.value)
+    else:
+        render.out.print(message, markup=False)
 
 
 @app.command()

@@ -19,6 +19,8 @@ from rich.table import Table
 from kprism.engine.loop import Tick
 
 out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:
+    out = Console(highlight=False, soft_wrap=True, width=200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

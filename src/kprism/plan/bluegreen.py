@@ -464,7 +464,7 @@ def decide(
         result = _STEPS[st.step](st, obs, now)
         match result:
             case _Act(actions=actions, status=new):
-                st = new or st
+                st = (new or st).evolve(message="; ".join(a.describe() for a in actions))
                 return Decision(
                     status=st, actions=tuple(events) + actions, requeue_after=5.0, consume_intent=consume
                 )
