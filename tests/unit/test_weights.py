@@ -20,6 +20,7 @@ from kprism.model.steps import CanarySpec
 from kprism.plan.weights import (
     CanaryCounts,
     ReplicaPair,
+    ScaleDecision,
     Track,
     TrackCounts,
     Verdict,
@@ -234,17 +235,20 @@ def _counts(cd: int, cr: int, sd: int, sr: int) -> CanaryCounts:
 
 def test_candidate_first_then_stable_once_candidate_is_ready() -> None:
     target = ReplicaPair(candidate=1, stable=9)
-    kw = {"target": target, "capacity_floor": 10, "max_surge": 3}
-    d = next_scale(observed=_counts(0, 0, 10, 10), **kw)
+
+    def decide(observed: CanaryCounts) -> ScaleDecision:
+        return next_scale(observed=observed, target=target, capacity_floor=10, max_surge=3)
+
+    d = decide(_counts(0, 0, 10, 10))
     assert (d.verdict, d.track, d.replicas) == (Verdict.SCALE, Track.CANDIDATE, 1)
-    d = next_scale(observed=_counts(1, 0, 10, 10), **kw)
+    d = decide(_counts(1, 0, 10, 10))
     assert d.verdict is Verdict.WAIT
     assert "ready" in d.reason
-    d = next_scale(observed=_counts(1, 1, 10, 10), **kw)
+    d = decide(_counts(1, 1, 10, 10))
     assert (d.verdict, d.track, d.replicas) == (Verdict.SCALE, Track.STABLE, 9)
-    d = next_scale(observed=_counts(1, 1, 9, 10), **kw)  # the extra pod is terminating
+    d = decide(_counts(1, 1, 9, 10))  # the extra pod is terminating
     assert d.verdict is Verdict.WAIT
-    assert next_scale(observed=_counts(1, 1, 9, 9), **kw).verdict is Verdict.DONE
+    assert decide(_counts(1, 1, 9, 9)).verdict is Verdict.DONE
 
 
 def test_stable_shrinks_only_by_what_candidate_covers() -> None:
@@ -316,16 +320,20 @@ def test_pods_on_their_way_out_do_not_count() -> None:
 
 
 def test_the_track_gaining_share_moves_first() -> None:
-    kw = {"capacity_floor": 10, "max_surge": 6}
+
+    def decide(observed: CanaryCounts, c: int, s: int) -> ScaleDecision:
+        target = ReplicaPair(candidate=c, stable=s)
+        return next_scale(observed=observed, target=target, capacity_floor=10, max_surge=6)
+
     both_grow = _counts(2, 2, 8, 8)  # 20%
-    d = next_scale(observed=both_grow, target=ReplicaPair(candidate=3, stable=10), **kw)
+    d = decide(both_grow, 3, 10)
     assert (d.track, d.replicas) == (Track.CANDIDATE, 3)  # → 23%
-    d = next_scale(observed=both_grow, target=ReplicaPair(candidate=3, stable=13), **kw)
+    d = decide(both_grow, 3, 13)
     assert (d.track, d.replicas) == (Track.STABLE, 13)  # → 18.75%
     both_shrink = _counts(5, 5, 10, 10)  # 33%
-    d = next_scale(observed=both_shrink, target=ReplicaPair(candidate=4, stable=7), **kw)
+    d = decide(both_shrink, 4, 7)
     assert (d.track, d.replicas) == (Track.STABLE, 7)  # → 36%: stable loses share first
-    d = next_scale(observed=both_shrink, target=ReplicaPair(candidate=3, stable=9), **kw)
+    d = decide(both_shrink, 3, 9)
     assert (d.track, d.replicas) == (Track.CANDIDATE, 3)  # → 25%
 
 

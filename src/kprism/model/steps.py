@@ -398,13 +398,20 @@ _FRIENDLY = {
 
 def _problems_of(err: ValidationError) -> list[tuple[Loc, str]]:
     out: list[tuple[Loc, str]] = []
-    for item in err.errors():
+    items = err.errors()
+    for item in items:
         ctx = item.get("ctx") or {}
         inner = ctx.get("error")
         if isinstance(inner, _Problems):
             out.extend(inner.problems)
             continue
-        out.append((_strip_tags(tuple(item["loc"])), _FRIENDLY.get(item["type"], item["msg"])))
+        loc = tuple(item["loc"])
+        if item["type"] == "too_short" and any(
+            len(other["loc"]) > len(loc) and tuple(other["loc"][: len(loc)]) == loc
+            for other in items
+        ):
+            continue  # "empty after validation" only because every item failed: noise
+        out.append((_strip_tags(loc), _FRIENDLY.get(item["type"], item["msg"])))
     return out
 
 
