@@ -482,7 +482,7 @@ def _simulate(
     assert desired == ready == {Track.CANDIDATE: target.candidate, Track.STABLE: target.stable}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(scenario=_scenario(), data=st.data())
 def test_next_scale_keeps_capacity_and_budget_and_terminates(
     scenario: tuple[int, int, ReplicaPair, ReplicaPair], data: st.DataObject
@@ -491,7 +491,7 @@ def test_next_scale_keeps_capacity_and_budget_and_terminates(
     _simulate(data, n=n, surge=surge, start=start, target=target, crashes=False)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(scenario=_scenario(), data=st.data())
 def test_next_scale_never_makes_a_crash_worse(
     scenario: tuple[int, int, ReplicaPair, ReplicaPair], data: st.DataObject

@@ -27,13 +27,17 @@ Rules chosen (each one is checked and has a test):
 - ``maxSurge``: pods (an integer >= 1) or a percentage of the stable size ``"1%".."100%"``,
   rounded up and at least one pod. Zero is refused: kprism always adds candidate pods
   before it removes stable ones, so it needs room for at least one extra pod.
+
+Structural problems (types, ranges, unknown fields) are all reported at once; the
+cross-step rules above run only on a list that is structurally valid, so a file with both
+kinds of mistakes takes two rounds.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Literal, NoReturn
 
 from pydantic import (
@@ -137,7 +141,7 @@ def _duration_field(value: Any) -> Any:
         raise PydanticCustomError("duration", str(exc)) from exc
 
 
-def _pods_or_percent(minimum: int) -> Any:
+def _pods_or_percent(minimum: int) -> Callable[[Any], int | str]:
     def check(value: Any) -> int | str:
         if isinstance(value, int) and not isinstance(value, bool):
             if value < minimum:
