@@ -25,7 +25,7 @@ import enum
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from kprism.errors import InvalidSpecError
@@ -348,7 +348,7 @@ class ObjectFix:
 
     index: int  # position in the objects given to audit()/plan_fixes()
     object_ref: ObjectRef
-    rule_ids: tuple[str, ...]
+    rule_ids: tuple[str, ...]  # rules whose fixes produced edits (KP005 may follow a preStop fix)
     edits: tuple[Edit, ...]
 
 
@@ -1329,6 +1329,8 @@ _FIXERS: Final[Mapping[str, Callable[[Mapping[str, Any], Finding, DoctorConfig],
     "KP005": _fix_grace,
 }
 _FIX_ORDER: Final = {rule_id: n for n, rule_id in enumerate(_FIXERS)}
+_PRESTOP_RULES: Final = frozenset({"KP002", "KP003", "KP004"})
+_GRACE_PATH: Final = "/spec/template/spec/terminationGracePeriodSeconds"
 
 
 def plan_fixes(
@@ -1352,7 +1354,11 @@ def plan_fixes(
         work: Mapping[str, Any] = objects[index]
         edits: list[Edit] = []
         rules: list[str] = []
-        for f in sorted(todo, key=lambda f: (_FIX_ORDER[f.rule_id], f.path)):
+        todo.sort(key=lambda f: (_FIX_ORDER[f.rule_id], f.path))
+        if config.enabled("KP005") and any(f.rule_id in _PRESTOP_RULES for f in todo):
+            # a longer preStop sleep eats into the grace period: re-check it afterwards
+            todo.append(replace(todo[0], rule_id="KP005", path=_GRACE_PATH))
+        for f in todo:
             new = _FIXERS[f.rule_id](work, f, config)
             if new:
                 work = apply_edits(work, new)
