@@ -220,7 +220,8 @@ def load(sources: Sequence[str], *, stdin: TextIO | None = None) -> list[Manifes
                 continue
             seen.add(key)
             try:
-                text = p.read_text(encoding="utf-8")
+                with p.open(encoding="utf-8", newline="") as fh:  # keep CRLF as it is
+                    text = fh.read()
             except (OSError, UnicodeDecodeError) as exc:
                 raise InvalidSpecError(f"{p}: cannot read: {_one_line(str(exc))}") from exc
             out.extend(_parse(_File(source=str(p), path=p, text=text)))

@@ -1,0 +1,293 @@
+"""Manifests: objects with file:line, multi-document and List files, and comment-safe fixes."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kprism.errors import InvalidSpecError, NotFoundError, UsageError
+from kprism.manifests import Manifest, apply_fixes, load, load_text
+from kprism.plan.doctor import Edit, ObjectFix, ObjectRef, audit, plan_fixes
+
+FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
+SEED = FIXTURES / "seed.yaml"
+C0 = "/spec/template/spec/containers/0"
+
+
+def line_of(text: str, needle: str, nth: int = 0) -> int:
+    """1-based line of the ``nth`` line that equals ``needle`` once stripped."""
+    hits = [n for n, line in enumerate(text.splitlines(), 1) if line.strip() == needle]
+    return hits[nth]
+
+
+@pytest.fixture
+def seed(tmp_path: Path) -> Path:
+    path = tmp_path / "seed.yaml"
+    shutil.copy(SEED, path)
+    return path
+
+
+def _fix(manifests: list[Manifest]) -> list[str]:
+    objs = [m.obj for m in manifests]
+    return apply_fixes(manifests, plan_fixes(objs, audit(objs)))
+
+
+def test_seed_objects_sources_and_lines() -> None:
+    text = SEED.read_text()
+    ms = load([str(SEED)])
+    assert [(m.obj["kind"], m.obj["metadata"]["name"], m.doc) for m in ms] == [
+        ("Deployment", "py-hello-blue", 0),
+        ("Deployment", "py-hello-green", 1),
+        ("Service", "py-hello-service", 2),
+    ]
+    assert all(m.source == str(SEED) for m in ms)
+    blue, green, svc = ms
+    assert blue.line() == line_of(text, "apiVersion: apps/v1")
+    assert blue.line(C0 + "/args/0") == line_of(text, "- |")
+    assert green.line(C0 + "/args/0") == line_of(text, "- |", nth=1)
+    # a missing field points at its nearest existing parent: the container
+    assert blue.line(C0 + "/readinessProbe") == line_of(text, "- name: hello")
+    assert blue.line(C0 + "/lifecycle/preStop/exec") == line_of(text, "exec:")
+    assert svc.line("/spec/selector") == line_of(text, "selector:", nth=2)
+    assert green.line("/spec/template/spec/terminationGracePeriodSeconds") == line_of(
+        text, "terminationGracePeriodSeconds: 30", nth=1
+    )
+
+
+def test_objects_are_plain_python() -> None:
+    (m,) = load_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}\n",
+        source="x",
+    )
+    assert type(m.obj) is dict
+    assert type(m.obj["spec"]["ports"]) is list
+    assert type(m.obj["spec"]["ports"][0]["port"]) is int
+    assert type(m.obj["metadata"]["name"]) is str
+
+
+def test_skips_empty_comment_only_and_non_kubernetes_documents() -> None:
+    text = (
+        "# header comment only\n"
+        "---\n"
+        "---\n"
+        "replicaCount: 3  # a Helm values file\n"
+        "---\n"
+        "- just\n- a list\n"
+        "--- # separator with a comment\n"
+        "apiVersion: v1\n"
+        "kind: ConfigMap\n"
+        "metadata:\n"
+        "  name: c\n"
+        "...\n"
+    )
+    (m,) = load_text(text, source="mixed.yaml")
+    assert m.obj["metadata"]["name"] == "c"
+    assert m.doc == 4
+    assert m.line("/metadata/name") == 12
+
+
+def test_kind_list_yields_items_with_their_lines() -> None:
+    text = (
+        "apiVersion: v1\n"
+        "kind: List\n"
+        "items:\n"
+        "- apiVersion: v1\n"
+        "  kind: Service\n"
+        "  metadata:\n"
+        "    name: a\n"
+        "- apiVersion: v1\n"
+        "  kind: Service\n"
+        "  metadata:\n"
+        "    name: b\n"
+    )
+    a, b = load_text(text, source="list.yaml")
+    assert (a.item, b.item) == (0, 1)
+    assert b.obj["metadata"]["name"] == "b"
+    assert b.line("/metadata/name") == 11
+
+
+def test_bad_yaml_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: Service\n---\napiVersion: v1\nkind: [Service\nmetadata: {}\n"
+    )
+    with pytest.raises(InvalidSpecError) as info:
+        load([str(path)])
+    message = str(info.value)
+    assert message.startswith(f"{path}:")
+    assert "invalid YAML" in message
+    assert "\n" not in message
+    line = int(message.split(":")[1])
+    assert 5 <= line <= 7  # in the second document, not counted from its start
+
+
+def test_duplicate_keys_are_bad_yaml() -> None:
+    with pytest.raises(InvalidSpecError, match=r"^d\.yaml:3: invalid YAML"):
+        load_text("apiVersion: v1\nkind: Service\nkind: Pod\n", source="d.yaml")
+
+
+def test_missing_path_and_nothing_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no such file"):
+        load([str(tmp_path / "nope.yaml")])
+    (tmp_path / "values.yaml").write_text("replicaCount: 1\n")
+    with pytest.raises(InvalidSpecError, match="no Kubernetes objects"):
+        load([str(tmp_path)])
+
+
+def test_directory_recursion(tmp_path: Path) -> None:
+    svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n"
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "b.yaml").write_text(svc.format(name="b"))
+    (tmp_path / "a.yml").write_text(svc.format(name="a"))
+    (tmp_path / "sub" / "deeper" / "c.YAML").write_text(svc.format(name="c"))
+    (tmp_path / ".git" / "x.yaml").write_text(svc.format(name="hidden"))
+    (tmp_path / ".hidden.yaml").write_text(svc.format(name="hidden"))
+    (tmp_path / "notes.txt").write_text(svc.format(name="txt"))
+    names = [m.obj["metadata"]["name"] for m in load([str(tmp_path), str(tmp_path / "a.yml")])]
+    assert names == ["a", "b", "c"]  # sorted, hidden skipped, a.yml not loaded twice
+
+
+def test_stdin() -> None:
+    stdin = io.StringIO(SEED.read_text())
+    ms = load(["-"], stdin=stdin)
+    assert len(ms) == 3
+    assert ms[0].source == "<stdin>"
+
+
+def test_fix_preserves_comments_and_untouched_documents(seed: Path) -> None:
+    before = seed.read_text()
+    assert _fix(load([str(seed)])) == [str(seed)]
+    after = seed.read_text()
+    # the comment lines survive byte for byte
+    tini = '        # command: ["/usr/bin/tini", "--", "bash", "-c"]\n'
+    assert after.count(tini) == before.count(tini) == 2
+    assert after.startswith("# The seed article's blue/green app: two tracks and one Service.\n")
+    # the Service document is not touched at all (its comments and odd key order included)
+    svc_before = before[before.rindex("---\n") :]
+    assert after.endswith(svc_before)
+    assert "    #color: green\n    #color: blue\n" in after
+    # the Deployments changed exactly where the fixes say, in the file's own style
+    assert after.count("            sleep:\n              seconds: 5\n") == 2
+    assert after.count("        - |\n          exec python app.py\n") == 2
+    assert after.count('        command: ["sh", "-c"]\n') == 2  # flow style kept
+    assert after.count('            memory: "200Mi"\n') == 2  # quotes kept
+    removed = set(before.splitlines()) - set(after.splitlines())
+    assert removed == {
+        "            exec:",
+        '              command: ["sleep", "5"]',
+        "          python app.py",
+    }
+
+
+def test_fixed_files_audit_clean_for_fixable_rules(seed: Path) -> None:
+    _fix(load([str(seed)]))
+    ms = load([str(seed)])
+    findings = audit([m.obj for m in ms])
+    assert [f for f in findings if f.fixable] == []
+    assert sorted({f.rule_id for f in findings}) == ["KP001", "KP013"]
+    assert _fix(ms) == []  # nothing left to do: the file is not written again
+
+
+def test_fix_keeps_indented_sequence_style(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        "apiVersion: apps/v1\n"
+        "kind: Deployment\n"
+        "metadata:\n"
+        "    name: d  # four-space mappings\n"
+        "spec:\n"
+        "    template:\n"
+        "        spec:\n"
+        "            containers:\n"
+        "              - name: app\n"
+        "                image: app:1\n"
+        "                ports:\n"
+        "                  - containerPort: 80\n"
+        "                readinessProbe:\n"
+        "                    tcpSocket: {port: 80}\n"
+        "                resources:\n"
+        "                    limits: {memory: 1Gi}\n"
+    )
+    _fix(load([str(path)]))
+    text = path.read_text()
+    assert "    name: d  # four-space mappings\n" in text
+    assert "              - name: app\n" in text
+    assert (
+        "                lifecycle:\n"
+        "                    preStop:\n"
+        "                        sleep:\n"
+        "                            seconds: 10\n"
+    ) in text
+    assert audit([m.obj for m in load([str(path)])]) == []
+
+
+def test_replaced_hook_keeps_its_trailing_comment(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        "apiVersion: apps/v1\n"
+        "kind: Deployment\n"
+        "metadata:\n"
+        "  name: d\n"
+        "spec:\n"
+        "  template:\n"
+        "    spec:\n"
+        "      containers:\n"
+        "      - name: app\n"
+        "        image: app:1\n"
+        "        lifecycle:\n"
+        "          preStop:\n"
+        "            exec:\n"
+        '              command: ["sleep", "2"]  # too short\n'
+        "        # keep this note\n"
+        "        readinessProbe:\n"
+        "          tcpSocket: {port: 80}\n"
+    )
+    _fix(load([str(path)]))
+    text = path.read_text()
+    assert "# too short" in text
+    assert "        # keep this note\n" in text
+    assert "seconds: 10" in text
+
+
+def test_fix_writes_crlf_files_as_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_bytes(SEED.read_bytes().replace(b"\n", b"\r\n"))
+    _fix(load([str(path)]))
+    data = path.read_bytes()
+    assert b"exec python app.py\r\n" in data
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert b"\r\r" not in data
+
+
+def test_fix_refuses_stdin() -> None:
+    (m,) = load(["-"], stdin=io.StringIO(SEED.read_text().split("---")[0]))
+    fix = ObjectFix(
+        index=0,
+        object_ref=ObjectRef(kind="Deployment", namespace="default", name="py-hello-blue"),
+        rule_ids=("KP014",),
+        edits=(Edit(path=C0 + "/args/0", value="exec python app.py\n"),),
+    )
+    with pytest.raises(UsageError, match="stdin"):
+        apply_fixes([m], [fix])
+
+
+def test_fix_creates_missing_parents(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec:\n  replicas: 2\n"
+    )
+    (m,) = load([str(path)])
+    fix = ObjectFix(
+        index=0,
+        object_ref=ObjectRef(kind="Deployment", namespace="default", name="d"),
+        rule_ids=("KP006",),
+        edits=(Edit(path="/spec/strategy/rollingUpdate/maxUnavailable", value=0),),
+    )
+    apply_fixes([m], [fix])
+    assert path.read_text().endswith(
+        "spec:\n  replicas: 2\n  strategy:\n    rollingUpdate:\n      maxUnavailable: 0\n"
+    )
