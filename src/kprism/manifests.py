@@ -342,6 +342,7 @@ def _render(chunk: _Chunk, newline: str) -> str:
     buf = io.StringIO()
     yaml.dump(chunk.data, buf)
     text = buf.getvalue()
+    text = text.replace("\r\n", "\n")  # comments keep the CR they were read with
     return text if newline == "\n" else text.replace("\n", newline)
 
 
