@@ -443,6 +443,12 @@ def scale(
         render.out.print(f"scaled {dep.name} ({track_label}={track}) to {replicas}")
 
 
+# Before main() so that `python -m kprism.cli.main doctor` finds it too.
+from kprism.cli import doctor as _doctor  # noqa: E402  (registers `kprism doctor`)
+
+_doctor.register(app)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI. Usage errors exit 2 (click's convention); kprism errors carry their code."""
     app(args=argv, prog_name="kprism")
@@ -450,7 +456,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-from kprism.cli import doctor as _doctor  # noqa: E402  (registers `kprism doctor`)
-
-_doctor.register(app)

@@ -1,0 +1,234 @@
+"""``kprism doctor``: output formats, exit codes, --fix, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kprism.cli.main import app
+from kprism.plan.doctor import RULES
+
+FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
+runner = CliRunner()
+
+
+def doctor(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["doctor", *args], input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def seed(tmp_path: Path) -> Path:
+    path = tmp_path / "seed.yaml"
+    shutil.copy(FIXTURES / "seed.yaml", path)
+    return path
+
+
+def test_text_report_and_default_exit_code(seed: Path) -> None:
+    code, out, err = doctor("-f", str(seed))
+    assert code == 0  # only warnings and info: below the default --fail-on error
+    assert err == ""
+    lines = out.splitlines()
+    findings = [ln for ln in lines if re.match(rf"{re.escape(str(seed))}:\d+: KP\d{{3}} ", ln)]
+    assert [ln.split()[1:3] for ln in findings] == [
+        ["KP001", "warning"],
+        ["KP004", "info"],
+        ["KP014", "warning"],
+        ["KP001", "warning"],
+        ["KP004", "info"],
+        ["KP014", "warning"],
+        ["KP013", "warning"],
+    ]
+    assert findings[0].startswith(f'{seed}:20: KP001 warning container "hello"')
+    hints = [ln for ln in lines if ln.startswith("    fix: ")]
+    assert len(hints) == len(findings)
+    assert "(kprism doctor --fix)" in hints[2]
+    assert lines[-1] == "5 warnings, 2 info in 3 objects (4 fixable with --fix)"
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "code"), [("error", 0), ("warning", 1), ("info", 1), ("none", 0)]
+)
+def test_fail_on(seed: Path, fail_on: str, code: int) -> None:
+    assert doctor("-f", str(seed), "--fail-on", fail_on)[0] == code
+
+
+def test_fail_on_info_counts_info_findings(seed: Path) -> None:
+    assert doctor("-f", str(seed), "--select", "KP004", "--fail-on", "warning")[0] == 0
+    assert doctor("-f", str(seed), "--select", "KP004", "--fail-on", "info")[0] == 1
+
+
+def test_error_finding_fails_by_default(tmp_path: Path) -> None:
+    # the green Deployment becomes another app that happens to carry "app: hello" too
+    text = (FIXTURES / "seed.yaml").read_text()
+    green = "      labels:\n        app: hello\n        color: green\n"
+    assert text.count(green) == 1
+    text = text.replace(
+        green, green.replace("labels:\n", "labels:\n        app.kubernetes.io/name: other\n")
+    )
+    path = tmp_path / "two-apps.yaml"
+    path.write_text(text)
+    code, out, _ = doctor("-f", str(path))
+    assert code == 1
+    assert re.search(
+        r"two-apps\.yaml:\d+: KP012 error selector \{app=hello\} "
+        r"matches pods of 2 apps \(hello, other\)",
+        out,
+    )
+
+
+def test_json_output(seed: Path) -> None:
+    code, out, _ = doctor("-f", str(seed), "-o", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["summary"] == {"objects": 3, "error": 0, "warning": 5, "info": 2}
+    first = doc["findings"][0]
+    assert first == {
+        "rule_id": "KP001",
+        "slug": "no-readiness-probe",
+        "severity": "warning",
+        "object": {"kind": "Deployment", "namespace": "default", "name": "py-hello-blue"},
+        "container": "hello",
+        "message": first["message"],
+        "fix": first["fix"],
+        "path": "/spec/template/spec/containers/0/readinessProbe",
+        "fixable": False,
+        "file": str(seed),
+        "line": 20,
+    }
+    assert doc["fixed"] == []
+
+
+def test_sarif_output(seed: Path) -> None:
+    code, out, _ = doctor("-f", str(seed), "-o", "sarif")
+    assert code == 0
+    log = json.loads(out)
+    assert log["version"] == "2.1.0"
+    assert "sarif" in log["$schema"]
+    run = log["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == [r.id for r in RULES]
+    assert all(r["name"] and r["shortDescription"]["text"] for r in rules)
+    results = run["results"]
+    assert len(results) == 7
+    for res in results:
+        assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
+        assert res["level"] in ("error", "warning", "note")
+        assert res["message"]["text"]
+        phys = res["locations"][0]["physicalLocation"]
+        assert phys["artifactLocation"]["uri"].startswith("file://")
+        assert phys["artifactLocation"]["uri"].endswith("/seed.yaml")
+        assert phys["region"]["startLine"] >= 1
+    assert [r["level"] for r in results if r["ruleId"] == "KP004"] == ["note", "note"]
+
+
+def test_sarif_relative_uri(seed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(seed.parent)
+    log = json.loads(doctor("-f", "seed.yaml", "-o", "sarif")[1])
+    uri = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"][
+        "uri"
+    ]
+    assert uri == "seed.yaml"
+
+
+def test_fix_rewrites_then_reports_what_remains(seed: Path) -> None:
+    comment = '        # command: ["/usr/bin/tini", "--", "bash", "-c"]\n'
+    code, out, err = doctor("-f", str(seed), "--fix", "--fail-on", "warning")
+    assert code == 1  # KP001 and KP013 cannot be fixed automatically
+    assert sorted(set(re.findall(r"KP\d{3}", out))) == ["KP001", "KP013"]
+    assert f"fixed {seed}:37: KP014 shell-without-exec" in err
+    assert f"fixed {seed}:32: KP004 prestop-exec-sleep" in err
+    assert f"wrote {seed}" in err
+    text = seed.read_text()
+    assert text.count(comment) == 2
+    assert text.count("exec python app.py") == 2
+    # a second run has nothing left to fix and does not write
+    code, out, err = doctor("-f", str(seed), "--fix")
+    assert code == 0
+    assert "wrote" not in err
+    assert "fixable" not in out.splitlines()[-1]
+
+
+def test_fix_json_lists_fixed_findings(seed: Path) -> None:
+    doc = json.loads(doctor("-f", str(seed), "--fix", "-o", "json")[1])
+    assert sorted(f["rule_id"] for f in doc["fixed"]) == ["KP004", "KP004", "KP014", "KP014"]
+    assert all(not f["fixable"] for f in doc["findings"])
+
+
+def test_select_and_ignore(seed: Path) -> None:
+    out = doctor("-f", str(seed), "--select", "KP014,no-readiness-probe")[1]
+    assert sorted(set(re.findall(r": (KP\d{3}) ", out))) == ["KP001", "KP014"]
+    out = doctor("-f", str(seed), "--ignore", "KP001", "--ignore", "prestop-exec-sleep")[1]
+    assert sorted(set(re.findall(r": (KP\d{3}) ", out))) == ["KP013", "KP014"]
+
+
+def test_propagation_seconds(seed: Path) -> None:
+    assert "KP003" not in doctor("-f", str(seed))[1]
+    out = doctor("-f", str(seed), "--propagation-seconds", "8")[1]
+    assert "KP003 warning" in out
+    assert "less than the 8s" in out
+
+
+def test_drain_seconds(seed: Path) -> None:
+    assert "KP005" not in doctor("-f", str(seed))[1]
+    assert "KP005 warning" in doctor("-f", str(seed), "--drain-seconds", "25")[1]
+
+
+def test_stdin() -> None:
+    code, out, _ = doctor("-f", "-", stdin=(FIXTURES / "seed.yaml").read_text())
+    assert code == 0
+    assert out.startswith("<stdin>:20: KP001 warning")
+
+
+def test_clean_input() -> None:
+    code, out, _ = doctor("-f", str(FIXTURES / "good.yaml"), "--fail-on", "info")
+    assert code == 0
+    assert out == "no problems found in 5 objects\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["-f", "does-not-exist.yaml"], None, "does-not-exist.yaml: no such file or directory"),
+        (["-f", "-"], "kind: [x\n", "<stdin>:2: invalid YAML"),
+        (["-f", "-", "--fix"], "kind: x\n", "cannot rewrite stdin"),
+        (["-f", "-", "--select", "KP999"], "kind: x\n", "unknown doctor rule 'KP999'"),
+        ([], None, "pass manifests with -f"),
+        (["my-app"], None, "checking a live app is not available yet"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args: list[str], stdin: str | None, message: str) -> None:
+    code, out, err = doctor(*args, stdin=stdin)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("kprism: error: ")
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_bad_choice_is_a_usage_error(seed: Path) -> None:
+    code, _, err = doctor("-f", str(seed), "-o", "xml")
+    assert code == 2
+    assert "xml" in err
+
+
+def test_module_entry_point_registers_doctor(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: [x}\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "kprism.cli.main", "doctor", "-f", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"kprism: error: {bad}:3: invalid YAML")
+    assert "Traceback" not in out.stderr
