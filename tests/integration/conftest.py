@@ -30,8 +30,10 @@ def kubeconfig_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def kube(kubeconfig_path: str) -> Client:
-    return Client(KubeConfig.from_file(kubeconfig_path), field_manager="kprism-tests")
+def kube(kubeconfig_path: str) -> Iterator[Client]:
+    client = Client(KubeConfig.from_file(kubeconfig_path), field_manager="kprism-tests")
+    yield client
+    client.close()
 
 
 @pytest.fixture
