@@ -10,13 +10,20 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from kprism.cli.main import app
+from kprism.cli.doctor import register
 from kprism.plan.doctor import RULES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
 runner = CliRunner()
+
+# The command on a bare root app: building the full kprism CLI for every call is slow, and
+# test_module_entry_point_registers_doctor checks the real wiring.
+app = typer.Typer(add_completion=False)
+app.callback()(lambda: None)
+register(app)
 
 
 def doctor(*args: str, stdin: str | None = None) -> tuple[int, str, str]:

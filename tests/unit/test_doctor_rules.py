@@ -7,6 +7,7 @@ exactly one thing, so each test also proves that no other rule fires by accident
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -40,8 +41,15 @@ DOCS = Path(__file__).parents[2] / "docs" / "doctor.md"
 Obj = dict[str, Any]
 
 
+@functools.cache
+def _parsed(name: str) -> list[Obj]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [d for d in yaml.load_all((FIXTURES / name).read_text(), Loader=loader) if d]
+
+
 def load(name: str) -> list[Obj]:
-    return [d for d in yaml.safe_load_all((FIXTURES / name).read_text()) if d]
+    """A fresh copy of a fixture's objects (parsed once: tests mutate their copy)."""
+    return copy.deepcopy(_parsed(name))
 
 
 def good() -> list[Obj]:
