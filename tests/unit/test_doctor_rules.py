@@ -263,6 +263,8 @@ NEGATIVE: list[tuple[str, Callable[[list[Obj]], None]]] = [
     ("KP014", lambda o: web(o).update(command=["bash", "-ec"], args=["cd /app\nexec ./run\n"])),
     ("KP014", lambda o: web(o).update(command=["sh", "-c", "trap 'kill $P' TERM; ./run & wait"])),
     ("KP014", lambda o: web(o).update(command=["dumb-init", "sh", "-c", "./run"])),
+    ("KP014", lambda o: web(o).update(command=["sh", "-c", "exec nginx -g 'daemon off;'"])),
+    ("KP014", lambda o: web(o).update(command=["sh", "-c", 'exec run --msg "a;b && c"'])),
     # args alone go to the image's entrypoint, which kprism cannot see
     ("KP014", lambda o: (web(o).pop("command"), web(o).update(args=["sh", "-c", "./run"]))),
     ("KP016", _set("/spec/strategy/type", "RollingUpdate")),

@@ -651,7 +651,8 @@ def _script_forwards(script: str) -> bool:
     lines = _script_lines(script)
     if not lines or re.search(r"(?:^|[\s;&|])trap\s", " ".join(lines)):
         return True  # nothing to run, or the script handles signals itself
-    last = re.split(r"&&|\|\||;", lines[-1])[-1].strip()
+    unquoted = re.sub(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"", "''", lines[-1])
+    last = re.split(r"&&|\|\||;", unquoted)[-1].strip()
     return last == "exec" or last.startswith("exec ")
 
 
