@@ -389,6 +389,18 @@ def test_fixes_order_prestop_before_grace() -> None:
     assert audit([fixed, *objs[1:]]) == []
 
 
+def test_prestop_fix_raises_grace_even_under_select_but_not_when_ignored() -> None:
+    objs = good()
+    blue(objs)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 10
+    del web(objs)["lifecycle"]
+    select = DoctorConfig(select=frozenset({"KP002"}))
+    (fix,) = plan_fixes(objs, audit(objs, config=select), config=select)
+    assert fix.rule_ids == ("KP002", "KP005")
+    ignore = DoctorConfig(ignore=frozenset({"KP005"}))
+    (fix,) = plan_fixes(objs, audit(objs, config=ignore), config=ignore)
+    assert fix.rule_ids == ("KP002",)
+
+
 def test_without_native_sleep_fixes_use_exec_and_kp004_is_off() -> None:
     config = DoctorConfig(native_sleep=False)
     objs = good()

@@ -1343,7 +1343,8 @@ def plan_fixes(
     """Edits that repair the fixable ``findings`` (from :func:`audit` on ``objects``).
 
     Each object's fixes are planned on a working copy in a fixed order, so that later
-    fixes see earlier ones (the grace period accounts for a newly added preStop sleep).
+    fixes see earlier ones: after a preStop fix the grace period is re-checked and raised
+    if needed (unless KP005 is in ``config.ignore``), even when KP005 had not fired.
     The objects themselves are not modified.
     """
     by_index: dict[int, list[Finding]] = {}
@@ -1356,8 +1357,9 @@ def plan_fixes(
         edits: list[Edit] = []
         rules: list[str] = []
         todo.sort(key=lambda f: (_FIX_ORDER[f.rule_id], f.path))
-        if config.enabled("KP005") and any(f.rule_id in _PRESTOP_RULES for f in todo):
-            # a longer preStop sleep eats into the grace period: re-check it afterwards
+        if "KP005" not in config.ignore and any(f.rule_id in _PRESTOP_RULES for f in todo):
+            # a longer preStop sleep eats into the grace period: re-check it afterwards,
+            # even under --select, so that a fix never creates a new problem
             todo.append(replace(todo[0], rule_id="KP005", path=_GRACE_PATH))
         for f in todo:
             new = _FIXERS[f.rule_id](work, f, config)
