@@ -64,7 +64,7 @@ class ConflictError(KprismError):
     """A write conflicted (HTTP 409) more often than the retry budget allows."""
 
 
-class TimeoutError_(KprismError):  # noqa: N801 - avoid shadowing the builtin
+class TimeoutError_(KprismError):
     """A wait passed its deadline."""
 
 

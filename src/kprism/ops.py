@@ -63,7 +63,9 @@ class App:
     track_label: str = DEFAULT_TRACK_LABEL
 
 
-def app_ref(kube: Kube, name: str, *, namespace: str | None = None, track_label: str = DEFAULT_TRACK_LABEL) -> App:
+def app_ref(
+    kube: Kube, name: str, *, namespace: str | None = None, track_label: str = DEFAULT_TRACK_LABEL
+) -> App:
     check_label_key(track_label)
     return App(name=name, namespace=namespace or kube.namespace, track_label=track_label)
 
@@ -172,7 +174,10 @@ class AppStatus:
             "release": status_to_json(self.release) if self.release else None,
             "intent": self.intent.__dict__ if self.intent else None,
             "lease": (
-                {"holder": self.lease.holder, "renewed": self.lease.renewed.isoformat() if self.lease.renewed else None}
+                {
+                    "holder": self.lease.holder,
+                    "renewed": self.lease.renewed.isoformat() if self.lease.renewed else None,
+                }
                 if self.lease and self.lease.holder
                 else None
             ),
@@ -189,7 +194,8 @@ def app_status(kube: Kube, app: App) -> AppStatus:
             replicas=d.replicas,
             ready=d.ready,
             images=d.images(),
-            serving=(serving is None and d.ready > 0) or (serving is not None and d.track == serving),
+            serving=(serving is None and d.ready > 0)
+            or (serving is not None and d.track == serving),
             endpoints=len(obs.endpoints & {p.name for p in obs.pods if p.track == d.track}),
         )
         for d in obs.deployments
@@ -231,7 +237,9 @@ class AppSummary:
     tracks: str
 
 
-def list_apps(kube: Kube, *, namespace: str | None, track_label: str = DEFAULT_TRACK_LABEL) -> list[AppSummary]:
+def list_apps(
+    kube: Kube, *, namespace: str | None, track_label: str = DEFAULT_TRACK_LABEL
+) -> list[AppSummary]:
     """Services that are kprism apps: they carry release state or select by the track label."""
     out = []
     for svc in kube.list_services(namespace):
@@ -263,7 +271,11 @@ def new_release_id(now: datetime) -> str:
 
 
 def _live_tracks(obs: AppObs) -> list[DeploymentObs]:
-    return [d for d in obs.deployments if d.track is not None and (d.replicas > 0 or obs.ready_pods(d.track))]
+    return [
+        d
+        for d in obs.deployments
+        if d.track is not None and (d.replicas > 0 or obs.ready_pods(d.track))
+    ]
 
 
 def _stable_track(obs: AppObs, requested: str | None) -> DeploymentObs:
@@ -289,12 +301,16 @@ def _stable_track(obs: AppObs, requested: str | None) -> DeploymentObs:
     if requested:
         dep = obs.track(requested)
         if dep is None:
-            raise UsageError(f"--stable {requested}: no Deployment of app {obs.service.name} has that track")
+            raise UsageError(
+                f"--stable {requested}: no Deployment of app {obs.service.name} has that track"
+            )
         return dep
     if len(live) == 1:
         return live[0]
     if not live:
-        raise UsageError(f"app {obs.service.name} has no Deployment with ready pods to release from")
+        raise UsageError(
+            f"app {obs.service.name} has no Deployment with ready pods to release from"
+        )
     names = ", ".join(f"{d.track} ({d.name})" for d in live)
     raise UsageError(
         f"Service {obs.service.name} has no {obs.track_label!r} in its selector and selects several live tracks "
@@ -315,12 +331,18 @@ def _candidate_track(obs: AppObs, stable: DeploymentObs, requested: str | None) 
         dep = obs.track(color)
         if dep is None or dep.replicas == 0:
             return color
-    idle = [d.track for d in obs.deployments if d.track and d.track != stable.track and d.replicas == 0]
+    idle = [
+        d.track for d in obs.deployments if d.track and d.track != stable.track and d.replicas == 0
+    ]
     if idle:
         return idle[0]
     if stable.track not in PALETTE:
         return PALETTE[0]
-    busy = ", ".join(f"{d.track} ({d.name}, {d.replicas} replicas)" for d in obs.deployments if d.track != stable.track)
+    busy = ", ".join(
+        f"{d.track} ({d.name}, {d.replicas} replicas)"
+        for d in obs.deployments
+        if d.track != stable.track
+    )
     raise UsageError(
         f"no idle track for app {obs.service.name}: {busy} — scale one to 0 (`kprism scale "
         f"{obs.service.name} --track T --replicas 0`) or name another with --track"
@@ -342,7 +364,11 @@ def _check_no_release(obs: AppObs, app: App, kube: Kube) -> None:
     st = read_release(obs.service)
     if st is not None and not st.phase.terminal:
         holder = AppLease(kube, namespace=app.namespace, app=app.name).info()
-        by = f", driven by {holder.holder}" if holder and holder.holder and not holder.stale(_now()) else ""
+        by = (
+            f", driven by {holder.holder}"
+            if holder and holder.holder and not holder.stale(_now())
+            else ""
+        )
         raise UsageError(
             f"release {st.id} of {app.name} is in progress (step {st.step}, {st.phase.value}{by}): "
             f"use `kprism resume {app.name}`, `kprism promote {app.name}` or `kprism abort {app.name}`"
@@ -360,7 +386,11 @@ class ReleasePlan:
     def to_dict(self) -> dict[str, Any]:
         from kprism.model.release import status_to_json
 
-        return {"release": status_to_json(self.status), "steps": list(self.steps), "warnings": list(self.warnings)}
+        return {
+            "release": status_to_json(self.status),
+            "steps": list(self.steps),
+            "warnings": list(self.warnings),
+        }
 
 
 def plan_release(
@@ -378,23 +408,35 @@ def plan_release(
     check_single_app(obs)
     _check_no_release(obs, app, kube)
     if spec.strategy != Strategy.BLUEGREEN:
-        raise UsageError(f"strategy {spec.strategy.value!r} is not available yet: use --strategy bluegreen")
+        raise UsageError(
+            f"strategy {spec.strategy.value!r} is not available yet: use --strategy bluegreen"
+        )
     if spec.change.empty:
         raise UsageError("nothing to release: give --image, --set-env or --patch-file")
     stable = _stable_track(obs, stable_track)
     assert stable.track is not None
     if stable.replicas == 0:
-        raise UsageError(f"stable Deployment {stable.name} has 0 replicas: scale it up before releasing")
+        raise UsageError(
+            f"stable Deployment {stable.name} has 0 replicas: scale it up before releasing"
+        )
     _check_hpa(obs, stable, force=force)
     candidate = _candidate_track(obs, stable, spec.track)
     existing = obs.track(candidate)
-    cand_name = existing.name if existing else track_deployment_name(stable.name, stable.track, candidate)
+    cand_name = (
+        existing.name if existing else track_deployment_name(stable.name, stable.track, candidate)
+    )
     if existing is None and obs.deployment(cand_name) is not None:
-        raise UsageError(f"Deployment {cand_name} exists but is not the {candidate} track of {app.name}")
+        raise UsageError(
+            f"Deployment {cand_name} exists but is not the {candidate} track of {app.name}"
+        )
     if existing is not None:
         _check_hpa(obs, existing, force=force)
-    template = with_track(apply_change(stable.template, spec.change), label=app.track_label, track=candidate)
-    cand_images = {c["name"]: c.get("image", "") for c in template.get("spec", {}).get("containers", [])}
+    template = with_track(
+        apply_change(stable.template, spec.change), label=app.track_label, track=candidate
+    )
+    cand_images = {
+        c["name"]: c.get("image", "") for c in template.get("spec", {}).get("containers", [])
+    }
     if cand_images == stable.images() and not spec.change.env and not spec.change.patch:
         raise UsageError(f"nothing to release: {stable.name} already runs {_fmt(cand_images)}")
     status = ReleaseStatus(
@@ -426,19 +468,31 @@ def describe_steps(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
     cand = obs.deployment(st.candidate_deployment)
     images = _fmt(st.candidate_images)
     if st.kind == Kind.ROLLBACK:
-        out.append(f"scale Deployment {st.candidate_deployment} to {st.replicas} (unchanged template)")
+        out.append(
+            f"scale Deployment {st.candidate_deployment} to {st.replicas} (unchanged template)"
+        )
     elif cand is None:
-        out.append(f"create Deployment {st.candidate_deployment} ({label}={st.candidate}, {images}) with {st.replicas} replicas")
+        out.append(
+            f"create Deployment {st.candidate_deployment} ({label}={st.candidate}, {images}) with {st.replicas} replicas"
+        )
     else:
-        out.append(f"update Deployment {st.candidate_deployment} to {images} and scale it to {st.replicas}")
-    out.append(f"wait until {st.replicas}/{st.replicas} pods of {st.candidate_deployment} are ready (timeout {st.spec.ready_timeout:.0f}s)")
+        out.append(
+            f"update Deployment {st.candidate_deployment} to {images} and scale it to {st.replicas}"
+        )
+    out.append(
+        f"wait until {st.replicas}/{st.replicas} pods of {st.candidate_deployment} are ready (timeout {st.spec.ready_timeout:.0f}s)"
+    )
     if st.spec.preview:
         out.append(f"expose {st.candidate} on Service {svc}-preview and wait for its endpoints")
     if not st.spec.auto_promote and st.kind != Kind.ROLLBACK:
         out.append(f"wait for `kprism promote {svc}`")
     out.append(f"switch Service {svc} selector {label}: {st.stable} → {st.candidate} in one PATCH")
-    out.append(f"verify the EndpointSlices of {svc} list exactly the {st.candidate} pods (timeout {st.spec.verify_timeout:.0f}s)")
-    out.append(f"keep {st.stable_deployment} for {st.spec.scale_down_delay:.0f}s (scale-down delay), then scale it to 0")
+    out.append(
+        f"verify the EndpointSlices of {svc} list exactly the {st.candidate} pods (timeout {st.spec.verify_timeout:.0f}s)"
+    )
+    out.append(
+        f"keep {st.stable_deployment} for {st.spec.scale_down_delay:.0f}s (scale-down delay), then scale it to 0"
+    )
     return tuple(out)
 
 
@@ -518,13 +572,22 @@ def release(
 ) -> ReleaseStatus:
     """Start a release and drive it. Raises :class:`ReleaseFailed` if it ends failed or aborted."""
     _, lease = start_release(kube, app, spec, stable_track=stable_track, force=force)
-    final = drive(kube, app, lease=lease, on_tick=on_tick, until=None if wait else stop_at_wait_points, timeout=timeout)
+    final = drive(
+        kube,
+        app,
+        lease=lease,
+        on_tick=on_tick,
+        until=None if wait else stop_at_wait_points,
+        timeout=timeout,
+    )
     return check_outcome(final)
 
 
 def check_outcome(st: ReleaseStatus) -> ReleaseStatus:
     if st.phase in (Phase.FAILED, Phase.ABORTED):
-        raise ReleaseFailed(f"release {st.id} {st.phase.value.lower()}: {st.message}", phase=st.phase.value)
+        raise ReleaseFailed(
+            f"release {st.id} {st.phase.value.lower()}: {st.message}", phase=st.phase.value
+        )
     return st
 
 
@@ -555,10 +618,21 @@ def send_intent(
     obs = observe(kube, app)
     st = read_release(obs.service)
     if st is None or st.phase.terminal:
-        what = {Action.PROMOTE: "promote", Action.ABORT: "abort", Action.PAUSE: "pause", Action.RESUME: "resume"}[action]
+        what = {
+            Action.PROMOTE: "promote",
+            Action.ABORT: "abort",
+            Action.PAUSE: "pause",
+            Action.RESUME: "resume",
+        }[action]
         last = f" (last release {st.id} {st.phase.value.lower()})" if st else ""
-        hint = f"; to go back to the previous version use `kprism rollback {app.name}`" if action == Action.ABORT and st else ""
-        raise UsageError(f"nothing to {what}: app {app.name} has no release in progress{last}{hint}")
+        hint = (
+            f"; to go back to the previous version use `kprism rollback {app.name}`"
+            if action == Action.ABORT and st
+            else ""
+        )
+        raise UsageError(
+            f"nothing to {what}: app {app.name} has no release in progress{last}{hint}"
+        )
     if action == Action.PROMOTE:
         if st.aborting:
             raise UsageError(f"nothing to promote: release {st.id} is being aborted")
@@ -572,7 +646,9 @@ def send_intent(
         raise UsageError(f"release {st.id} is already paused")
     if action == Action.RESUME and not st.paused and st.phase != Phase.PAUSED:
         pass  # resume doubles as "drive it" below
-    intent = Intent(action=action, release=st.id, by=_identity(), at=bluegreen.iso(_now()), reason=reason)
+    intent = Intent(
+        action=action, release=st.id, by=_identity(), at=bluegreen.iso(_now()), reason=reason
+    )
     if action != Action.RESUME or st.paused:
         kube.patch_service(app.name, app.namespace, intent_patch(obs.service, intent))
     if not drive_if_unattended:
@@ -585,7 +661,15 @@ def send_intent(
     return drive(kube, app, lease=lease, on_tick=on_tick, until=until, timeout=timeout)
 
 
-def resume(kube: Kube, app: App, *, on_tick: TickHandler | None = None, timeout: float | None = None, wait_for_lease: float = 0.0, clock: Clock | None = None) -> ReleaseStatus:
+def resume(
+    kube: Kube,
+    app: App,
+    *,
+    on_tick: TickHandler | None = None,
+    timeout: float | None = None,
+    wait_for_lease: float = 0.0,
+    clock: Clock | None = None,
+) -> ReleaseStatus:
     """Take over an unattended (or crashed) release and drive it to the end."""
     obs = observe(kube, app)
     st = read_release(obs.service)
@@ -612,7 +696,12 @@ def resume(kube: Kube, app: App, *, on_tick: TickHandler | None = None, timeout:
         kube.patch_service(
             app.name,
             app.namespace,
-            intent_patch(obs.service, Intent(action=Action.RESUME, release=st.id, by=_identity(), at=bluegreen.iso(_now()))),
+            intent_patch(
+                obs.service,
+                Intent(
+                    action=Action.RESUME, release=st.id, by=_identity(), at=bluegreen.iso(_now())
+                ),
+            ),
         )
     if st.phase.terminal:
         lease.release()
@@ -633,7 +722,11 @@ def rollback(
     obs = observe(kube, app)
     st = read_release(obs.service)
     if st is not None and not st.phase.terminal:
-        return check_outcome(send_intent(kube, app, Action.ABORT, reason="rollback", on_tick=on_tick, timeout=timeout))
+        return check_outcome(
+            send_intent(
+                kube, app, Action.ABORT, reason="rollback", on_tick=on_tick, timeout=timeout
+            )
+        )
     serving = obs.serving_track()
     if serving is None:
         raise UsageError(f"nothing to roll back: Service {app.name} does not pin a track")
@@ -681,7 +774,14 @@ def rollback(
     except BaseException:
         lease.release()
         raise
-    final = drive(kube, app, lease=lease, on_tick=on_tick, timeout=timeout, until=None if wait else stop_at_wait_points)
+    final = drive(
+        kube,
+        app,
+        lease=lease,
+        on_tick=on_tick,
+        timeout=timeout,
+        until=None if wait else stop_at_wait_points,
+    )
     return check_outcome(final)
 
 
@@ -696,17 +796,32 @@ def scale(kube: Kube, app: App, *, track: str, replicas: int) -> DeploymentObs:
     dep = obs.track(track)
     if dep is None:
         tracks = ", ".join(sorted(d.track for d in obs.deployments if d.track)) or "none"
-        raise UsageError(f"app {app.name} has no track {app.track_label}={track} (tracks: {tracks})")
+        raise UsageError(
+            f"app {app.name} has no track {app.track_label}={track} (tracks: {tracks})"
+        )
     st = read_release(obs.service)
     if st is not None and not st.phase.terminal and track in (st.stable, st.candidate):
-        raise UsageError(f"track {track} is part of release {st.id} in progress: abort or finish it first")
+        raise UsageError(
+            f"track {track} is part of release {st.id} in progress: abort or finish it first"
+        )
     if replicas == 0 and obs.serving_track() == track:
-        raise UsageError(f"track {track} serves all traffic of {app.name}: scaling it to 0 would drop every request")
+        raise UsageError(
+            f"track {track} serves all traffic of {app.name}: scaling it to 0 would drop every request"
+        )
     lease = AppLease(kube, namespace=app.namespace, app=app.name)
     lease.acquire()
     try:
-        kube.apply(ScaleDeployment(name=dep.name, replicas=replicas), namespace=app.namespace, service=app.name)
-        kube.emit_event(namespace=app.namespace, service=app.name, reason="Scaled", message=f"{dep.name} scaled to {replicas}")
+        kube.apply(
+            ScaleDeployment(name=dep.name, replicas=replicas),
+            namespace=app.namespace,
+            service=app.name,
+        )
+        kube.emit_event(
+            namespace=app.namespace,
+            service=app.name,
+            reason="Scaled",
+            message=f"{dep.name} scaled to {replicas}",
+        )
     finally:
         lease.release()
     return dep
@@ -716,7 +831,11 @@ def pin(kube: Kube, app: App, track: str) -> None:
     """Point the Service at one track (used by adopt; a flip without a release)."""
     obs = observe(kube, app)
     kube.apply(
-        SetSelector(service=app.name, selector={**obs.app_selector, app.track_label: track}, previous=dict(obs.service.selector)),
+        SetSelector(
+            service=app.name,
+            selector={**obs.app_selector, app.track_label: track},
+            previous=dict(obs.service.selector),
+        ),
         namespace=app.namespace,
         service=app.name,
     )
@@ -747,7 +866,9 @@ def adopt(
     deadline = clock.monotonic() + timeout
     last = ""
     try:
-        with AppFeed(kube, namespace=app.namespace, service=app.name, app_selector=obs.app_selector) as feed:
+        with AppFeed(
+            kube, namespace=app.namespace, service=app.name, app_selector=obs.app_selector
+        ) as feed:
             while True:
                 lease.renew_if_due(clock.now())
                 obs = observe(kube, app)
@@ -758,14 +879,21 @@ def adopt(
                     if on_progress:
                         on_progress(f"→ {last}")
                 if step.done:
-                    kube.emit_event(namespace=app.namespace, service=app.name, reason="Adopted", message=step.message)
+                    kube.emit_event(
+                        namespace=app.namespace,
+                        service=app.name,
+                        reason="Adopted",
+                        message=step.message,
+                    )
                     return step.message
                 if step.waiting and step.waiting != last:
                     last = step.waiting
                     if on_progress:
                         on_progress(step.waiting)
                 if clock.monotonic() > deadline:
-                    raise TimeoutError_(f"adopt of {app.name} did not finish in {timeout:.0f}s: {last}; run it again to continue")
+                    raise TimeoutError_(
+                        f"adopt of {app.name} did not finish in {timeout:.0f}s: {last}; run it again to continue"
+                    )
                 feed.wait(1.0 if step.actions else 5.0)
     finally:
         lease.release()

@@ -106,7 +106,7 @@ def wait_for(
 
 def kprism(
     *args: str, kubeconfig: str, timeout: float = 180, check: int | None = None
-) -> "subprocess.CompletedProcess[str]":
+) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in its own process (as an operator or CI would)."""
     env = {**os.environ, "KUBECONFIG": kubeconfig, "COLUMNS": "200"}
     out = subprocess.run(
@@ -125,7 +125,7 @@ def kprism(
     return out
 
 
-def kprism_bg(*args: str, kubeconfig: str) -> "subprocess.Popen[str]":
+def kprism_bg(*args: str, kubeconfig: str) -> subprocess.Popen[str]:
     env = {**os.environ, "KUBECONFIG": kubeconfig, "COLUMNS": "200"}
     return subprocess.Popen(
         [sys.executable, "-m", "kprism.cli.main", *args],
@@ -149,11 +149,17 @@ def make_app(
     """A blue track Deployment and a Service pinned to it (the state after adopt)."""
     labels = {"app": name, **({"color": track} if track else {})}
     dep_name = f"{name}-{track}" if track else name
-    kube.create(deployment(dep_name, labels, replicas=replicas, ready_delay=ready_delay), namespace=namespace)
+    kube.create(
+        deployment(dep_name, labels, replicas=replicas, ready_delay=ready_delay),
+        namespace=namespace,
+    )
     sel = labels if service_track else {"app": name}
     kube.create(service(name, sel), namespace=namespace)
-    wait_for(lambda: len(ready_endpoints(kube, namespace, name)), lambda n: n == replicas,
-             what=f"{replicas} ready endpoints of {name}")
+    wait_for(
+        lambda: len(ready_endpoints(kube, namespace, name)),
+        lambda n: n == replicas,
+        what=f"{replicas} ready endpoints of {name}",
+    )
 
 
 def release_status(kube: Client, namespace: str, app: str = "hello") -> dict[str, Any]:
@@ -183,7 +189,9 @@ class EndpointSampler:
     stable track had ready pods: the invariant kprism must never break.
     """
 
-    def __init__(self, kubeconfig: str, namespace: str, app: str = "hello", stable: str = "blue") -> None:
+    def __init__(
+        self, kubeconfig: str, namespace: str, app: str = "hello", stable: str = "blue"
+    ) -> None:
         from kprism.kube.client import Kube, Target
         from kprism.kube.watch import AppFeed
 
@@ -195,7 +203,7 @@ class EndpointSampler:
         self._feed = AppFeed(self.kube, namespace=namespace, service=app, app_selector={"app": app})
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "EndpointSampler":
+    def __enter__(self) -> EndpointSampler:
         self._feed.start()
         self._thread.start()
         return self
@@ -216,12 +224,17 @@ class EndpointSampler:
         eps = self.kube.ready_endpoints(self.app, self.ns)
         pods = self.kube.list_pods(self.ns, {"app": self.app})
         stable_ready = [
-            p for p in pods
+            p
+            for p in pods
             if (p["metadata"].get("labels") or {}).get("color") == self.stable
             and not p["metadata"].get("deletionTimestamp")
-            and any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in (p.get("status") or {}).get("conditions") or [])
+            and any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (p.get("status") or {}).get("conditions") or []
+            )
         ]
         self.samples.append(len(eps))
         if not eps and stable_ready:
-            self.violations.append(f"0 ready endpoints while {len(stable_ready)} {self.stable} pods were ready")
+            self.violations.append(
+                f"0 ready endpoints while {len(stable_ready)} {self.stable} pods were ready"
+            )

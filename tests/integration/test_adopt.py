@@ -22,7 +22,9 @@ def test_adopt_deployment_without_track_label_clones_then_switches(
     # The seed's starting point: selector app=hello only, on both Deployment and Service.
     kube.create(deployment("hello", {"app": "hello"}, replicas=3), namespace=namespace)
     kube.create(service("hello", {"app": "hello"}), namespace=namespace)
-    wait_for(lambda: len(ready_endpoints(kube, namespace, "hello")), lambda n: n == 3, what="3 endpoints")
+    wait_for(
+        lambda: len(ready_endpoints(kube, namespace, "hello")), lambda n: n == 3, what="3 endpoints"
+    )
     with EndpointSampler(kubeconfig_path, namespace, stable="") as sampler:
         out = kprism("adopt", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
         for _ in range(3):
@@ -40,15 +42,32 @@ def test_adopt_deployment_without_track_label_clones_then_switches(
     again = kprism("adopt", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
     assert "color=blue serves" in again.stdout
     # and the adopted app releases
-    kprism("release", "hello", "-n", namespace, "--image", "registry.example/hello:2", "--auto-promote",
-           "--scale-down-delay", "0", kubeconfig=kubeconfig_path, check=0)
+    kprism(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        "registry.example/hello:2",
+        "--auto-promote",
+        "--scale-down-delay",
+        "0",
+        kubeconfig=kubeconfig_path,
+        check=0,
+    )
     assert selector(kube, namespace)["color"] == "green"
 
 
-def test_adopt_pins_service_to_the_only_live_track(kube: Client, namespace: str, kubeconfig_path: str) -> None:
-    kube.create(deployment("hello-blue", {"app": "hello", "color": "blue"}, replicas=2), namespace=namespace)
+def test_adopt_pins_service_to_the_only_live_track(
+    kube: Client, namespace: str, kubeconfig_path: str
+) -> None:
+    kube.create(
+        deployment("hello-blue", {"app": "hello", "color": "blue"}, replicas=2), namespace=namespace
+    )
     kube.create(service("hello", {"app": "hello"}), namespace=namespace)
-    wait_for(lambda: len(ready_endpoints(kube, namespace, "hello")), lambda n: n == 2, what="2 endpoints")
+    wait_for(
+        lambda: len(ready_endpoints(kube, namespace, "hello")), lambda n: n == 2, what="2 endpoints"
+    )
     out = kprism("adopt", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
     assert "color=blue serves" in out.stdout
     assert selector(kube, namespace) == {"app": "hello", "color": "blue"}
@@ -58,11 +77,26 @@ def test_adopt_pins_service_to_the_only_live_track(kube: Client, namespace: str,
 def test_release_pins_an_unpinned_service_before_the_new_track_gets_pods(
     kube: Client, namespace: str, kubeconfig_path: str
 ) -> None:
-    kube.create(deployment("hello-blue", {"app": "hello", "color": "blue"}, replicas=2), namespace=namespace)
+    kube.create(
+        deployment("hello-blue", {"app": "hello", "color": "blue"}, replicas=2), namespace=namespace
+    )
     kube.create(service("hello", {"app": "hello"}), namespace=namespace)
-    wait_for(lambda: len(ready_endpoints(kube, namespace, "hello")), lambda n: n == 2, what="2 endpoints")
-    out = kprism("release", "hello", "-n", namespace, "--image", "registry.example/hello:2",
-                 "--scale-down-delay", "0", "--no-wait", kubeconfig=kubeconfig_path, check=0)
+    wait_for(
+        lambda: len(ready_endpoints(kube, namespace, "hello")), lambda n: n == 2, what="2 endpoints"
+    )
+    out = kprism(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        "registry.example/hello:2",
+        "--scale-down-delay",
+        "0",
+        "--no-wait",
+        kubeconfig=kubeconfig_path,
+        check=0,
+    )
     lines = out.stderr.splitlines()
     pin = next(i for i, line in enumerate(lines) if "selector to app=hello,color=blue" in line)
     create = next(i for i, line in enumerate(lines) if "create Deployment hello-green" in line)

@@ -14,10 +14,17 @@ from lightkube.codecs import from_dict
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Service, ServiceAccount, ServiceAccountToken
 from lightkube.resources.coordination_v1 import Lease
+from lightkube.resources.core_v1 import Service, ServiceAccount, ServiceAccountToken
 
-from tests.integration.helpers import deployment, kprism, make_app, release_status, selector, service
+from tests.integration.helpers import (
+    deployment,
+    kprism,
+    make_app,
+    release_status,
+    selector,
+    service,
+)
 
 V2 = "registry.example/hello:2"
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +36,11 @@ def snapshot(kube: Client, ns: str) -> Any:
         for d in kube.list(Deployment, namespace=ns)
     )
     svcs = sorted(
-        (s.metadata.name, json.dumps(s.spec.selector, sort_keys=True),
-         json.dumps(s.metadata.annotations or {}, sort_keys=True))
+        (
+            s.metadata.name,
+            json.dumps(s.spec.selector, sort_keys=True),
+            json.dumps(s.metadata.annotations or {}, sort_keys=True),
+        )
         for s in kube.list(Service, namespace=ns)
     )
     return deps, svcs
@@ -51,7 +61,10 @@ def one_line_error(out: Any, code: int, *needles: str) -> None:
     [
         (["release", "nope", "--image", V2], ["app 'nope' not found", "Service nope"]),
         (["release", "hello", "--image", "Not A Ref"], ["not a valid image reference"]),
-        (["release", "hello", "--image", "sidecar=" + V2], ["container 'sidecar' does not exist", "hello"]),
+        (
+            ["release", "hello", "--image", "sidecar=" + V2],
+            ["container 'sidecar' does not exist", "hello"],
+        ),
         (["release", "hello", "--image", V2, "--track", "Green_1"], ["not a valid track"]),
         (["release", "hello", "--image", V2, "--track", "blue"], ["stable track"]),
         (["release", "hello"], ["nothing to release"]),
@@ -70,7 +83,8 @@ def test_bad_input_exits_2_and_changes_nothing(
     one_line_error(out, 2, *needles)
     assert snapshot(kube, namespace) == before
     assert not list(kube.list(Lease, namespace=namespace)) or all(
-        not (lease.spec and lease.spec.holderIdentity) for lease in kube.list(Lease, namespace=namespace)
+        not (lease.spec and lease.spec.holderIdentity)
+        for lease in kube.list(Lease, namespace=namespace)
     )
 
 
@@ -83,9 +97,17 @@ def test_unknown_namespace_and_context(kubeconfig_path: str) -> None:
     one_line_error(out, 2, "/nonexistent/kubeconfig")
 
 
-def test_service_selecting_two_apps_is_refused(kube: Client, namespace: str, kubeconfig_path: str) -> None:
-    kube.create(deployment("web-blue", {"tier": "web", "app": "a", "color": "blue"}, replicas=1), namespace=namespace)
-    kube.create(deployment("api-blue", {"tier": "web", "app": "b", "color": "blue"}, replicas=1), namespace=namespace)
+def test_service_selecting_two_apps_is_refused(
+    kube: Client, namespace: str, kubeconfig_path: str
+) -> None:
+    kube.create(
+        deployment("web-blue", {"tier": "web", "app": "a", "color": "blue"}, replicas=1),
+        namespace=namespace,
+    )
+    kube.create(
+        deployment("api-blue", {"tier": "web", "app": "b", "color": "blue"}, replicas=1),
+        namespace=namespace,
+    )
     kube.create(service("web", {"tier": "web", "color": "blue"}), namespace=namespace)
     before = snapshot(kube, namespace)
     out = kprism("release", "web", "-n", namespace, "--image", V2, kubeconfig=kubeconfig_path)
@@ -93,8 +115,12 @@ def test_service_selecting_two_apps_is_refused(kube: Client, namespace: str, kub
     assert snapshot(kube, namespace) == before
 
 
-def test_service_pinning_a_track_without_deployment(kube: Client, namespace: str, kubeconfig_path: str) -> None:
-    kube.create(deployment("hello-blue", {"app": "hello", "color": "blue"}, replicas=1), namespace=namespace)
+def test_service_pinning_a_track_without_deployment(
+    kube: Client, namespace: str, kubeconfig_path: str
+) -> None:
+    kube.create(
+        deployment("hello-blue", {"app": "hello", "color": "blue"}, replicas=1), namespace=namespace
+    )
     kube.create(service("hello", {"app": "hello", "color": "red"}), namespace=namespace)
     out = kprism("release", "hello", "-n", namespace, "--image", V2, kubeconfig=kubeconfig_path)
     one_line_error(out, 2, "color=red", "no Deployment")
@@ -102,12 +128,25 @@ def test_service_pinning_a_track_without_deployment(kube: Client, namespace: str
 
 def test_hpa_on_the_track_is_explained(kube: Client, namespace: str, kubeconfig_path: str) -> None:
     make_app(kube, namespace, replicas=2)
-    kube.create(from_dict({
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": "hello"},
-        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "hello-blue"},
-                 "minReplicas": 2, "maxReplicas": 5},
-    }), namespace=namespace)
+    kube.create(
+        from_dict(
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "hello"},
+                "spec": {
+                    "scaleTargetRef": {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": "hello-blue",
+                    },
+                    "minReplicas": 2,
+                    "maxReplicas": 5,
+                },
+            }
+        ),
+        namespace=namespace,
+    )
     before = snapshot(kube, namespace)
     out = kprism("release", "hello", "-n", namespace, "--image", V2, kubeconfig=kubeconfig_path)
     one_line_error(out, 2, "HorizontalPodAutoscaler hello", "--force")
@@ -117,21 +156,37 @@ def test_hpa_on_the_track_is_explained(kube: Client, namespace: str, kubeconfig_
 def _kubeconfig_for(kube: Client, namespace: str, sa: str, base: str, tmp: Path) -> str:
     kube.create(ServiceAccount(metadata=ObjectMeta(name=sa)), namespace=namespace)
     tr = kube.create(
-        ServiceAccountToken(metadata=ObjectMeta(name=sa),
-                            spec=TokenRequestSpec(audiences=[], expirationSeconds=3600)),
-        sa, namespace=namespace,
+        ServiceAccountToken(
+            metadata=ObjectMeta(name=sa),
+            spec=TokenRequestSpec(audiences=[], expirationSeconds=3600),
+        ),
+        sa,
+        namespace=namespace,
     )
     cfg = yaml.safe_load(Path(base).read_text())
     cluster = cfg["clusters"][0]
     ca = cluster["cluster"].get("certificate-authority-data")
     if ca is None and cluster["cluster"].get("certificate-authority"):
-        ca = base64.b64encode(Path(cluster["cluster"]["certificate-authority"]).read_bytes()).decode()
+        ca = base64.b64encode(
+            Path(cluster["cluster"]["certificate-authority"]).read_bytes()
+        ).decode()
     kc = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
-        "clusters": [{"name": "c", "cluster": {"server": cluster["cluster"]["server"],
-                                               "certificate-authority-data": ca}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "sa",
+        "clusters": [
+            {
+                "name": "c",
+                "cluster": {
+                    "server": cluster["cluster"]["server"],
+                    "certificate-authority-data": ca,
+                },
+            }
+        ],
         "users": [{"name": sa, "user": {"token": tr.status.token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": sa, "namespace": namespace}}],
+        "contexts": [
+            {"name": "sa", "context": {"cluster": "c", "user": sa, "namespace": namespace}}
+        ],
     }
     path = tmp / f"{sa}.kubeconfig"
     path.write_text(yaml.safe_dump(kc))
@@ -139,14 +194,29 @@ def _kubeconfig_for(kube: Client, namespace: str, sa: str, base: str, tmp: Path)
 
 
 def _role(kube: Client, namespace: str, name: str, rules: list[dict[str, Any]], sa: str) -> None:
-    kube.create(from_dict({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-                           "metadata": {"name": name}, "rules": rules}), namespace=namespace)
-    kube.create(from_dict({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}],
-    }), namespace=namespace)
+    kube.create(
+        from_dict(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": name},
+                "rules": rules,
+            }
+        ),
+        namespace=namespace,
+    )
+    kube.create(
+        from_dict(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}],
+            }
+        ),
+        namespace=namespace,
+    )
 
 
 def test_documented_role_is_enough_for_a_release(
@@ -156,7 +226,16 @@ def test_documented_role_is_enough_for_a_release(
     role = yaml.safe_load((ROOT / "docs" / "rbac-role.yaml").read_text())
     _role(kube, namespace, "kprism", role["rules"], "releaser")
     kc = _kubeconfig_for(kube, namespace, "releaser", kubeconfig_path, tmp_path)
-    out = kprism("release", "hello", "--image", V2, "--auto-promote", "--scale-down-delay", "0", kubeconfig=kc)
+    out = kprism(
+        "release",
+        "hello",
+        "--image",
+        V2,
+        "--auto-promote",
+        "--scale-down-delay",
+        "0",
+        kubeconfig=kc,
+    )
     assert out.returncode == 0, out.stderr
     assert selector(kube, namespace)["color"] == "green"
 

@@ -39,8 +39,19 @@ def test_auto_promoted_release_switches_verifies_and_scales_down(
 ) -> None:
     make_app(kube, namespace)
     with EndpointSampler(kubeconfig_path, namespace) as sampler:
-        out = kprism("release", "hello", "-n", namespace, "--image", V2, "--auto-promote",
-                     "--scale-down-delay", "2", kubeconfig=kubeconfig_path, check=0)
+        out = kprism(
+            "release",
+            "hello",
+            "-n",
+            namespace,
+            "--image",
+            V2,
+            "--auto-promote",
+            "--scale-down-delay",
+            "2",
+            kubeconfig=kubeconfig_path,
+            check=0,
+        )
     assert "Succeeded" in out.stdout
     assert selector(kube, namespace) == {"app": "hello", "color": "green"}
     green = kube.get(Deployment, "hello-green", namespace=namespace)
@@ -55,23 +66,41 @@ def test_auto_promoted_release_switches_verifies_and_scales_down(
     assert min(sampler.samples) >= 1
     # progress showed the endpoint verification step
     assert "verify-cutover" in out.stderr or "scale-down-delay" in out.stderr
-    hist = json.loads(kprism("history", "hello", "-n", namespace, "-o", "json",
-                             kubeconfig=kubeconfig_path, check=0).stdout)
+    hist = json.loads(
+        kprism(
+            "history", "hello", "-n", namespace, "-o", "json", kubeconfig=kubeconfig_path, check=0
+        ).stdout
+    )
     assert hist[0]["phase"] == "Succeeded" and hist[0]["candidate_images"] == {"hello": V2}
 
 
-def test_manual_promotion_from_another_process(kube: Client, namespace: str, kubeconfig_path: str) -> None:
+def test_manual_promotion_from_another_process(
+    kube: Client, namespace: str, kubeconfig_path: str
+) -> None:
     make_app(kube, namespace)
-    waiting = kprism_bg("release", "hello", "-n", namespace, "--image", V2, "--scale-down-delay", "1",
-                        kubeconfig=kubeconfig_path)
+    waiting = kprism_bg(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        V2,
+        "--scale-down-delay",
+        "1",
+        kubeconfig=kubeconfig_path,
+    )
     try:
-        wait_for(lambda: release_status(kube, namespace).get("step"), lambda s: s == "await-promotion",
-                 timeout=60, what="release waiting for promotion")
+        wait_for(
+            lambda: release_status(kube, namespace).get("step"),
+            lambda s: s == "await-promotion",
+            timeout=60,
+            what="release waiting for promotion",
+        )
         assert release_status(kube, namespace)["phase"] == "Paused"
         assert selector(kube, namespace)["color"] == "blue", "traffic moved before promotion"
         # promote from another process: the waiting engine holds the Lease and acts on the intent
         kprism("promote", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
-        out, err = waiting.communicate(timeout=90)
+        _, err = waiting.communicate(timeout=90)
     finally:
         waiting.kill()
     assert waiting.returncode == 0, err
@@ -83,8 +112,21 @@ def test_no_wait_release_then_promote_drives_unattended_release(
     kube: Client, namespace: str, kubeconfig_path: str
 ) -> None:
     make_app(kube, namespace)
-    out = kprism("release", "hello", "-n", namespace, "--image", V2, "--no-wait", "--scale-down-delay", "1",
-                 "-o", "json", kubeconfig=kubeconfig_path, check=0)
+    out = kprism(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        V2,
+        "--no-wait",
+        "--scale-down-delay",
+        "1",
+        "-o",
+        "json",
+        kubeconfig=kubeconfig_path,
+        check=0,
+    )
     st = json.loads(out.stdout)
     assert st["phase"] == "Paused" and st["step"] == "await-promotion"
     # nobody holds the Lease now: promote takes it and drives the release to the end
@@ -100,12 +142,26 @@ def test_abort_keeps_traffic_on_stable_and_scales_candidate_down(
     kube: Client, namespace: str, kubeconfig_path: str
 ) -> None:
     make_app(kube, namespace)
-    waiting = kprism_bg("release", "hello", "-n", namespace, "--image", V2, kubeconfig=kubeconfig_path)
+    waiting = kprism_bg(
+        "release", "hello", "-n", namespace, "--image", V2, kubeconfig=kubeconfig_path
+    )
     try:
-        wait_for(lambda: release_status(kube, namespace).get("step"), lambda s: s == "await-promotion",
-                 timeout=60, what="await-promotion")
+        wait_for(
+            lambda: release_status(kube, namespace).get("step"),
+            lambda s: s == "await-promotion",
+            timeout=60,
+            what="await-promotion",
+        )
         with EndpointSampler(kubeconfig_path, namespace) as sampler:
-            kprism("abort", "hello", "-n", namespace, "--reason", "bad canary", kubeconfig=kubeconfig_path)
+            kprism(
+                "abort",
+                "hello",
+                "-n",
+                namespace,
+                "--reason",
+                "bad canary",
+                kubeconfig=kubeconfig_path,
+            )
             _, err = waiting.communicate(timeout=60)
     finally:
         waiting.kill()
@@ -122,12 +178,31 @@ def test_rollback_after_release_scales_previous_up_before_flipping(
     kube: Client, namespace: str, kubeconfig_path: str
 ) -> None:
     make_app(kube, namespace)
-    kprism("release", "hello", "-n", namespace, "--image", V2, "--auto-promote", "--scale-down-delay", "0",
-           kubeconfig=kubeconfig_path, check=0)
+    kprism(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        V2,
+        "--auto-promote",
+        "--scale-down-delay",
+        "0",
+        kubeconfig=kubeconfig_path,
+        check=0,
+    )
     assert replicas(kube, namespace, "hello-blue") == 0
     with EndpointSampler(kubeconfig_path, namespace, stable="green") as sampler:
-        out = kprism("rollback", "hello", "-n", namespace, "--scale-down-delay", "1",
-                     kubeconfig=kubeconfig_path, check=0)
+        out = kprism(
+            "rollback",
+            "hello",
+            "-n",
+            namespace,
+            "--scale-down-delay",
+            "1",
+            kubeconfig=kubeconfig_path,
+            check=0,
+        )
     assert "rolled back to blue" in out.stdout
     assert selector(kube, namespace)["color"] == "blue"
     assert ready_endpoints(kube, namespace, "hello") == pods_of(kube, namespace, "blue")
@@ -135,7 +210,9 @@ def test_rollback_after_release_scales_previous_up_before_flipping(
     assert not sampler.violations
     # the flip happened only after blue was fully ready again
     lines = out.stderr.splitlines()
-    first_switch = next(i for i, line in enumerate(lines) if "selector to app=hello,color=blue" in line)
+    first_switch = next(
+        i for i, line in enumerate(lines) if "selector to app=hello,color=blue" in line
+    )
     assert any("wait-ready" in line for line in lines[:first_switch])
 
 
@@ -145,8 +222,21 @@ def test_release_fails_and_never_flips_onto_a_track_that_is_not_ready(
     make_app(kube, namespace)
     patch = tmp_path / "unready.yaml"  # type: ignore[operator]
     patch.write_text("metadata:\n  annotations:\n    kprism.dev/simulate-unready: 'true'\n")
-    out = kprism("release", "hello", "-n", namespace, "--image", V2, "--auto-promote",
-                 "--patch-file", str(patch), "--ready-timeout", "3", kubeconfig=kubeconfig_path, check=1)
+    out = kprism(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        V2,
+        "--auto-promote",
+        "--patch-file",
+        str(patch),
+        "--ready-timeout",
+        "3",
+        kubeconfig=kubeconfig_path,
+        check=1,
+    )
     assert "not ready after 3s" in out.stderr + out.stdout
     st = release_status(kube, namespace)
     assert st["phase"] == "Failed"
@@ -160,33 +250,65 @@ def test_preview_service_serves_candidate_before_promotion(
     from lightkube.resources.core_v1 import Service
 
     make_app(kube, namespace)
-    waiting = kprism_bg("release", "hello", "-n", namespace, "--image", V2, "--preview",
-                        "--scale-down-delay", "0", kubeconfig=kubeconfig_path)
+    waiting = kprism_bg(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        V2,
+        "--preview",
+        "--scale-down-delay",
+        "0",
+        kubeconfig=kubeconfig_path,
+    )
     try:
-        wait_for(lambda: release_status(kube, namespace).get("step"), lambda s: s == "await-promotion",
-                 timeout=60, what="await-promotion")
+        wait_for(
+            lambda: release_status(kube, namespace).get("step"),
+            lambda s: s == "await-promotion",
+            timeout=60,
+            what="await-promotion",
+        )
         prev = kube.get(Service, "hello-preview", namespace=namespace)
         assert prev.spec.selector == {"app": "hello", "color": "green"}
-        assert ready_endpoints(kube, namespace, "hello-preview") == pods_of(kube, namespace, "green")
+        assert ready_endpoints(kube, namespace, "hello-preview") == pods_of(
+            kube, namespace, "green"
+        )
         assert selector(kube, namespace)["color"] == "blue"
         kprism("promote", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
         waiting.communicate(timeout=60)
     finally:
         waiting.kill()
     assert waiting.returncode == 0
-    assert not list(kube.list(Service, namespace=namespace, fields={"metadata.name": "hello-preview"}))
+    assert not list(
+        kube.list(Service, namespace=namespace, fields={"metadata.name": "hello-preview"})
+    )
 
 
 def test_second_release_is_refused_while_one_is_in_progress(
     kube: Client, namespace: str, kubeconfig_path: str
 ) -> None:
     make_app(kube, namespace)
-    first = kprism_bg("release", "hello", "-n", namespace, "--image", V2, kubeconfig=kubeconfig_path)
+    first = kprism_bg(
+        "release", "hello", "-n", namespace, "--image", V2, kubeconfig=kubeconfig_path
+    )
     try:
-        wait_for(lambda: release_status(kube, namespace).get("step"), lambda s: s == "await-promotion",
-                 timeout=60, what="first release waiting")
-        second = kprism("release", "hello", "-n", namespace, "--image", "registry.example/hello:3",
-                        kubeconfig=kubeconfig_path, check=2)
+        wait_for(
+            lambda: release_status(kube, namespace).get("step"),
+            lambda s: s == "await-promotion",
+            timeout=60,
+            what="first release waiting",
+        )
+        second = kprism(
+            "release",
+            "hello",
+            "-n",
+            namespace,
+            "--image",
+            "registry.example/hello:3",
+            kubeconfig=kubeconfig_path,
+            check=2,
+        )
         assert "in progress" in second.stderr
         assert "driven by" in second.stderr  # names the Lease holder
         assert "Traceback" not in second.stderr
@@ -195,12 +317,34 @@ def test_second_release_is_refused_while_one_is_in_progress(
         first.wait()
 
 
-def test_lease_contention_between_two_processes(kube: Client, namespace: str, kubeconfig_path: str) -> None:
+def test_lease_contention_between_two_processes(
+    kube: Client, namespace: str, kubeconfig_path: str
+) -> None:
     make_app(kube, namespace, ready_delay="2s")
-    a = kprism_bg("release", "hello", "-n", namespace, "--image", V2, "--auto-promote",
-                  "--scale-down-delay", "0", kubeconfig=kubeconfig_path)
-    b = kprism_bg("release", "hello", "-n", namespace, "--image", "registry.example/hello:3",
-                  "--auto-promote", "--scale-down-delay", "0", kubeconfig=kubeconfig_path)
+    a = kprism_bg(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        V2,
+        "--auto-promote",
+        "--scale-down-delay",
+        "0",
+        kubeconfig=kubeconfig_path,
+    )
+    b = kprism_bg(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        "registry.example/hello:3",
+        "--auto-promote",
+        "--scale-down-delay",
+        "0",
+        kubeconfig=kubeconfig_path,
+    )
     _, err_a = a.communicate(timeout=120)
     _, err_b = b.communicate(timeout=120)
     codes = sorted([a.returncode, b.returncode])
@@ -228,8 +372,12 @@ def test_sigkill_at_any_phase_then_resume_converges(
         args.append("--auto-promote")
     with EndpointSampler(kubeconfig_path, namespace) as sampler:
         proc = kprism_bg(*args, kubeconfig=kubeconfig_path)
-        wait_for(lambda: release_status(kube, namespace).get("step"), lambda s: s == kill_at,
-                 timeout=60, what=f"step {kill_at}")
+        wait_for(
+            lambda: release_status(kube, namespace).get("step"),
+            lambda s: s == kill_at,
+            timeout=60,
+            what=f"step {kill_at}",
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         # the Service keeps ready endpoints while nobody drives the release

@@ -27,8 +27,11 @@ def _count(kube: Client, ns: str) -> int:
 def test_three_replicas_give_three_ready_endpoints(kube: Client, namespace: str) -> None:
     kube.create(deployment("hello", APP, replicas=3), namespace=namespace)
     kube.create(service("hello", APP), namespace=namespace)
-    eps = wait_for(lambda: ready_endpoints(kube, namespace, "hello"), lambda s: len(s) == 3,
-                   what="3 ready endpoints")
+    eps = wait_for(
+        lambda: ready_endpoints(kube, namespace, "hello"),
+        lambda s: len(s) == 3,
+        what="3 ready endpoints",
+    )
     pods = {p.metadata.name for p in kube.list(Pod, namespace=namespace, labels=APP)}
     assert eps == pods
     # Pod IPs come from the simulated range that nothing dials.
@@ -37,16 +40,22 @@ def test_three_replicas_give_three_ready_endpoints(kube: Client, namespace: str)
 
 
 def test_pods_become_ready_after_the_annotated_delay(kube: Client, namespace: str) -> None:
-    kube.create(deployment("slow", {"app": "slow"}, replicas=1, ready_delay="3s"),
-                namespace=namespace)
+    kube.create(
+        deployment("slow", {"app": "slow"}, replicas=1, ready_delay="3s"), namespace=namespace
+    )
     start = time.monotonic()
-    pod = wait_for(lambda: list(kube.list(Pod, namespace=namespace, labels={"app": "slow"})),
-                   lambda ps: len(ps) == 1 and bool(ps[0].status and ps[0].status.podIP),
-                   what="pod with IP")[0]
+    pod = wait_for(
+        lambda: list(kube.list(Pod, namespace=namespace, labels={"app": "slow"})),
+        lambda ps: len(ps) == 1 and bool(ps[0].status and ps[0].status.podIP),
+        what="pod with IP",
+    )[0]
     ready = [c for c in pod.status.conditions or [] if c.type == "Ready"]
     assert ready and ready[0].status == "False", "a new pod must not be ready at once"
-    wait_for(lambda: kube.get(Deployment, "slow", namespace=namespace).status.readyReplicas,
-             lambda r: r == 1, what="ready replica")
+    wait_for(
+        lambda: kube.get(Deployment, "slow", namespace=namespace).status.readyReplicas,
+        lambda r: r == 1,
+        what="ready replica",
+    )
     assert time.monotonic() - start >= 2.5
 
 
@@ -63,15 +72,22 @@ def test_terminating_pod_is_not_ready_at_once_and_gone_after_grace(
 ) -> None:
     kube.create(deployment("hello", APP, replicas=1, grace=3), namespace=namespace)
     kube.create(service("hello", APP), namespace=namespace)
-    (name,) = wait_for(lambda: ready_endpoints(kube, namespace, "hello"), lambda s: len(s) == 1,
-                       what="1 endpoint")
+    (name,) = wait_for(
+        lambda: ready_endpoints(kube, namespace, "hello"), lambda s: len(s) == 1, what="1 endpoint"
+    )
     kube.delete(Pod, name, namespace=namespace)
     t0 = time.monotonic()
-    wait_for(lambda: ready_endpoints(kube, namespace, "hello"), lambda s: name not in s,
-             timeout=2, what="terminating pod out of ready endpoints")
+    wait_for(
+        lambda: ready_endpoints(kube, namespace, "hello"),
+        lambda s: name not in s,
+        timeout=2,
+        what="terminating pod out of ready endpoints",
+    )
     assert kube.get(Pod, name, namespace=namespace).metadata.deletionTimestamp is not None
+
     def gone() -> bool:
         return name not in {p.metadata.name for p in kube.list(Pod, namespace=namespace)}
+
     wait_for(gone, bool, timeout=15, what="pod removed after its grace period")
     assert time.monotonic() - t0 >= 2.0, "pod vanished before its grace period ended"
 
@@ -82,23 +98,32 @@ def test_selector_change_moves_endpoints(kube: Client, namespace: str) -> None:
     kube.create(deployment("hello-blue", blue, replicas=2), namespace=namespace)
     kube.create(deployment("hello-green", green, replicas=3), namespace=namespace)
     kube.create(service("hello", blue), namespace=namespace)
-    blue_pods = wait_for(lambda: ready_endpoints(kube, namespace, "hello"), lambda s: len(s) == 2,
-                         what="blue endpoints")
+    blue_pods = wait_for(
+        lambda: ready_endpoints(kube, namespace, "hello"),
+        lambda s: len(s) == 2,
+        what="blue endpoints",
+    )
     assert all(n.startswith("hello-blue-") for n in blue_pods)
-    wait_for(lambda: kube.get(Deployment, "hello-green", namespace=namespace).status.readyReplicas,
-             lambda r: r == 3, what="green ready")
+    wait_for(
+        lambda: kube.get(Deployment, "hello-green", namespace=namespace).status.readyReplicas,
+        lambda r: r == 3,
+        what="green ready",
+    )
     kube.patch(Service, "hello", {"spec": {"selector": green}}, namespace=namespace)
-    green_pods = wait_for(lambda: ready_endpoints(kube, namespace, "hello"),
-                          lambda s: len(s) == 3 and all(n.startswith("hello-green-") for n in s),
-                          what="green endpoints")
+    green_pods = wait_for(
+        lambda: ready_endpoints(kube, namespace, "hello"),
+        lambda s: len(s) == 3 and all(n.startswith("hello-green-") for n in s),
+        what="green endpoints",
+    )
     assert not green_pods & blue_pods
 
 
 def test_rolling_update_with_max_unavailable_zero_keeps_capacity(
     kube: Client, namespace: str
 ) -> None:
-    kube.create(deployment("hello", APP, replicas=3, max_unavailable=0, max_surge=1),
-                namespace=namespace)
+    kube.create(
+        deployment("hello", APP, replicas=3, max_unavailable=0, max_surge=1), namespace=namespace
+    )
     kube.create(service("hello", APP), namespace=namespace)
     wait_for(lambda: _count(kube, namespace), lambda n: n == 3, what="3 endpoints")
 
@@ -106,30 +131,47 @@ def test_rolling_update_with_max_unavailable_zero_keeps_capacity(
     stop = threading.Event()
 
     def sample() -> None:
-        for _ in kube.watch(EndpointSlice, namespace=namespace,
-                            labels={"kubernetes.io/service-name": "hello"}):
+        for _ in kube.watch(
+            EndpointSlice, namespace=namespace, labels={"kubernetes.io/service-name": "hello"}
+        ):
             samples.append(_count(kube, namespace))
             if stop.is_set():
                 return
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
-    kube.patch(Deployment, "hello",
-               {"spec": {"template": {"spec": {"containers": [
-                   {"name": "hello", "image": "registry.example/hello:2"}]}}}},
-               namespace=namespace)
+    kube.patch(
+        Deployment,
+        "hello",
+        {
+            "spec": {
+                "template": {
+                    "spec": {"containers": [{"name": "hello", "image": "registry.example/hello:2"}]}
+                }
+            }
+        },
+        namespace=namespace,
+    )
 
     def rolled() -> bool:
         d = kube.get(Deployment, "hello", namespace=namespace)
         s = d.status
-        return bool(s and s.updatedReplicas == 3 and s.readyReplicas == 3
-                    and (s.replicas or 0) == 3 and s.observedGeneration == d.metadata.generation)
+        return bool(
+            s
+            and s.updatedReplicas == 3
+            and s.readyReplicas == 3
+            and (s.replicas or 0) == 3
+            and s.observedGeneration == d.metadata.generation
+        )
 
     wait_for(rolled, bool, timeout=90, what="rollout complete")
     wait_for(lambda: _count(kube, namespace), lambda n: n == 3, what="3 endpoints after rollout")
     stop.set()
-    images = {p.spec.containers[0].image for p in kube.list(Pod, namespace=namespace, labels=APP)
-              if p.metadata.deletionTimestamp is None}
+    images = {
+        p.spec.containers[0].image
+        for p in kube.list(Pod, namespace=namespace, labels=APP)
+        if p.metadata.deletionTimestamp is None
+    }
     assert images == {"registry.example/hello:2"}
     assert len(samples) >= 4, f"the watch saw too few EndpointSlice changes: {samples}"
     assert min(samples) >= 3, f"ready endpoints dropped below 3 during the rollout: {samples}"

@@ -8,7 +8,10 @@ from kprism import __version__
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kprism.cli.main", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "kprism.cli.main", *args],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

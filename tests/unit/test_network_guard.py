@@ -11,9 +11,7 @@ import pytest
 from tests.conftest import NonLoopbackConnect
 
 
-@pytest.mark.parametrize(
-    "host", ["198.18.0.7", "10.0.0.1", "172.16.5.4", "192.168.1.1", "8.8.8.8"]
-)
+@pytest.mark.parametrize("host", ["198.18.0.7", "10.0.0.1", "172.16.5.4", "192.168.1.1", "8.8.8.8"])
 def test_non_loopback_refused(host: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s, pytest.raises(NonLoopbackConnect):
         s.connect((host, 9))

@@ -44,13 +44,24 @@ class Output(StrEnum):
     yaml = "yaml"
 
 
-Namespace = Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the kubeconfig context's).")]
+Namespace = Annotated[
+    str | None,
+    typer.Option("--namespace", "-n", help="Namespace (default: the kubeconfig context's)."),
+]
 Context = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
-Kubeconfig = Annotated[str | None, typer.Option("--kubeconfig", help="Path to the kubeconfig file.", envvar="KUBECONFIG")]
+Kubeconfig = Annotated[
+    str | None,
+    typer.Option("--kubeconfig", help="Path to the kubeconfig file.", envvar="KUBECONFIG"),
+]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
 TrackLabel = Annotated[str, typer.Option("--track-label", help="Label that tells tracks apart.")]
-AppArg = Annotated[str, typer.Argument(help="The app: the name of its Service.", show_default=False)]
-Timeout = Annotated[float | None, typer.Option("--timeout", help="Give up waiting after this many seconds (exit 1).")]
+AppArg = Annotated[
+    str, typer.Argument(help="The app: the name of its Service.", show_default=False)
+]
+Timeout = Annotated[
+    float | None,
+    typer.Option("--timeout", help="Give up waiting after this many seconds (exit 1)."),
+]
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -59,7 +70,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except KprismError as exc:
-            render.err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
+            render.err.print(
+                f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False
+            )
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             render.err.print(
@@ -83,7 +96,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
     ] = False,
 ) -> None:
     """Progressive delivery for plain Kubernetes: no CRDs, no mesh, no controller."""
@@ -99,7 +115,9 @@ def _print_status(st: ReleaseStatus, fmt: Output) -> None:
     if fmt != Output.table:
         render.emit(status_to_json(st), fmt.value)
         return
-    colour = {"Succeeded": "green", "Failed": "red", "Aborted": "yellow"}.get(st.phase.value, "cyan")
+    colour = {"Succeeded": "green", "Failed": "red", "Aborted": "yellow"}.get(
+        st.phase.value, "cyan"
+    )
     render.out.print(
         f"[bold {colour}]{st.phase.value}[/] {st.kind.value} {st.id}: {st.message}", markup=True
     )
@@ -127,19 +145,61 @@ def _load_patch(path: Path | None) -> dict[str, Any]:
 @handle_errors
 def release(
     app_name: AppArg,
-    image: Annotated[list[str] | None, typer.Option("--image", "-i", help="[CONTAINER=]IMAGE; repeatable.")] = None,
-    set_env: Annotated[list[str] | None, typer.Option("--set-env", help="[CONTAINER:]NAME=VALUE; repeatable.")] = None,
-    patch_file: Annotated[Path | None, typer.Option("--patch-file", help="YAML merged into the pod template.")] = None,
-    strategy: Annotated[Strategy, typer.Option("--strategy", help="Release strategy.")] = Strategy.BLUEGREEN,
-    preview: Annotated[bool, typer.Option("--preview", help="Expose the new track on Service APP-preview before promotion.")] = False,
-    auto_promote: Annotated[bool, typer.Option("--auto-promote", help="Switch traffic as soon as the new track is ready.")] = False,
-    scale_down_delay: Annotated[float, typer.Option("--scale-down-delay", help="Seconds to keep the old track after the verified cutover.")] = 30.0,
-    ready_timeout: Annotated[float, typer.Option("--ready-timeout", help="Seconds the new track may take to become ready.")] = 600.0,
-    track: Annotated[str | None, typer.Option("--track", help="Track to release into (default: the idle one).")] = None,
-    stable: Annotated[str | None, typer.Option("--stable", help="The serving track, when the Service does not pin one.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Release despite pre-flight errors (e.g. an HPA on the track).")] = False,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until the release is over, or stop when it needs an operator.")] = True,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    image: Annotated[
+        list[str] | None, typer.Option("--image", "-i", help="[CONTAINER=]IMAGE; repeatable.")
+    ] = None,
+    set_env: Annotated[
+        list[str] | None, typer.Option("--set-env", help="[CONTAINER:]NAME=VALUE; repeatable.")
+    ] = None,
+    patch_file: Annotated[
+        Path | None, typer.Option("--patch-file", help="YAML merged into the pod template.")
+    ] = None,
+    strategy: Annotated[
+        Strategy, typer.Option("--strategy", help="Release strategy.")
+    ] = Strategy.BLUEGREEN,
+    preview: Annotated[
+        bool,
+        typer.Option(
+            "--preview", help="Expose the new track on Service APP-preview before promotion."
+        ),
+    ] = False,
+    auto_promote: Annotated[
+        bool,
+        typer.Option("--auto-promote", help="Switch traffic as soon as the new track is ready."),
+    ] = False,
+    scale_down_delay: Annotated[
+        float,
+        typer.Option(
+            "--scale-down-delay", help="Seconds to keep the old track after the verified cutover."
+        ),
+    ] = 30.0,
+    ready_timeout: Annotated[
+        float,
+        typer.Option("--ready-timeout", help="Seconds the new track may take to become ready."),
+    ] = 600.0,
+    track: Annotated[
+        str | None, typer.Option("--track", help="Track to release into (default: the idle one).")
+    ] = None,
+    stable: Annotated[
+        str | None,
+        typer.Option("--stable", help="The serving track, when the Service does not pin one."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Release despite pre-flight errors (e.g. an HPA on the track)."
+        ),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Wait until the release is over, or stop when it needs an operator.",
+        ),
+    ] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
     timeout: Timeout = None,
     namespace: Namespace = None,
     context: Context = None,
@@ -164,11 +224,20 @@ def release(
     kube = _kube(kubeconfig, context, namespace)
     ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
     if dry_run:
-        _show_plan(ops.plan_release(kube, ref, args.to_spec(), stable_track=stable, force=force), output)
+        _show_plan(
+            ops.plan_release(kube, ref, args.to_spec(), stable_track=stable, force=force), output
+        )
         return
     with render.Progress(quiet=output != Output.table) as progress:
         st = ops.release(
-            kube, ref, args.to_spec(), stable_track=stable, force=force, wait=wait, on_tick=progress, timeout=timeout
+            kube,
+            ref,
+            args.to_spec(),
+            stable_track=stable,
+            force=force,
+            wait=wait,
+            on_tick=progress,
+            timeout=timeout,
         )
     _finish(st, output)
 
@@ -178,7 +247,9 @@ def _show_plan(plan: ops.ReleasePlan, fmt: Output) -> None:
         render.emit(plan.to_dict(), fmt.value)
         return
     st = plan.status
-    render.out.print(f"release of {st.stable_deployment} ({st.stable}) into {st.candidate} — dry run, nothing changed:")
+    render.out.print(
+        f"release of {st.stable_deployment} ({st.stable}) into {st.candidate} — dry run, nothing changed:"
+    )
     for i, step in enumerate(plan.steps, 1):
         render.out.print(f"  {i}. {step}")
 
@@ -187,9 +258,15 @@ def _show_plan(plan: ops.ReleasePlan, fmt: Output) -> None:
 @handle_errors
 def plan(
     app_name: AppArg,
-    image: Annotated[list[str] | None, typer.Option("--image", "-i", help="[CONTAINER=]IMAGE; repeatable.")] = None,
-    set_env: Annotated[list[str] | None, typer.Option("--set-env", help="[CONTAINER:]NAME=VALUE; repeatable.")] = None,
-    patch_file: Annotated[Path | None, typer.Option("--patch-file", help="YAML merged into the pod template.")] = None,
+    image: Annotated[
+        list[str] | None, typer.Option("--image", "-i", help="[CONTAINER=]IMAGE; repeatable.")
+    ] = None,
+    set_env: Annotated[
+        list[str] | None, typer.Option("--set-env", help="[CONTAINER:]NAME=VALUE; repeatable.")
+    ] = None,
+    patch_file: Annotated[
+        Path | None, typer.Option("--patch-file", help="YAML merged into the pod template.")
+    ] = None,
     strategy: Annotated[Strategy, typer.Option("--strategy")] = Strategy.BLUEGREEN,
     preview: Annotated[bool, typer.Option("--preview")] = False,
     auto_promote: Annotated[bool, typer.Option("--auto-promote")] = False,
@@ -216,7 +293,9 @@ def plan(
     )
     kube = _kube(kubeconfig, context, namespace)
     ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
-    _show_plan(ops.plan_release(kube, ref, args.to_spec(), stable_track=stable, force=force), output)
+    _show_plan(
+        ops.plan_release(kube, ref, args.to_spec(), stable_track=stable, force=force), output
+    )
 
 
 def _intent_command(action: Action, doc: str) -> Callable[..., None]:
@@ -234,7 +313,9 @@ def _intent_command(action: Action, doc: str) -> Callable[..., None]:
         kube = _kube(kubeconfig, context, namespace)
         ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
         with render.Progress(quiet=output != Output.table) as progress:
-            st = ops.send_intent(kube, ref, action, reason=reason, on_tick=progress, timeout=timeout)
+            st = ops.send_intent(
+                kube, ref, action, reason=reason, on_tick=progress, timeout=timeout
+            )
         _finish(st, output)
         if action == Action.ABORT and st.phase.terminal:
             raise typer.Exit(1)
@@ -243,8 +324,16 @@ def _intent_command(action: Action, doc: str) -> Callable[..., None]:
     return command
 
 
-app.command("promote")(_intent_command(Action.PROMOTE, "Promote the release in progress: switch traffic to the new track."))
-app.command("abort")(_intent_command(Action.ABORT, "Abort the release in progress: traffic stays on (or returns to) stable."))
+app.command("promote")(
+    _intent_command(
+        Action.PROMOTE, "Promote the release in progress: switch traffic to the new track."
+    )
+)
+app.command("abort")(
+    _intent_command(
+        Action.ABORT, "Abort the release in progress: traffic stays on (or returns to) stable."
+    )
+)
 app.command("pause")(_intent_command(Action.PAUSE, "Pause the release in progress where it is."))
 
 
@@ -252,7 +341,12 @@ app.command("pause")(_intent_command(Action.PAUSE, "Pause the release in progres
 @handle_errors
 def resume(
     app_name: AppArg,
-    wait_for_lease: Annotated[float, typer.Option("--wait-for-lease", help="Seconds to wait for another engine's Lease to expire.")] = 20.0,
+    wait_for_lease: Annotated[
+        float,
+        typer.Option(
+            "--wait-for-lease", help="Seconds to wait for another engine's Lease to expire."
+        ),
+    ] = 20.0,
     timeout: Timeout = None,
     namespace: Namespace = None,
     context: Context = None,
@@ -285,7 +379,9 @@ def rollback(
     kube = _kube(kubeconfig, context, namespace)
     ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
     with render.Progress(quiet=output != Output.table) as progress:
-        st = ops.rollback(kube, ref, on_tick=progress, scale_down_delay=scale_down_delay, timeout=timeout)
+        st = ops.rollback(
+            kube, ref, on_tick=progress, scale_down_delay=scale_down_delay, timeout=timeout
+        )
     _finish(st, output)
 
 
@@ -293,7 +389,9 @@ def rollback(
 @handle_errors
 def status(
     app_name: AppArg,
-    watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep printing as the release moves.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Keep printing as the release moves.")
+    ] = False,
     namespace: Namespace = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
@@ -310,7 +408,12 @@ def status(
         if data != last:
             _show_status(view, output)
             last = data
-        if not watch or (view.release is not None and view.release.phase.terminal and last is not None and not watch):
+        if not watch or (
+            view.release is not None
+            and view.release.phase.terminal
+            and last is not None
+            and not watch
+        ):
             return
         import threading
 
@@ -329,7 +432,14 @@ def _show_status(view: ops.AppStatus, fmt: Output) -> None:
     render.table(
         ["TRACK", "DEPLOYMENT", "READY", "IMAGES", "ENDPOINTS", "SERVING"],
         [
-            [t.track or "-", t.deployment, f"{t.ready}/{t.replicas}", ops._fmt(t.images), t.endpoints, "yes" if t.serving else ""]
+            [
+                t.track or "-",
+                t.deployment,
+                f"{t.ready}/{t.replicas}",
+                ops._fmt(t.images),
+                t.endpoints,
+                "yes" if t.serving else "",
+            ]
             for t in view.tracks
         ],
     )
@@ -364,8 +474,16 @@ def history(
     render.table(
         ["ID", "KIND", "PHASE", "FROM", "TO", "IMAGES", "STARTED", "FINISHED"],
         [
-            [e["id"], e["kind"], e["phase"], e["stable"], e["candidate"], ops._fmt(e.get("candidate_images", {})),
-             e.get("started_at", ""), e.get("finished_at", "")]
+            [
+                e["id"],
+                e["kind"],
+                e["phase"],
+                e["stable"],
+                e["candidate"],
+                ops._fmt(e.get("candidate_images", {})),
+                e.get("started_at", ""),
+                e.get("finished_at", ""),
+            ]
             for e in entries
         ],
     )
@@ -374,7 +492,9 @@ def history(
 @app.command("list")
 @handle_errors
 def list_cmd(
-    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="List apps in every namespace.")] = False,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="List apps in every namespace.")
+    ] = False,
     namespace: Namespace = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
@@ -383,7 +503,11 @@ def list_cmd(
 ) -> None:
     """List apps: Services that select a track or carry a kprism release."""
     kube = _kube(kubeconfig, context, namespace)
-    apps = ops.list_apps(kube, namespace=None if all_namespaces else (namespace or kube.namespace), track_label=track_label)
+    apps = ops.list_apps(
+        kube,
+        namespace=None if all_namespaces else (namespace or kube.namespace),
+        track_label=track_label,
+    )
     if output != Output.table:
         render.emit([a.__dict__ for a in apps], output.value)
         return
@@ -397,7 +521,9 @@ def list_cmd(
 @handle_errors
 def adopt(
     app_name: AppArg,
-    track: Annotated[str, typer.Option("--track", help="Track name the live version gets.")] = "blue",
+    track: Annotated[
+        str, typer.Option("--track", help="Track name the live version gets.")
+    ] = "blue",
     timeout: Annotated[float, typer.Option("--timeout")] = 300.0,
     namespace: Namespace = None,
     context: Context = None,

@@ -8,6 +8,7 @@ engine re-observes and asks the planner again, so it always acts on fresh state.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 from collections.abc import Callable
@@ -15,12 +16,13 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from kprism.engine.clock import Clock, SystemClock
-from kprism.errors import ConflictError, KprismError, TimeoutError_, UsageError
+from kprism.errors import ConflictError, TimeoutError_, UsageError
 from kprism.kube.client import Kube
 from kprism.kube.errors import TransientError
 from kprism.kube.lease import AppLease
 from kprism.kube.state import read_intent, read_release, status_patch
 from kprism.kube.watch import AppFeed
+from kprism.model.actions import KubeAction
 from kprism.model.observed import AppObs
 from kprism.model.release import ReleaseStatus
 from kprism.plan.decision import Decision
@@ -82,6 +84,9 @@ class Engine:
                 self._sleep(delay * (1 + random.random() / 2))  # noqa: S311 - jitter, not crypto
                 delay = min(delay * 2, 5.0)
 
+    def _apply(self, action: KubeAction) -> None:
+        self.kube.apply(action, namespace=self.namespace, service=self.service)
+
     def _sleep(self, seconds: float) -> None:
         threading.Event().wait(seconds)
 
@@ -97,14 +102,15 @@ class Engine:
         decision = planner_for(status.spec.strategy)(status, obs, now, intent)
         if decision.status != status or decision.consume_intent:
             patch = status_patch(
-                obs.service, decision.status, consume_intent=decision.consume_intent, previous=status
+                obs.service,
+                decision.status,
+                consume_intent=decision.consume_intent,
+                previous=status,
             )
             # Record before acting; a 409 means someone (an intent) wrote meanwhile: re-observe.
             self._retrying(lambda: self.kube.patch_service(self.service, self.namespace, patch))
         for action in decision.actions:
-            self._retrying(
-                lambda a=action: self.kube.apply(a, namespace=self.namespace, service=self.service)
-            )
+            self._retrying(functools.partial(self._apply, action))
         if self.on_tick is not None:
             self.on_tick(
                 Tick(
@@ -123,12 +129,7 @@ class Engine:
     ) -> ReleaseStatus:
         """Drive the release until it is terminal (or ``until`` says stop). Returns the last status."""
         deadline = None if timeout is None else self.clock.monotonic() + timeout
-        app_selector: dict[str, str] = {}
-        try:
-            first = self.observe()
-            app_selector = first.app_selector
-        except KprismError:
-            raise
+        app_selector = self.observe().app_selector
         with AppFeed(
             self.kube, namespace=self.namespace, service=self.service, app_selector=app_selector
         ) as feed:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+import httpx2
 from lightkube import Client, KubeConfig
 from lightkube.codecs import from_dict
 from lightkube.config.kubeconfig import SingleConfig
@@ -56,15 +58,10 @@ class Target:
 
 def _load_config(target: Target) -> SingleConfig:
     path = target.kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+    if path and not os.path.exists(path):
+        raise UsageError(f"kubeconfig {path!r} does not exist: pass --kubeconfig PATH")
     try:
-        if path:
-            if not os.path.exists(path):
-                raise UsageError(f"kubeconfig {path!r} does not exist: pass --kubeconfig PATH")
-            kc = KubeConfig.from_file(path)
-        else:
-            kc = KubeConfig.from_env()
-    except UsageError:
-        raise
+        kc = KubeConfig.from_file(path) if path else KubeConfig.from_env()
     except Exception as exc:
         raise ClusterError(f"cannot load a kubeconfig: {exc}") from exc
     try:
@@ -97,7 +94,7 @@ class Kube:
             config = _load_config(target)
             self.namespace = target.namespace or config.namespace or "default"
             self.server = config.cluster.server
-            self.client = Client(config, field_manager=FIELD_MANAGER, timeout=20)
+            self.client = Client(config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(20.0))
         else:
             self.client = client
             self.namespace = target.namespace or client.namespace
@@ -111,11 +108,7 @@ class Kube:
 
     def check_namespace(self, namespace: str) -> None:
         with translating(f"get namespace {namespace}"):
-            try:
-                self.client.get(Namespace, namespace)
-            except NotFoundError:
-                raise
-        # (a missing namespace surfaces as NotFoundError from translating)
+            self.client.get(Namespace, namespace)
 
     def get_service(self, name: str, namespace: str) -> ServiceObs:
         with translating(f"get Service {name} in namespace {namespace}"):
@@ -137,9 +130,14 @@ class Kube:
         with translating(f"get Service {name} in namespace {namespace}"):
             return _dict(self.client.get(Service, name, namespace=namespace))
 
-    def list_deployments(self, namespace: str, labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    def list_deployments(
+        self, namespace: str, labels: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         with translating(f"list Deployments in namespace {namespace}"):
-            return [_dict(d) for d in self.client.list(Deployment, namespace=namespace, labels=labels)]
+            return [
+                _dict(d)
+                for d in self.client.list(Deployment, namespace=namespace, labels=_labels(labels))
+            ]
 
     def get_deployment(self, name: str, namespace: str) -> dict[str, Any]:
         with translating(f"get Deployment {name} in namespace {namespace}"):
@@ -147,14 +145,18 @@ class Kube:
 
     def list_pods(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         with translating(f"list Pods in namespace {namespace}"):
-            return [_dict(p) for p in self.client.list(Pod, namespace=namespace, labels=labels)]
+            return [
+                _dict(p) for p in self.client.list(Pod, namespace=namespace, labels=_labels(labels))
+            ]
 
     def ready_endpoints(self, service: str, namespace: str) -> frozenset[str]:
         """Pods the Service's EndpointSlices list with ``ready: true``."""
         with translating(f"list EndpointSlices of Service {service} in namespace {namespace}"):
             slices = list(
                 self.client.list(
-                    EndpointSlice, namespace=namespace, labels={"kubernetes.io/service-name": service}
+                    EndpointSlice,
+                    namespace=namespace,
+                    labels={"kubernetes.io/service-name": service},
                 )
             )
         names: set[str] = set()
@@ -195,7 +197,9 @@ class Kube:
         deployments = [
             deployment_obs(d, track_label)
             for d in self.list_deployments(namespace)
-            if _selects(app_sel, d.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {}))
+            if _selects(
+                app_sel, d.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
+            )
         ]
         pods = [pod_obs(p, track_label) for p in self.list_pods(namespace, app_sel)]
         preview = self.find_service(preview_name(service), namespace)
@@ -210,7 +214,9 @@ class Kube:
             preview_endpoints=(
                 self.ready_endpoints(preview.name, namespace) if preview else frozenset()
             ),
-            hpas=tuple(h for h in self.list_hpas(namespace) if any(d.name == h.target for d in deployments)),
+            hpas=tuple(
+                h for h in self.list_hpas(namespace) if any(d.name == h.target for d in deployments)
+            ),
         )
 
     # -- writing ------------------------------------------------------------------------
@@ -218,7 +224,9 @@ class Kube:
     def patch_service(self, name: str, namespace: str, patch: Mapping[str, Any]) -> ServiceObs:
         """JSON merge patch; include metadata.resourceVersion in ``patch`` for a precondition."""
         with translating(f"patch Service {name} in namespace {namespace}"):
-            svc = self.client.patch(Service, name, dict(patch), namespace=namespace, patch_type=PatchType.MERGE)
+            svc = self.client.patch(
+                Service, name, dict(patch), namespace=namespace, patch_type=PatchType.MERGE
+            )
         return service_obs(_dict(svc))
 
     def apply(self, action: KubeAction, *, namespace: str, service: str) -> None:
@@ -227,13 +235,15 @@ class Kube:
         match action:
             case CreateDeployment(name=name, body=body):
                 with translating(f"create Deployment {name} in namespace {namespace}"):
-                    c.create(from_dict(dict(body)), namespace=namespace)
+                    c.create(cast(Deployment, from_dict(dict(body))), namespace=namespace)
             case ReplaceTemplate(name=name, template=template, annotations=annotations):
                 ops: list[dict[str, Any]] = [
                     {"op": "replace", "path": "/spec/template", "value": dict(template)}
                 ]
                 for k, v in annotations.items():
-                    ops.append({"op": "add", "path": f"/metadata/annotations/{_escape(k)}", "value": v})
+                    ops.append(
+                        {"op": "add", "path": f"/metadata/annotations/{_escape(k)}", "value": v}
+                    )
                 with translating(f"update Deployment {name} in namespace {namespace}"):
                     c.patch(Deployment, name, ops, namespace=namespace, patch_type=PatchType.JSON)
             case ScaleDeployment(name=name, replicas=replicas):
@@ -246,13 +256,13 @@ class Kube:
                         patch_type=PatchType.MERGE,
                     )
             case DeleteDeployment(name=name):
-                with translating(f"delete Deployment {name} in namespace {namespace}"):
-                    try:
-                        c.delete(Deployment, name, namespace=namespace)
-                    except NotFoundError:
-                        pass
+                with (
+                    suppress(NotFoundError),
+                    translating(f"delete Deployment {name} in namespace {namespace}"),
+                ):
+                    c.delete(Deployment, name, namespace=namespace)
             case SetSelector(service=svc_name, selector=selector, previous=previous):
-                patch = {k: None for k in previous if k not in selector}
+                patch: dict[str, str | None] = {k: None for k in previous if k not in selector}
                 patch.update(selector)
                 self.patch_service(svc_name, namespace, {"spec": {"selector": patch}})
             case EnsureService(name=name, selector=selector, ports=ports, labels=labels):
@@ -265,27 +275,37 @@ class Kube:
                 existing = self.find_service(name, namespace)
                 if existing is None:
                     with translating(f"create Service {name} in namespace {namespace}"):
-                        c.create(from_dict(body), namespace=namespace)
+                        c.create(cast(Service, from_dict(body)), namespace=namespace)
                 else:
                     patch = {k: None for k in existing.selector if k not in selector}
-                    patch.update(selector)
+                    patch.update(dict(selector))
                     self.patch_service(name, namespace, {"spec": {"selector": patch}})
             case DeleteService(name=name):
-                with translating(f"delete Service {name} in namespace {namespace}"):
-                    try:
-                        c.delete(Service, name, namespace=namespace)
-                    except NotFoundError:
-                        pass
+                with (
+                    suppress(NotFoundError),
+                    translating(f"delete Service {name} in namespace {namespace}"),
+                ):
+                    c.delete(Service, name, namespace=namespace)
             case EmitEvent(reason=reason, message=message, warning=warning):
                 self.emit_event(
-                    namespace=namespace, service=service, reason=reason, message=message, warning=warning
+                    namespace=namespace,
+                    service=service,
+                    reason=reason,
+                    message=message,
+                    warning=warning,
                 )
 
-    def emit_event(self, *, namespace: str, service: str, reason: str, message: str, warning: bool = False) -> None:
+    def emit_event(
+        self, *, namespace: str, service: str, reason: str, message: str, warning: bool = False
+    ) -> None:
         now = datetime.now(UTC)
         ev = Event(
-            metadata=ObjectMeta(name=f"{service}.kprism.{uuid.uuid4().hex[:10]}", namespace=namespace),
-            involvedObject=ObjectReference(kind="Service", apiVersion="v1", name=service, namespace=namespace),
+            metadata=ObjectMeta(
+                name=f"{service}.kprism.{uuid.uuid4().hex[:10]}", namespace=namespace
+            ),
+            involvedObject=ObjectReference(
+                kind="Service", apiVersion="v1", name=service, namespace=namespace
+            ),
             reason=reason,
             message=message[:1024],
             type="Warning" if warning else "Normal",
@@ -307,6 +327,10 @@ class Kube:
                 fields={"involvedObject.kind": "Service", "involvedObject.name": service},
             )
             return [_dict(e) for e in items]
+
+
+def _labels(labels: Mapping[str, str] | None) -> dict[str, Any] | None:
+    return dict(labels) if labels else None
 
 
 def preview_name(service: str) -> str:
@@ -367,9 +391,12 @@ def pod_obs(p: Mapping[str, Any], track_label: str) -> PodObs:
     meta = p.get("metadata", {})
     status = p.get("status") or {}
     ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
     )
-    owner = next((o.get("name") for o in meta.get("ownerReferences") or [] if o.get("controller")), None)
+    owner = next(
+        (o.get("name") for o in meta.get("ownerReferences") or [] if o.get("controller")), None
+    )
     return PodObs(
         name=meta.get("name", ""),
         track=(meta.get("labels") or {}).get(track_label),

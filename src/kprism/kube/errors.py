@@ -49,7 +49,9 @@ def translating(what: str) -> Iterator[None]:
                 "(see docs/rbac.md)"
             ) from exc
         if code == 401:
-            raise ClusterError(f"unauthorized: cannot {what}: check your kubeconfig credentials") from exc
+            raise ClusterError(
+                f"unauthorized: cannot {what}: check your kubeconfig credentials"
+            ) from exc
         if code == 409:
             raise ConflictError(f"conflict: cannot {what}: {detail}") from exc
         if code in (400, 422):

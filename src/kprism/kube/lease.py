@@ -76,7 +76,13 @@ class AppLease:
     """The Lease that serialises engines for one app."""
 
     def __init__(
-        self, kube: Kube, *, namespace: str, app: str, identity: str | None = None, duration: int = DEFAULT_DURATION
+        self,
+        kube: Kube,
+        *,
+        namespace: str,
+        app: str,
+        identity: str | None = None,
+        duration: int = DEFAULT_DURATION,
     ) -> None:
         self.kube = kube
         self.namespace = namespace
@@ -111,7 +117,9 @@ class AppLease:
         lease = self._get()
         if lease is None:
             body = Lease(
-                metadata=ObjectMeta(name=self.name, labels={"app.kubernetes.io/managed-by": "kprism"}),
+                metadata=ObjectMeta(
+                    name=self.name, labels={"app.kubernetes.io/managed-by": "kprism"}
+                ),
                 spec=LeaseSpec(
                     holderIdentity=self.identity,
                     leaseDurationSeconds=self.duration,
@@ -124,12 +132,16 @@ class AppLease:
                 with translating(f"create Lease {self.name} in namespace {self.namespace}"):
                     self.kube.client.create(body, namespace=self.namespace)
             except ConflictError:
-                return self.info() or LeaseInfo(holder="unknown", renewed=now, duration=self.duration)
+                return self.info() or LeaseInfo(
+                    holder="unknown", renewed=now, duration=self.duration
+                )
             self.held, self._last_renew = True, now
             return None
         spec = lease.spec or LeaseSpec()
         info = LeaseInfo(
-            holder=spec.holderIdentity or "", renewed=spec.renewTime, duration=spec.leaseDurationSeconds or self.duration
+            holder=spec.holderIdentity or "",
+            renewed=spec.renewTime,
+            duration=spec.leaseDurationSeconds or self.duration,
         )
         if info.holder != self.identity and not info.stale(now):
             return info
@@ -143,7 +155,7 @@ class AppLease:
         )
         try:
             with translating(f"update Lease {self.name} in namespace {self.namespace}"):
-                self.kube.client.replace(lease, namespace=self.namespace)
+                self.kube.client.replace(lease)
         except ConflictError:
             return self.info() or LeaseInfo(holder="unknown", renewed=now, duration=self.duration)
         self.held, self._last_renew = True, now
@@ -181,7 +193,7 @@ class AppLease:
             lease.spec.renewTime = None
             try:
                 with translating(f"release Lease {self.name} in namespace {self.namespace}"):
-                    self.kube.client.replace(lease, namespace=self.namespace)
+                    self.kube.client.replace(lease)
             except ConflictError:
                 pass
         self.held = False

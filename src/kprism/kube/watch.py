@@ -60,7 +60,9 @@ class _Stream(threading.Thread):
             params = {**self._params, "timeoutSeconds": 60, "allowWatchBookmarks": "true"}
             if self._rv:
                 params["resourceVersion"] = self._rv
-            br = generic.prepare_request("list", res=self._res, namespace=self._ns, watch=True, params=params)
+            br = generic.prepare_request(
+                "list", res=self._res, namespace=self._ns, watch=True, params=params
+            )
             try:
                 with http.stream(
                     br.method,
@@ -104,14 +106,30 @@ class _Stream(threading.Thread):
 class AppFeed:
     """Wakes a waiter whenever a Deployment, Pod, EndpointSlice or Service of one app changes."""
 
-    def __init__(self, kube: Kube, *, namespace: str, service: str, app_selector: Mapping[str, str]) -> None:
+    def __init__(
+        self, kube: Kube, *, namespace: str, service: str, app_selector: Mapping[str, str]
+    ) -> None:
         self._changed = threading.Event()
         self._stopping = threading.Event()
         slices = f"kubernetes.io/service-name in ({service},{preview_name(service)})"
         self._streams = [
             _Stream(kube, Deployment, namespace, {}, self._changed, self._stopping),
-            _Stream(kube, Pod, namespace, {"labelSelector": _selector(app_selector)}, self._changed, self._stopping),
-            _Stream(kube, EndpointSlice, namespace, {"labelSelector": slices}, self._changed, self._stopping),
+            _Stream(
+                kube,
+                Pod,
+                namespace,
+                {"labelSelector": _selector(app_selector)},
+                self._changed,
+                self._stopping,
+            ),
+            _Stream(
+                kube,
+                EndpointSlice,
+                namespace,
+                {"labelSelector": slices},
+                self._changed,
+                self._stopping,
+            ),
             _Stream(kube, Service, namespace, {}, self._changed, self._stopping),
         ]
 

@@ -43,7 +43,11 @@ def _clone_body(orig: DeploymentObs, *, label: str, track: str) -> dict[str, Any
     annotations = {
         k: v
         for k, v in orig.annotations.items()
-        if k not in ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
+        if k
+        not in (
+            "deployment.kubernetes.io/revision",
+            "kubectl.kubernetes.io/last-applied-configuration",
+        )
     }
     annotations[ANNOTATION_MANAGED] = f"kprism adopt of {orig.name}"
     return {
@@ -70,36 +74,54 @@ def decide_adopt(obs: AppObs, *, track: str) -> AdoptStep:
     untracked = [d for d in obs.deployments if d.track is None]
     tracked = [d for d in obs.deployments if d.track is not None]
     serving = obs.serving_track()
-    pin = SetSelector(service=svc.name, selector={**obs.app_selector, label: track}, previous=dict(svc.selector))
+    pin = SetSelector(
+        service=svc.name, selector={**obs.app_selector, label: track}, previous=dict(svc.selector)
+    )
 
     if len(untracked) > 1:
         names = ", ".join(d.name for d in untracked)
-        raise UsageError(f"Service {svc.name} selects several Deployments without a {label!r} label ({names}): adopt one app at a time")
+        raise UsageError(
+            f"Service {svc.name} selects several Deployments without a {label!r} label ({names}): adopt one app at a time"
+        )
     if untracked:
         orig = untracked[0]
         name = clone_name(orig.name, track)
         clone = obs.deployment(name)
         other = obs.track(track)
         if other is not None and other.name != name:
-            raise UsageError(f"track {label}={track} already belongs to Deployment {other.name}: choose another with --track")
+            raise UsageError(
+                f"track {label}={track} already belongs to Deployment {other.name}: choose another with --track"
+            )
         if clone is None:
-            return AdoptStep(actions=(CreateDeployment(name=name, body=_clone_body(orig, label=label, track=track)),))
+            return AdoptStep(
+                actions=(
+                    CreateDeployment(name=name, body=_clone_body(orig, label=label, track=track)),
+                )
+            )
         ready = obs.ready_pods(track)
         if not (clone.rolled_out and len(ready) >= orig.replicas):
             return AdoptStep(waiting=f"waiting for {name}: {len(ready)}/{orig.replicas} ready")
         if serving != track:
             return AdoptStep(actions=(pin,))
         if obs.endpoints != ready:
-            return AdoptStep(waiting=f"verifying Service {svc.name} endpoints are the {len(ready)} pods of {name}")
+            return AdoptStep(
+                waiting=f"verifying Service {svc.name} endpoints are the {len(ready)} pods of {name}"
+            )
         return AdoptStep(actions=(DeleteDeployment(name=orig.name),))
 
     if serving is not None:
         if obs.track(serving) is None:
-            raise UsageError(f"Service {svc.name} selects {label}={serving} but no Deployment has that track")
+            raise UsageError(
+                f"Service {svc.name} selects {label}={serving} but no Deployment has that track"
+            )
         ready = obs.ready_pods(serving)
         if obs.endpoints and obs.endpoints == ready:
-            return AdoptStep(done=True, message=f"app {svc.name} is in track form: {label}={serving} serves")
-        return AdoptStep(waiting=f"verifying Service {svc.name} endpoints are the pods of {label}={serving}")
+            return AdoptStep(
+                done=True, message=f"app {svc.name} is in track form: {label}={serving} serves"
+            )
+        return AdoptStep(
+            waiting=f"verifying Service {svc.name} endpoints are the pods of {label}={serving}"
+        )
     live = [d for d in tracked if obs.ready_pods(d.track or "")]
     if not live:
         raise UsageError(f"app {svc.name} has no ready pods to adopt")
@@ -107,10 +129,18 @@ def decide_adopt(obs: AppObs, *, track: str) -> AdoptStep:
         tracks = ", ".join(f"{d.track} ({d.name})" for d in live)
         chosen = next((d for d in live if d.track == track), None)
         if chosen is None:
-            raise UsageError(f"Service {svc.name} sends traffic to several tracks ({tracks}): say which is stable with --track")
+            raise UsageError(
+                f"Service {svc.name} sends traffic to several tracks ({tracks}): say which is stable with --track"
+            )
         live = [chosen]
     only = live[0]
     assert only.track is not None
     return AdoptStep(
-        actions=(SetSelector(service=svc.name, selector={**obs.app_selector, label: only.track}, previous=dict(svc.selector)),)
+        actions=(
+            SetSelector(
+                service=svc.name,
+                selector={**obs.app_selector, label: only.track},
+                previous=dict(svc.selector),
+            ),
+        )
     )

@@ -161,7 +161,9 @@ def _ensure_candidate(st: ReleaseStatus, obs: AppObs) -> _Result | None:
     template = desired_candidate_template(st, obs)
     if cand is None:
         if stable is None or template is None:
-            return _Fail(f"Deployment {st.candidate_deployment} does not exist and cannot be created")
+            return _Fail(
+                f"Deployment {st.candidate_deployment} does not exist and cannot be created"
+            )
         body = track_deployment(
             stable,
             name=st.candidate_deployment,
@@ -209,7 +211,13 @@ def _wait_ready(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
     if fix is not None:
         return fix
     if _candidate_ready(st, obs):
-        return _Next(PREVIEW, event=("CandidateReady", f"{st.candidate_deployment}: {st.replicas}/{st.replicas} ready"))
+        return _Next(
+            PREVIEW,
+            event=(
+                "CandidateReady",
+                f"{st.candidate_deployment}: {st.replicas}/{st.replicas} ready",
+            ),
+        )
     cand = obs.deployment(st.candidate_deployment)
     ready = len(obs.ready_pods(st.candidate))
     left = st.spec.ready_timeout - _elapsed(st, now)
@@ -219,7 +227,10 @@ def _wait_ready(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
             f"{ready}/{st.replicas} pods ready"
         )
     updated = cand.updated if cand else 0
-    return _Wait(f"waiting for {st.candidate_deployment}: {ready}/{st.replicas} ready, {updated} updated", left)
+    return _Wait(
+        f"waiting for {st.candidate_deployment}: {ready}/{st.replicas} ready, {updated} updated",
+        left,
+    )
 
 
 def _preview(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
@@ -239,7 +250,9 @@ def _preview(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
         )
     ready = obs.ready_pods(st.candidate)
     if ready and obs.preview_endpoints == ready:
-        return _Next(AWAIT, event=("PreviewReady", f"Service {obs.preview.name} serves {st.candidate}"))
+        return _Next(
+            AWAIT, event=("PreviewReady", f"Service {obs.preview.name} serves {st.candidate}")
+        )
     return _Wait(f"waiting for preview Service {obs.preview.name} endpoints", 5.0)
 
 
@@ -258,7 +271,10 @@ def _switch(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
         return _Next(
             VERIFY,
             status=st.evolve(switched_at=st.switched_at or iso(now)),
-            event=("TrafficSwitched", f"Service {obs.service.name} now selects {obs.track_label}={st.candidate}"),
+            event=(
+                "TrafficSwitched",
+                f"Service {obs.service.name} now selects {obs.track_label}={st.candidate}",
+            ),
         )
     if not _candidate_ready(st, obs):
         # Never flip traffic onto a track that is not fully ready.
@@ -274,7 +290,10 @@ def _verify(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
         return _Next(
             DELAY,
             status=st.evolve(verified_at=iso(now)),
-            event=("CutoverVerified", f"ready endpoints of {obs.service.name} are exactly the {len(ready)} pods of {st.candidate}"),
+            event=(
+                "CutoverVerified",
+                f"ready endpoints of {obs.service.name} are exactly the {len(ready)} pods of {st.candidate}",
+            ),
         )
     left = st.spec.verify_timeout - _elapsed(st, now)
     if left <= 0:
@@ -336,7 +355,10 @@ def _restore(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
         return _Next(SWITCH_BACK)
     if obs.serving_track() == st.stable and ready > 0:
         return _Next(SWITCH_BACK)
-    return _Wait(f"waiting for {st.stable_deployment}: {ready}/{st.replicas} ready before switching back", 10.0)
+    return _Wait(
+        f"waiting for {st.stable_deployment}: {ready}/{st.replicas} ready before switching back",
+        10.0,
+    )
 
 
 def _switch_back(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
@@ -352,7 +374,8 @@ def _verify_back(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
     if ready and obs.endpoints == ready:
         return _Next(SCALE_DOWN_CANDIDATE)
     return _Wait(
-        f"verifying switch-back: {len(obs.endpoints & ready)}/{len(ready)} {st.stable} pods in endpoints", 5.0
+        f"verifying switch-back: {len(obs.endpoints & ready)}/{len(ready)} {st.stable} pods in endpoints",
+        5.0,
     )
 
 
@@ -373,7 +396,11 @@ def _aborted(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
     return _Wait(
         "done",
         event=(
-            ("ReleaseFailed", f"release {st.id} failed, traffic back on {st.stable}: {st.last_error}", True)
+            (
+                "ReleaseFailed",
+                f"release {st.id} failed, traffic back on {st.stable}: {st.last_error}",
+                True,
+            )
             if failed
             else ("ReleaseAborted", f"release {st.id} aborted, traffic on {st.stable}", True)
         ),
@@ -408,7 +435,9 @@ _STEPS: dict[str, Callable[[ReleaseStatus, AppObs, datetime], _Result]] = {
 }
 
 
-def apply_intent(st: ReleaseStatus, intent: Intent, now: datetime) -> tuple[ReleaseStatus, EmitEvent | None]:
+def apply_intent(
+    st: ReleaseStatus, intent: Intent, now: datetime
+) -> tuple[ReleaseStatus, EmitEvent | None]:
     """Fold an operator intent into the status (pure)."""
     who = f" by {intent.by}" if intent.by else ""
     match intent.action:
@@ -417,8 +446,16 @@ def apply_intent(st: ReleaseStatus, intent: Intent, now: datetime) -> tuple[Rele
                 return st, None
             reason = f": {intent.reason}" if intent.reason else ""
             return (
-                st.evolve(aborting=True, paused=False, step=RESTORE, step_started_at=iso(now), message=f"aborting{who}{reason}"),
-                EmitEvent(reason="AbortRequested", message=f"abort requested{who}{reason}", warning=True),
+                st.evolve(
+                    aborting=True,
+                    paused=False,
+                    step=RESTORE,
+                    step_started_at=iso(now),
+                    message=f"aborting{who}{reason}",
+                ),
+                EmitEvent(
+                    reason="AbortRequested", message=f"abort requested{who}{reason}", warning=True
+                ),
             )
         case Action.PROMOTE:
             if st.aborting:
@@ -439,12 +476,9 @@ def apply_intent(st: ReleaseStatus, intent: Intent, now: datetime) -> tuple[Rele
                 st.evolve(paused=False, phase=Phase.PROGRESSING, message=f"resumed{who}"),
                 EmitEvent(reason="Resumed", message=f"release resumed{who}"),
             )
-    return st, None
 
 
-def decide(
-    st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None
-) -> Decision:
+def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
     """Next status and actions for a blue-green release or rollback (pure)."""
     events: list[KubeAction] = []
     consume = False
@@ -466,7 +500,10 @@ def decide(
             case _Act(actions=actions, status=new):
                 st = (new or st).evolve(message="; ".join(a.describe() for a in actions))
                 return Decision(
-                    status=st, actions=tuple(events) + actions, requeue_after=5.0, consume_intent=consume
+                    status=st,
+                    actions=tuple(events) + actions,
+                    requeue_after=5.0,
+                    consume_intent=consume,
                 )
             case _Wait(message=message, requeue_after=after, status=new, event=wait_event):
                 st = new or st
@@ -474,7 +511,9 @@ def decide(
                     st = st.evolve(message=message)
                 if wait_event is not None:
                     events.append(
-                        EmitEvent(reason=wait_event[0], message=wait_event[1], warning=wait_event[2])
+                        EmitEvent(
+                            reason=wait_event[0], message=wait_event[1], warning=wait_event[2]
+                        )
                     )
                 return Decision(
                     status=st, actions=tuple(events), requeue_after=after, consume_intent=consume
@@ -501,4 +540,3 @@ def decide(
                     message=f"failed, rolling back: {error}",
                 )
     raise AssertionError(f"planner did not settle at step {st.step}")  # pragma: no cover
-

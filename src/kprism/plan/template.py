@@ -22,7 +22,10 @@ from kprism.model.release import (
 )
 
 # Set by the API server or controllers; never copied into a new Deployment.
-_DROP_ANNOTATIONS = ("deployment.kubernetes.io/revision", "kubectl.kubernetes.io/last-applied-configuration")
+_DROP_ANNOTATIONS = (
+    "deployment.kubernetes.io/revision",
+    "kubectl.kubernetes.io/last-applied-configuration",
+)
 
 
 def template_hash(template: Mapping[str, Any]) -> str:
@@ -40,7 +43,9 @@ def _find_container(spec: dict[str, Any], name: str, *, what: str) -> dict[str, 
         if len(main) == 1:
             return dict(main[0]) and main[0]
         names = ", ".join(c["name"] for c in main)
-        raise UsageError(f"{what}: the pod has several containers ({names}): name one, e.g. {main[0]['name']}=...")
+        raise UsageError(
+            f"{what}: the pod has several containers ({names}): name one, e.g. {main[0]['name']}=..."
+        )
     for c in _containers(spec):
         if c.get("name") == name:
             return c
@@ -81,12 +86,16 @@ def apply_change(template: Mapping[str, Any], change: Change) -> dict[str, Any]:
     t: dict[str, Any] = copy.deepcopy(dict(template))
     spec = t.setdefault("spec", {})
     for cname, image in change.images.items():
-        _find_container(spec, cname, what=f"--image {cname + '=' if cname else ''}{image}")["image"] = image
+        _find_container(spec, cname, what=f"--image {cname + '=' if cname else ''}{image}")[
+            "image"
+        ] = image
     for cname, env in change.env.items():
         c = _find_container(spec, cname, what="--set-env")
         current = list(c.get("env", []))
         for name, value in env.items():
-            current = [e for e in current if e.get("name") != name] + [{"name": name, "value": value}]
+            current = [e for e in current if e.get("name") != name] + [
+                {"name": name, "value": value}
+            ]
         c["env"] = current
     if change.patch:
         t = merge(t, change.patch)
