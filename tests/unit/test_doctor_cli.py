@@ -14,7 +14,8 @@ import typer
 from typer.testing import CliRunner
 
 from kprism.cli.doctor import register
-from kprism.plan.doctor import RULES
+from kprism.doctor_report import Located, render_sarif, render_text
+from kprism.plan.doctor import RULES, DoctorConfig, audit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
 runner = CliRunner()
@@ -239,3 +240,22 @@ def test_module_entry_point_registers_doctor(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.startswith(f"kprism: error: {bad}:3: invalid YAML")
     assert "Traceback" not in out.stderr
+
+
+def test_live_objects_render_by_reference() -> None:
+    # objects from the API server have no file: text names the object, SARIF a logical location
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "prod"},
+        "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:1"}]}}},
+    }
+    items = [Located(finding=f) for f in audit([deployment], config=DoctorConfig())]
+    text = render_text(items, objects=1)
+    assert text.startswith("Deployment prod/web: KP001 warning ")
+    result = json.loads(render_sarif(items))["runs"][0]["results"][0]
+    assert "physicalLocation" not in result["locations"][0]
+    logical = result["locations"][0]["logicalLocations"][0]
+    assert logical["fullyQualifiedName"] == (
+        "Deployment prod/web/spec/template/spec/containers/0/readinessProbe"
+    )
