@@ -83,8 +83,16 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+_globals: dict[str, str | None] = {"namespace": None, "context": None, "kubeconfig": None}
+
+
 def _kube(kubeconfig: str | None, context: str | None, namespace: str | None) -> Kube:
-    return ops.connect(kubeconfig=kubeconfig, context=context, namespace=namespace)
+    """Connect; options given after the command win over those given before it."""
+    return ops.connect(
+        kubeconfig=kubeconfig or _globals["kubeconfig"],
+        context=context or _globals["context"],
+        namespace=namespace or _globals["namespace"],
+    )
 
 
 def _version(value: bool) -> None:
@@ -101,8 +109,12 @@ def _root(
             "--version", help="Print the version and exit.", callback=_version, is_eager=True
         ),
     ] = False,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
 ) -> None:
     """Progressive delivery for plain Kubernetes: no CRDs, no mesh, no controller."""
+    _globals.update(namespace=namespace, context=context, kubeconfig=kubeconfig)
 
 
 @app.command("version")
@@ -222,7 +234,7 @@ def release(
     if scale_down_delay < 0 or ready_timeout <= 0:
         raise UsageError("--scale-down-delay must be >= 0 and --ready-timeout > 0")
     kube = _kube(kubeconfig, context, namespace)
-    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    ref = ops.app_ref(kube, app_name, track_label=track_label)
     if dry_run:
         _show_plan(
             ops.plan_release(kube, ref, args.to_spec(), stable_track=stable, force=force), output
@@ -292,7 +304,7 @@ def plan(
         track=track,
     )
     kube = _kube(kubeconfig, context, namespace)
-    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    ref = ops.app_ref(kube, app_name, track_label=track_label)
     _show_plan(
         ops.plan_release(kube, ref, args.to_spec(), stable_track=stable, force=force), output
     )
@@ -311,7 +323,7 @@ def _intent_command(action: Action, doc: str) -> Callable[..., None]:
         track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
     ) -> None:
         kube = _kube(kubeconfig, context, namespace)
-        ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+        ref = ops.app_ref(kube, app_name, track_label=track_label)
         with render.Progress(quiet=output != Output.table) as progress:
             st = ops.send_intent(
                 kube, ref, action, reason=reason, on_tick=progress, timeout=timeout
@@ -356,7 +368,7 @@ def resume(
 ) -> None:
     """Resume a paused, unattended or crashed release and drive it to the end."""
     kube = _kube(kubeconfig, context, namespace)
-    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    ref = ops.app_ref(kube, app_name, track_label=track_label)
     with render.Progress(quiet=output != Output.table) as progress:
         st = ops.resume(kube, ref, on_tick=progress, timeout=timeout, wait_for_lease=wait_for_lease)
     _finish(st, output)
@@ -377,7 +389,7 @@ def rollback(
 ) -> None:
     """Go back to the previous track (scaling it up and waiting until it is ready first)."""
     kube = _kube(kubeconfig, context, namespace)
-    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    ref = ops.app_ref(kube, app_name, track_label=track_label)
     with render.Progress(quiet=output != Output.table) as progress:
         st = ops.rollback(
             kube, ref, on_tick=progress, scale_down_delay=scale_down_delay, timeout=timeout
@@ -400,7 +412,7 @@ def status(
 ) -> None:
     """Show the app's tracks, endpoints, and the current or last release."""
     kube = _kube(kubeconfig, context, namespace)
-    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    ref = ops.app_ref(kube, app_name, track_label=track_label)
     last: Any = None
     while True:
         view = ops.app_status(kube, ref)
@@ -466,7 +478,7 @@ def history(
 ) -> None:
     """Show the app's last releases, newest first."""
     kube = _kube(kubeconfig, context, namespace)
-    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    ref = ops.app_ref(kube, app_name, track_label=track_label)
     entries = ops.history(kube, ref)
     if output != Output.table:
         render.emit(entries, output.value)
@@ -533,7 +545,7 @@ def adopt(
 ) -> None:
     """Bring an existing Deployment + Service into track form with zero downtime."""
     kube = _kube(kubeconfig, context, namespace)
-    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    ref = ops.app_ref(kube, app_name, track_label=track_label)
     quiet = output != Output.table
 
     def progress(line: str) -> None:
@@ -561,7 +573,7 @@ def scale(
 ) -> None:
     """Scale one track of the app."""
     kube = _kube(kubeconfig, context, namespace)
-    ref = ops.app_ref(kube, app_name, namespace=namespace, track_label=track_label)
+    ref = ops.app_ref(kube, app_name, track_label=track_label)
     dep = ops.scale(kube, ref, track=track, replicas=replicas)
     if output != Output.table:
         render.emit({"deployment": dep.name, "track": track, "replicas": replicas}, output.value)

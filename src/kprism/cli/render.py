@@ -68,16 +68,19 @@ class Progress:
             return
         st = tick.status
         t = time.monotonic() - self.start
+        acted = [a for a in tick.actions if not a.startswith("event ")]
         for action in tick.actions:
-            if not action.startswith("event "):
+            if action.startswith("event "):
+                self._line(t, st.step, "✓ " + action.removeprefix("event "))
+            else:
                 self._line(t, st.step, f"→ {action}")
         key = (st.step, st.message)
         if key == self.last:
             return
         self.last = key
-        if st.step != self.last_step or not self.tty:
-            self.last_step = st.step
+        if st.message != "; ".join(acted) and (st.step != self.last_step or not self.tty):
             self._line(t, st.step, st.message)
+        self.last_step = st.step
         if self.spinner is not None:
             self.spinner.update(f"[bold]{st.step}[/] {st.message}")
 
