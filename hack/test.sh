@@ -9,6 +9,13 @@ root=$(cd "$here/.." && pwd)
 cd "$root"
 py="${VENV:-.venv}/bin/python"
 
+# The gateway router's tests need the Gateway API CRDs, which come from the Go module
+# proxy: fetch them (cached in .cache/) before entering the loopback-only namespace.
+if [ -z "${KPRISM_GATEWAY_CRDS:-}" ]; then
+  KPRISM_GATEWAY_CRDS=$(hack/gateway-api-crds.sh) || KPRISM_GATEWAY_CRDS=""
+  export KPRISM_GATEWAY_CRDS
+fi
+
 if [ -z "${KPRISM_IN_NETNS:-}" ] && [ -z "${KPRISM_NO_NETNS:-}" ] &&
    unshare --net true 2>/dev/null; then
   exec unshare --net env KPRISM_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
