@@ -103,6 +103,7 @@ def test_manual_promotion_from_another_process(
         _, err = waiting.communicate(timeout=90)
     finally:
         waiting.kill()
+        waiting.communicate()
     assert waiting.returncode == 0, err
     assert selector(kube, namespace)["color"] == "green"
     assert release_status(kube, namespace)["promoted"] is True
@@ -165,6 +166,7 @@ def test_abort_keeps_traffic_on_stable_and_scales_candidate_down(
             _, err = waiting.communicate(timeout=60)
     finally:
         waiting.kill()
+        waiting.communicate()
     assert waiting.returncode == 1, err  # the release process reports the abort
     st = release_status(kube, namespace)
     assert st["phase"] == "Aborted"
@@ -279,6 +281,7 @@ def test_preview_service_serves_candidate_before_promotion(
         waiting.communicate(timeout=60)
     finally:
         waiting.kill()
+        waiting.communicate()
     assert waiting.returncode == 0
     assert not list(
         kube.list(Service, namespace=namespace, fields={"metadata.name": "hello-preview"})
@@ -314,7 +317,7 @@ def test_second_release_is_refused_while_one_is_in_progress(
         assert "Traceback" not in second.stderr
     finally:
         first.send_signal(signal.SIGKILL)
-        first.wait()
+        first.communicate()
 
 
 def test_lease_contention_between_two_processes(
@@ -379,7 +382,7 @@ def test_sigkill_at_any_phase_then_resume_converges(
             what=f"step {kill_at}",
         )
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         # the Service keeps ready endpoints while nobody drives the release
         time.sleep(0.5)
         assert ready_endpoints(kube, namespace, "hello")

@@ -192,6 +192,37 @@ def release(
     track: Annotated[
         str | None, typer.Option("--track", help="Track to release into (default: the idle one).")
     ] = None,
+    steps: Annotated[
+        str | None,
+        typer.Option(
+            "--steps", help="Canary weights, e.g. 10,25,50,100 (implies --strategy canary)."
+        ),
+    ] = None,
+    pause: Annotated[
+        str | None, typer.Option("--pause", help="Canary pause after each step, e.g. 2m.")
+    ] = None,
+    spec_file: Annotated[
+        Path | None,
+        typer.Option("--file", "-f", help="Canary spec YAML (steps, maxSurge, autoPromote)."),
+    ] = None,
+    max_surge: Annotated[
+        str, typer.Option("--max-surge", help="Canary surge bound: pods or percent of stable.")
+    ] = "25%",
+    router: Annotated[
+        str, typer.Option("--router", help="Canary traffic router: replicas, gateway or nginx.")
+    ] = "replicas",
+    httproute: Annotated[
+        str | None, typer.Option("--httproute", help="HTTPRoute for --router gateway.")
+    ] = None,
+    ingress: Annotated[
+        str | None, typer.Option("--ingress", help="Ingress for --router nginx.")
+    ] = None,
+    canary_header: Annotated[
+        str | None,
+        typer.Option(
+            "--canary-header", help="nginx: also route requests with this header to the canary."
+        ),
+    ] = None,
     stable: Annotated[
         str | None,
         typer.Option("--stable", help="The serving track, when the Service does not pin one."),
@@ -220,17 +251,28 @@ def release(
     track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
 ) -> None:
     """Release a new version into the idle track and switch traffic to it (blue-green)."""
+    canary = _canary(steps, pause, spec_file, max_surge, auto_promote)
+    options = {
+        k: v
+        for k, v in {"httproute": httproute, "ingress": ingress, "header": canary_header}.items()
+        if v
+    }
     args = ops.SpecArgs(
         images=[parse_image_arg(i) for i in image or []],
         env=[parse_env_arg(e) for e in set_env or []],
         patch=_load_patch(patch_file),
-        strategy=strategy,
+        strategy=Strategy.CANARY if canary is not None else strategy,
         preview=preview,
         auto_promote=auto_promote,
         scale_down_delay=scale_down_delay,
         ready_timeout=ready_timeout,
         track=track,
+        canary=canary,
+        router=router,
+        router_options=options,
     )
+    if args.strategy == Strategy.CANARY and canary is None:
+        raise UsageError("--strategy canary needs --steps (e.g. 10,25,50,100) or -f release.yaml")
     if scale_down_delay < 0 or ready_timeout <= 0:
         raise UsageError("--scale-down-delay must be >= 0 and --ready-timeout > 0")
     kube = _kube(kubeconfig, context, namespace)
@@ -252,6 +294,41 @@ def release(
             timeout=timeout,
         )
     _finish(st, output)
+
+
+def _canary(
+    steps: str | None,
+    pause: str | None,
+    spec_file: Path | None,
+    max_surge: str,
+    auto_promote: bool,
+) -> dict[str, Any] | None:
+    """The canary spec from --steps/--pause or -f, as JSON for the release status."""
+    from kprism.model.steps import CanarySpec
+
+    if steps is not None and spec_file is not None:
+        raise UsageError("give either --steps or -f, not both")
+    surge: int | str = int(max_surge) if max_surge.isdigit() else max_surge
+    if steps is not None:
+        spec = CanarySpec.from_shorthand(
+            steps=steps, pause=pause, max_surge=surge, auto_promote=auto_promote
+        )
+    elif spec_file is not None:
+        try:
+            text = spec_file.read_text()
+        except OSError as exc:
+            raise UsageError(f"-f {spec_file}: {exc.strerror}") from exc
+        data = yaml.safe_load(text) or {}
+        at: tuple[str, ...] = ("canary",) if isinstance(data, dict) and "canary" in data else ()
+        spec = CanarySpec.from_yaml(text, source=str(spec_file), at=at)
+        if auto_promote and not spec.auto_promote:
+            spec = CanarySpec.from_yaml(text, source=str(spec_file), at=at).model_copy(
+                update={"auto_promote": True}
+            )
+    else:
+        return None
+    data_out: dict[str, Any] = spec.model_dump(mode="json", by_alias=True)
+    return data_out
 
 
 def _show_plan(plan: ops.ReleasePlan, fmt: Output) -> None:
@@ -336,11 +413,30 @@ def _intent_command(action: Action, doc: str) -> Callable[..., None]:
     return command
 
 
-app.command("promote")(
-    _intent_command(
-        Action.PROMOTE, "Promote the release in progress: switch traffic to the new track."
-    )
-)
+@app.command()
+@handle_errors
+def promote(
+    app_name: AppArg,
+    full: Annotated[
+        bool, typer.Option("--full", help="Canary: skip the remaining steps, go to 100%.")
+    ] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Recorded with the intent.")] = "",
+    timeout: Timeout = None,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """Promote the release in progress: switch traffic (blue-green) or go to the next step (canary)."""
+    kube = _kube(kubeconfig, context, namespace)
+    ref = ops.app_ref(kube, app_name, track_label=track_label)
+    action = Action.PROMOTE_FULL if full else Action.PROMOTE
+    with render.Progress(quiet=output != Output.table) as progress:
+        st = ops.send_intent(kube, ref, action, reason=reason, on_tick=progress, timeout=timeout)
+    _finish(st, output)
+
+
 app.command("abort")(
     _intent_command(
         Action.ABORT, "Abort the release in progress: traffic stays on (or returns to) stable."

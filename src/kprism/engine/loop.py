@@ -8,6 +8,7 @@ engine re-observes and asks the planner again, so it always acts on fresh state.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import threading
@@ -22,7 +23,7 @@ from kprism.kube.errors import TransientError
 from kprism.kube.lease import AppLease
 from kprism.kube.state import read_intent, read_release, status_patch
 from kprism.kube.watch import AppFeed
-from kprism.model.actions import KubeAction
+from kprism.model.actions import KubeAction, RemoveRoutes, SetWeights
 from kprism.model.observed import AppObs
 from kprism.model.release import ReleaseStatus
 from kprism.plan.decision import Decision
@@ -84,8 +85,32 @@ class Engine:
                 self._sleep(delay * (1 + random.random() / 2))  # noqa: S311 - jitter, not crypto
                 delay = min(delay * 2, 5.0)
 
-    def _apply(self, action: KubeAction) -> None:
+    def _apply(self, action: KubeAction, obs: AppObs, status: ReleaseStatus) -> None:
+        if isinstance(action, SetWeights | RemoveRoutes):
+            from kprism.traffic import route_context, router_for
+
+            router = router_for(action.router)
+            ctx = route_context(obs, status.spec.router_options)
+            if isinstance(action, SetWeights):
+                router.set_weights(self.kube, ctx, action.weights)
+            else:
+                router.remove_managed_routes(self.kube, ctx)
+            return
         self.kube.apply(action, namespace=self.namespace, service=self.service)
+
+    def _with_routes(self, obs: AppObs, status: ReleaseStatus | None) -> AppObs:
+        """Add what the release's traffic router reads back (its VerifyWeight)."""
+        if status is None or status.spec.router == "replicas":
+            return obs
+        from kprism.traffic import route_context, router_for
+
+        router = router_for(status.spec.router)
+        weights = self._retrying(
+            lambda: router.observed_weights(
+                self.kube, route_context(obs, status.spec.router_options)
+            )
+        )
+        return dataclasses.replace(obs, route_weights=weights)
 
     def _sleep(self, seconds: float) -> None:
         threading.Event().wait(seconds)
@@ -98,6 +123,7 @@ class Engine:
         status = read_release(obs.service)
         if status is None:
             raise UsageError(f"Service {self.service} has no kprism release to drive")
+        obs = self._with_routes(obs, status)
         intent = read_intent(obs.service)
         decision = planner_for(status.spec.strategy)(status, obs, now, intent)
         if decision.status != status or decision.consume_intent:
@@ -110,7 +136,7 @@ class Engine:
             # Record before acting; a 409 means someone (an intent) wrote meanwhile: re-observe.
             self._retrying(lambda: self.kube.patch_service(self.service, self.namespace, patch))
         for action in decision.actions:
-            self._retrying(functools.partial(self._apply, action))
+            self._retrying(functools.partial(self._apply, action, obs, decision.status))
         if self.on_tick is not None:
             self.on_tick(
                 Tick(

@@ -91,6 +91,30 @@ class EmitEvent:
         return f"event {self.reason}: {self.message}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class SetWeights:
+    """Ask the traffic router plug-in for exact per-track weights (percent)."""
+
+    router: str
+    weights: Mapping[str, int]
+
+    def describe(self) -> str:
+        split = ", ".join(f"{t} {w}%" for t, w in self.weights.items())
+        return f"set {self.router} weights: {split}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveRoutes:
+    """Restore the user's routing objects and delete what the router created."""
+
+    router: str
+
+    def describe(self) -> str:
+        return f"remove {self.router} routes managed by kprism"
+
+
+RouterAction = SetWeights | RemoveRoutes
+
 KubeAction = (
     CreateDeployment
     | ReplaceTemplate
@@ -100,6 +124,8 @@ KubeAction = (
     | EnsureService
     | DeleteService
     | EmitEvent
+    | SetWeights
+    | RemoveRoutes
 )
 
 

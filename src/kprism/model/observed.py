@@ -96,6 +96,7 @@ class AppObs:
     preview: ServiceObs | None = None
     preview_endpoints: frozenset[str] = frozenset()
     hpas: tuple[HpaObs, ...] = ()
+    route_weights: Mapping[str, int] | None = None  # what the traffic router's objects say
 
     def deployment(self, name: str | None) -> DeploymentObs | None:
         if name is None:

@@ -51,6 +51,7 @@ class Action(StrEnum):
     """Operator intents written onto the app and acted on by the engine."""
 
     PROMOTE = "promote"
+    PROMOTE_FULL = "promote-full"
     ABORT = "abort"
     PAUSE = "pause"
     RESUME = "resume"
@@ -81,6 +82,9 @@ class ReleaseSpec:
     ready_timeout: float = 600.0
     verify_timeout: float = 60.0
     track: str | None = None  # explicit candidate track; default: the idle one
+    canary: Mapping[str, Any] | None = None  # CanarySpec as JSON (aliases), canary only
+    router: str = "replicas"  # traffic router plug-in (canary)
+    router_options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +127,11 @@ class ReleaseStatus:
     switched_at: str = ""
     verified_at: str = ""
     promoted: bool = False
+    full: bool = False  # `promote --full`: skip the remaining canary steps
+    step_index: int = 0  # canary: index into spec.canary["steps"]
+    requested_weight: float = 0.0  # canary: traffic share the current step asks for
+    achieved_weight: float = 0.0  # canary: share the ready pods / routes really give
+    pause_until: str = ""
     paused: bool = False
     aborting: bool = False
     message: str = ""
@@ -174,6 +183,9 @@ def spec_from_json(data: Mapping[str, Any]) -> ReleaseSpec:
         ready_timeout=float(data.get("ready_timeout", 600.0)),
         verify_timeout=float(data.get("verify_timeout", 60.0)),
         track=data.get("track"),
+        canary=data.get("canary"),
+        router=str(data.get("router", "replicas")),
+        router_options={str(k): str(v) for k, v in (data.get("router_options") or {}).items()},
     )
 
 

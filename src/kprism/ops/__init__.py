@@ -407,10 +407,8 @@ def plan_release(
     obs = observe(kube, app)
     check_single_app(obs)
     _check_no_release(obs, app, kube)
-    if spec.strategy != Strategy.BLUEGREEN:
-        raise UsageError(
-            f"strategy {spec.strategy.value!r} is not available yet: use --strategy bluegreen"
-        )
+    if spec.strategy == Strategy.CANARY:
+        check_canary_spec(spec)
     if spec.change.empty:
         raise UsageError("nothing to release: give --image, --set-env or --patch-file")
     stable = _stable_track(obs, stable_track)
@@ -456,7 +454,77 @@ def plan_release(
         step_started_at=bluegreen.iso(now),
         message="starting",
     )
+    if spec.strategy == Strategy.CANARY:
+        check_router(kube, app, obs, spec)
+        return ReleasePlan(status=status, steps=describe_canary(status, obs))
     return ReleasePlan(status=status, steps=describe_steps(status, obs))
+
+
+def check_canary_spec(spec: ReleaseSpec) -> None:
+    """Canary steps must be present and supported; routers must exist."""
+    from kprism.model.steps import canary_spec_from_data
+
+    if spec.canary is None:
+        raise UsageError(
+            "a canary needs steps: --steps 10,25,50,100 [--pause 2m] or -f release.yaml"
+        )
+    cs = canary_spec_from_data(dict(spec.canary))
+    if any(type(s).__name__ == "Analysis" for s in cs.steps):
+        raise UsageError(
+            "analysis steps are not available yet (no analysis provider is installed): remove them"
+        )
+    if spec.router not in ("replicas", "gateway", "nginx"):
+        raise UsageError(f"--router {spec.router!r} is unknown: use replicas, gateway or nginx")
+    if spec.preview:
+        raise UsageError(
+            "--preview is for blue-green releases: canary steps expose the new version"
+        )
+
+
+def check_router(kube: Kube, app: App, obs: AppObs, spec: ReleaseSpec) -> None:
+    if spec.router == "replicas":
+        return
+    from kprism.traffic import route_context, router_for
+
+    router_for(spec.router).check(kube, route_context(obs, spec.router_options))
+
+
+def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
+    from kprism.plan import canary
+
+    svc = obs.service.name
+    out = []
+    if obs.serving_track() is None:
+        out.append(f"pin Service {svc} to {obs.track_label}={st.stable} (it selects no track yet)")
+    out.append(
+        f"create Deployment {st.candidate_deployment} ({obs.track_label}={st.candidate}, "
+        f"{_fmt(st.candidate_images)}) with 0 replicas"
+    )
+    if st.spec.router == "replicas":
+        out.append(f"let Service {svc} select both tracks (traffic follows the ready-pod ratio)")
+    else:
+        out.append(
+            f"route traffic with the {st.spec.router} router ({_fmt(st.spec.router_options)}); Service {svc} stays on {st.stable}"
+        )
+    for row in canary.describe(st):
+        i = row["index"] + 1
+        if row["kind"] == "setWeight":
+            out.append(
+                f"step {i}: weight {row['weight']}% → {row['candidate']} {st.candidate} / "
+                f"{row['stable']} {st.stable} pods, achieved {row['achieved']:g}% "
+                "(capacity never below "
+                f"{st.replicas} ready; verified on {'EndpointSlices' if st.spec.router == 'replicas' else 'the routes'})"
+            )
+        elif row["kind"] == "pause":
+            out.append(
+                f"step {i}: pause {'until `kprism promote ' + svc + '`' if row['untilPromote'] else str(row['pause']) + 's'}"
+            )
+        else:
+            out.append(f"step {i}: {row['kind']} → {row['candidate']} {st.candidate} pods")
+    out.append(
+        f"pin Service {svc} to {obs.track_label}={st.candidate}, verify its endpoints, scale {st.stable_deployment} to 0"
+    )
+    return tuple(out)
 
 
 def describe_steps(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
@@ -633,7 +701,14 @@ def send_intent(
         raise UsageError(
             f"nothing to {what}: app {app.name} has no release in progress{last}{hint}"
         )
-    if action == Action.PROMOTE:
+    if action in (Action.PROMOTE, Action.PROMOTE_FULL) and st.spec.strategy == Strategy.CANARY:
+        if st.aborting:
+            raise UsageError(f"nothing to promote: release {st.id} is being aborted")
+        if st.step not in (bluegreen.PIN, bluegreen.CREATE, "canary-step") or st.full:
+            raise UsageError(
+                f"nothing to promote: release {st.id} is past its steps (step {st.step})"
+            )
+    elif action in (Action.PROMOTE, Action.PROMOTE_FULL):
         if st.aborting:
             raise UsageError(f"nothing to promote: release {st.id} is being aborted")
         if st.step not in bluegreen.BEFORE_SWITCH or st.promoted or st.spec.auto_promote:
@@ -657,7 +732,13 @@ def send_intent(
     holder = lease.try_acquire()
     if holder is not None:
         return st  # a live engine holds the Lease: it sees the intent through its watch
-    until = None if action in (Action.ABORT, Action.PROMOTE, Action.RESUME) else stop_at_wait_points
+    until = (
+        None
+        if (action in (Action.ABORT, Action.PROMOTE, Action.PROMOTE_FULL, Action.RESUME)
+        and st.spec.strategy == Strategy.BLUEGREEN)
+        or action in (Action.ABORT, Action.PROMOTE_FULL)
+        else stop_at_wait_points
+    )
     return drive(kube, app, lease=lease, on_tick=on_tick, until=until, timeout=timeout)
 
 
@@ -912,6 +993,9 @@ class SpecArgs:
     scale_down_delay: float = 30.0
     ready_timeout: float = 600.0
     track: str | None = None
+    canary: dict[str, Any] | None = None
+    router: str = "replicas"
+    router_options: dict[str, str] = field(default_factory=dict)
 
     def to_spec(self) -> ReleaseSpec:
         env: dict[str, dict[str, str]] = {}
@@ -925,4 +1009,7 @@ class SpecArgs:
             scale_down_delay=self.scale_down_delay,
             ready_timeout=self.ready_timeout,
             track=self.track,
+            canary=self.canary,
+            router=self.router,
+            router_options=self.router_options,
         )

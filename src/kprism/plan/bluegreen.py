@@ -24,7 +24,7 @@ Safety invariants (property-tested):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -436,7 +436,7 @@ _STEPS: dict[str, Callable[[ReleaseStatus, AppObs, datetime], _Result]] = {
 
 
 def apply_intent(
-    st: ReleaseStatus, intent: Intent, now: datetime
+    st: ReleaseStatus, intent: Intent, now: datetime, *, abort_step: str = RESTORE
 ) -> tuple[ReleaseStatus, EmitEvent | None]:
     """Fold an operator intent into the status (pure)."""
     who = f" by {intent.by}" if intent.by else ""
@@ -449,7 +449,7 @@ def apply_intent(
                 st.evolve(
                     aborting=True,
                     paused=False,
-                    step=RESTORE,
+                    step=abort_step,
                     step_started_at=iso(now),
                     message=f"aborting{who}{reason}",
                 ),
@@ -457,12 +457,17 @@ def apply_intent(
                     reason="AbortRequested", message=f"abort requested{who}{reason}", warning=True
                 ),
             )
-        case Action.PROMOTE:
+        case Action.PROMOTE | Action.PROMOTE_FULL:
             if st.aborting:
                 return st, None
+            full = intent.action == Action.PROMOTE_FULL
             return (
-                st.evolve(promoted=True, paused=False, phase=Phase.PROGRESSING),
-                EmitEvent(reason="Promoted", message=f"promotion requested{who}"),
+                st.evolve(
+                    promoted=True, full=st.full or full, paused=False, phase=Phase.PROGRESSING
+                ),
+                EmitEvent(
+                    reason="Promoted", message=f"{'full ' if full else ''}promotion requested{who}"
+                ),
             )
         case Action.PAUSE:
             if st.aborting:
@@ -478,14 +483,31 @@ def apply_intent(
             )
 
 
+StepFn = Callable[[ReleaseStatus, AppObs, datetime], _Result]
+
+
 def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
     """Next status and actions for a blue-green release or rollback (pure)."""
+    return drive(st, obs, now, intent, table=_STEPS)
+
+
+def drive(
+    st: ReleaseStatus,
+    obs: AppObs,
+    now: datetime,
+    intent: Intent | None,
+    *,
+    table: Mapping[str, StepFn],
+    abort_step: str = RESTORE,
+) -> Decision:
+    """Run a step machine: fold the intent in, then advance through satisfied steps until
+    one acts, waits or fails. Shared by every strategy; ``table`` maps step → function."""
     events: list[KubeAction] = []
     consume = False
     if intent is not None:
         consume = True
         if intent.release == st.id and not st.phase.terminal:
-            st, ev = apply_intent(st, intent, now)
+            st, ev = apply_intent(st, intent, now, abort_step=abort_step)
             if ev is not None:
                 events.append(ev)
     if st.phase.terminal:
@@ -494,8 +516,8 @@ def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None 
         return Decision(
             status=st.evolve(phase=Phase.PAUSED), actions=tuple(events), consume_intent=consume
         )
-    for _ in range(len(_STEPS) + 1):
-        result = _STEPS[st.step](st, obs, now)
+    for _ in range(len(table) + 3):
+        result = table[st.step](st, obs, now)
         match result:
             case _Act(actions=actions, status=new):
                 st = (new or st).evolve(message="; ".join(a.describe() for a in actions))
@@ -535,7 +557,7 @@ def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None 
                 st = st.evolve(
                     aborting=True,
                     last_error=error,
-                    step=RESTORE,
+                    step=abort_step,
                     step_started_at=iso(now),
                     message=f"failed, rolling back: {error}",
                 )

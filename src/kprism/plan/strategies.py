@@ -8,7 +8,7 @@ from typing import Protocol
 from kprism.errors import UsageError
 from kprism.model.observed import AppObs
 from kprism.model.release import Intent, ReleaseStatus, Strategy
-from kprism.plan import bluegreen
+from kprism.plan import bluegreen, canary
 from kprism.plan.decision import Decision
 
 
@@ -20,6 +20,7 @@ class Planner(Protocol):
 
 PLANNERS: dict[Strategy, Planner] = {
     Strategy.BLUEGREEN: bluegreen.decide,
+    Strategy.CANARY: canary.decide,
 }
 
 

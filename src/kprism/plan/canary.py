@@ -1,0 +1,337 @@
+"""Canary (灰度) as a pure, level-triggered step machine on top of the blue-green one.
+
+With the default ``replicas`` router the Service selects both tracks and traffic
+follows the ready-pod ratio, as in the seed: each ``setWeight`` step picks a
+(candidate, stable) pair with :func:`kprism.plan.weights.replicas_for_weight` and walks
+there one :func:`~kprism.plan.weights.next_scale` move at a time, so ready capacity never
+drops below the stable size N and desired pods never exceed N + maxSurge. A step is
+reached when the EndpointSlices list the planned ready pods of each track.
+
+With an exact-weight router (``gateway``, ``nginx``) the Service stays pinned to stable;
+the candidate is scaled to serve its share, the router's objects carry the split, and a
+step is reached when the router reads back the requested weights.
+
+Forward::
+
+    pin-service → create-candidate → canary-step[0..n] → finalize → done
+
+Abort (intent or failure) reuses blue-green's way back, after removing router routes::
+
+    remove-routes → restore-stable → switch-back → verify-switch-back → scale-down-candidate → aborted
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from kprism.model.actions import RemoveRoutes, ScaleDeployment, SetSelector, SetWeights
+from kprism.model.observed import AppObs
+from kprism.model.release import Intent, Phase, ReleaseStatus
+from kprism.model.steps import CanarySpec, canary_spec_from_data, candidate_pods
+from kprism.plan import bluegreen as bg
+from kprism.plan.bluegreen import _Act, _Fail, _Next, _Result, _Wait, iso, parse_iso
+from kprism.plan.decision import Decision
+from kprism.plan.weights import (
+    CanaryCounts,
+    ReplicaPair,
+    Track,
+    TrackCounts,
+    Verdict,
+    achieved_weight,
+    next_scale,
+    replicas_for_weight,
+)
+
+STEP = "canary-step"
+FINALIZE = "finalize"
+CLEANUP = "remove-routes"
+ABORT_ROUTES = "abort-routes"
+
+REPLICAS = "replicas"
+
+
+def canary_spec(st: ReleaseStatus) -> CanarySpec:
+    if st.spec.canary is None:
+        raise ValueError(f"release {st.id} has no canary steps")
+    return canary_spec_from_data(dict(st.spec.canary))
+
+
+def _surge(st: ReleaseStatus) -> int:
+    return canary_spec(st).max_surge_pods(total=st.replicas)
+
+
+def router_target(*, total: int, weight: float) -> ReplicaPair:
+    """With an exact-weight router, pods follow capacity: the candidate gets enough pods to
+    serve its share; stable keeps all its pods until the candidate takes everything."""
+    if weight <= 0:
+        return ReplicaPair(candidate=0, stable=total)
+    cand = total if weight >= 100 else max(1, math.ceil(total * weight / 100))
+    return ReplicaPair(candidate=cand, stable=total)
+
+
+def step_target(st: ReleaseStatus, weight: float) -> ReplicaPair:
+    if st.spec.router == REPLICAS:
+        c, s = replicas_for_weight(total=st.replicas, weight=weight, max_surge=_surge(st))
+        return ReplicaPair(candidate=c, stable=s)
+    return router_target(total=st.replicas, weight=weight)
+
+
+def _counts(st: ReleaseStatus, obs: AppObs) -> CanaryCounts | None:
+    """Per-track desired/ready, or None while a controller has not caught up."""
+    cand = obs.deployment(st.candidate_deployment)
+    stable = obs.deployment(st.stable_deployment)
+    if cand is None or stable is None:
+        return None
+    if cand.observed_generation < cand.generation or stable.observed_generation < stable.generation:
+        return None
+    return CanaryCounts(
+        candidate=TrackCounts(desired=cand.replicas, ready=len(obs.ready_pods(st.candidate))),
+        stable=TrackCounts(desired=stable.replicas, ready=len(obs.ready_pods(st.stable))),
+    )
+
+
+def _scale_to(st: ReleaseStatus, obs: AppObs, target: ReplicaPair) -> _Result | None:
+    """One capacity-safe move towards ``target``; None once every pod is there and ready."""
+    counts = _counts(st, obs)
+    if counts is None:
+        return _Wait("waiting for the Deployment controller to observe the last change", 2.0)
+    floor = st.replicas
+    surge = _surge(st) if st.spec.router == REPLICAS else max(_surge(st), target.total - floor)
+    decision = next_scale(observed=counts, target=target, capacity_floor=floor, max_surge=surge)
+    if decision.verdict is Verdict.SCALE:
+        assert decision.replicas is not None
+        name = (
+            st.candidate_deployment if decision.track is Track.CANDIDATE else st.stable_deployment
+        )
+        return _Act((ScaleDeployment(name=name, replicas=decision.replicas),))
+    if decision.verdict is Verdict.WAIT:
+        return _Wait(decision.reason, 5.0)
+    return None
+
+
+def _weights(st: ReleaseStatus, weight: float) -> dict[str, int]:
+    w = round(weight)
+    return {st.stable: 100 - w, st.candidate: w}
+
+
+def _reach_weight(st: ReleaseStatus, obs: AppObs, weight: float, now: datetime) -> _Result | None:
+    """Actions or a wait until the traffic share ``weight`` is really served; None when it is."""
+    target = step_target(st, weight)
+    if st.spec.router == REPLICAS and obs.serving_track() is not None and target.candidate > 0:
+        # The Service must select both tracks for the ratio to mean traffic.
+        return _Act(
+            (
+                SetSelector(
+                    service=obs.service.name,
+                    selector=obs.app_selector,
+                    previous=dict(obs.service.selector),
+                ),
+            )
+        )
+    moved = _scale_to(st, obs, target)
+    if moved is not None:
+        return moved
+    if st.spec.router == REPLICAS:
+        cand_eps = len(obs.endpoints & obs.ready_pods(st.candidate))
+        stable_eps = len(obs.endpoints & obs.ready_pods(st.stable))
+        if (cand_eps, stable_eps) != (target.candidate, target.stable):
+            return _Wait(
+                f"verifying endpoints: {cand_eps}/{target.candidate} {st.candidate}, "
+                f"{stable_eps}/{target.stable} {st.stable} ready in Service {obs.service.name}",
+                5.0,
+            )
+        return None
+    want = _weights(st, weight)
+    if obs.route_weights is None or dict(obs.route_weights) != want:
+        return _Act((SetWeights(router=st.spec.router, weights=want),))
+    return None
+
+
+def _achieved(st: ReleaseStatus, obs: AppObs, weight: float) -> float:
+    if st.spec.router != REPLICAS:
+        return float(round(weight))
+    return round(
+        achieved_weight(
+            candidate=len(obs.endpoints & obs.ready_pods(st.candidate)),
+            stable=len(obs.endpoints & obs.ready_pods(st.stable)),
+        ),
+        1,
+    )
+
+
+def _create(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+    """Create (or update) the candidate with 0 pods: steps decide its size."""
+    st0 = st.evolve(replicas=0)
+    fix = bg._ensure_candidate(st0, obs)
+    if fix is not None and isinstance(fix, _Act):
+        # Creating: size 0. Never scale an existing candidate here.
+        acts = tuple(a for a in fix.actions if not isinstance(a, ScaleDeployment))
+        if acts:
+            return _Act(acts)
+    elif fix is not None:
+        return fix
+    return _Next(STEP, status=st.evolve(step_index=0))
+
+
+def _step(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+    spec = canary_spec(st)
+    steps = spec.steps
+    if st.full or st.step_index >= len(steps):
+        result = _reach_weight(st, obs, 100, now)
+        if result is not None:
+            return result
+        return _Next(
+            FINALIZE,
+            status=st.evolve(requested_weight=100, achieved_weight=_achieved(st, obs, 100)),
+            event=None
+            if st.requested_weight >= 100
+            else ("StepReached", f"100% on {st.candidate}"),
+        )
+    raw = steps[st.step_index]
+    i = st.step_index
+    n = len(steps)
+    kind = type(raw).__name__
+    if kind == "SetWeight":
+        weight = float(raw.weight)  # type: ignore[union-attr]
+        result = _reach_weight(st, obs, weight, now)
+        if result is not None:
+            return result
+        achieved = _achieved(st, obs, weight)
+        target = step_target(st, weight)
+        return _Next(
+            STEP,
+            status=st.evolve(
+                step_index=i + 1, requested_weight=weight, achieved_weight=achieved, pause_until=""
+            ),
+            event=(
+                "StepReached",
+                f"step {i + 1}/{n}: weight {weight:g}% requested, {achieved:g}% achieved "
+                f"({target.candidate} {st.candidate} / {target.stable} {st.stable} pods)",
+            ),
+        )
+    if kind == "Pause":
+        duration = raw.pause.duration  # type: ignore[union-attr]
+        if st.promoted:
+            return _Next(STEP, status=st.evolve(step_index=i + 1, promoted=False, pause_until=""))
+        if duration is None:
+            return _Wait(
+                f"paused at step {i + 1}/{n} ({st.requested_weight:g}% on {st.candidate}): "
+                f"`kprism promote {obs.service.name}` to continue",
+                None,
+                status=st.evolve(phase=Phase.PAUSED),
+            )
+        until = parse_iso(st.pause_until) or (now + timedelta(seconds=duration))
+        left = (until - now).total_seconds()
+        if left <= 0:
+            return _Next(
+                STEP, status=st.evolve(step_index=i + 1, pause_until="", phase=Phase.PROGRESSING)
+            )
+        return _Wait(
+            f"pause at step {i + 1}/{n}: {left:.0f}s left ({st.requested_weight:g}% on {st.candidate})",
+            left,
+            status=st.evolve(pause_until=iso(until)),
+        )
+    if kind == "SetCandidateScale":
+        pods = candidate_pods(raw.scale.replicas, total=st.replicas)  # type: ignore[union-attr]
+        cand = obs.deployment(st.candidate_deployment)
+        if cand is not None and cand.replicas != pods:
+            return _Act((ScaleDeployment(name=cand.name, replicas=pods),))
+        if len(obs.ready_pods(st.candidate)) < pods:
+            return _Wait(f"waiting for {pods} {st.candidate} pods", 5.0)
+        return _Next(STEP, status=st.evolve(step_index=i + 1))
+    return _Fail(
+        f"step {i + 1} ({kind}) is not supported yet: analysis gates need an analysis provider"
+    )
+
+
+def _finalize(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+    """All traffic is on the candidate: pin the Service to it and verify the endpoints."""
+    if obs.serving_track() != st.candidate:
+        if len(obs.ready_pods(st.candidate)) < st.replicas:
+            return _Next(STEP)
+        return _Act(
+            (
+                SetSelector(
+                    service=obs.service.name,
+                    selector={**obs.app_selector, obs.track_label: st.candidate},
+                    previous=dict(obs.service.selector),
+                ),
+            )
+        )
+    ready = obs.ready_pods(st.candidate)
+    if not (ready and obs.endpoints == ready):
+        return _Wait(
+            f"verifying Service {obs.service.name} endpoints are the {len(ready)} pods of {st.candidate}",
+            5.0,
+        )
+    if st.spec.router != REPLICAS and obs.route_weights is not None:
+        return _Act((RemoveRoutes(router=st.spec.router),))
+    stable = obs.deployment(st.stable_deployment)
+    if stable is not None and stable.replicas != 0:
+        return _Act((ScaleDeployment(name=stable.name, replicas=0),))
+    return _Next(
+        bg.DONE,
+        status=st.evolve(
+            verified_at=st.verified_at or iso(now), switched_at=st.switched_at or iso(now)
+        ),
+    )
+
+
+def _abort_routes(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+    if st.spec.router == REPLICAS:
+        return _Next(bg.RESTORE)
+    if obs.route_weights is None:
+        return _Next(bg.RESTORE)
+    stable_only = {st.stable: 100, st.candidate: 0}
+    if dict(obs.route_weights) != stable_only:
+        return _Act((SetWeights(router=st.spec.router, weights=stable_only),))
+    return _Act((RemoveRoutes(router=st.spec.router),))
+
+
+_STEPS: dict[str, bg.StepFn] = {
+    bg.PIN: bg._pin,
+    bg.CREATE: _create,
+    STEP: _step,
+    FINALIZE: _finalize,
+    bg.DONE: bg._done,
+    ABORT_ROUTES: _abort_routes,
+    bg.RESTORE: bg._restore,
+    bg.SWITCH_BACK: bg._switch_back,
+    bg.VERIFY_BACK: bg._verify_back,
+    bg.SCALE_DOWN_CANDIDATE: bg._scale_down_candidate,
+    bg.ABORTED: bg._aborted,
+}
+
+
+def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
+    """Next status and actions for a canary release (pure)."""
+    return bg.drive(st, obs, now, intent, table=_STEPS, abort_step=ABORT_ROUTES)
+
+
+def describe(st: ReleaseStatus) -> list[dict[str, Any]]:
+    """The step list with replica counts and achievable weights (for plan/status)."""
+    from kprism.plan.weights import plan_steps
+
+    spec = canary_spec(st)
+    out = []
+    for p in plan_steps(spec, total=st.replicas):
+        target = step_target(st, p.requested_weight) if p.requested_weight is not None else None
+        out.append(
+            {
+                "index": p.index,
+                "kind": p.kind,
+                "weight": p.requested_weight,
+                "candidate": target.candidate if target else p.candidate,
+                "stable": target.stable if target else p.stable,
+                "achieved": (
+                    float(p.requested_weight)
+                    if target and p.requested_weight is not None and st.spec.router != REPLICAS
+                    else p.achieved_weight
+                ),
+                "pause": p.pause_seconds,
+                "untilPromote": p.waits_for_promote,
+            }
+        )
+    return out
