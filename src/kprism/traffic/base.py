@@ -1,0 +1,221 @@
+"""The traffic-router interface, and the per-track Services the exact routers share.
+
+A canary moves traffic in steps. Who decides the split is a plug-in, modelled on
+argo-rollouts' ``trafficrouting`` interface (SetWeight, VerifyWeight,
+RemoveManagedRoutes, Type):
+
+``replicas``
+    the default: the app's Service selects every track, the split is the ratio of ready
+    pods (the planner scales the Deployments and verifies it on the EndpointSlices).
+``gateway``
+    Gateway API: the user's ``HTTPRoute`` gets weighted ``backendRefs``.
+``nginx``
+    ingress-nginx: a canary ``Ingress`` beside the user's, with ``canary-weight``.
+
+The exact routers send each track's share to a per-track Service ``<service>-<track>``
+that kprism creates (:func:`ensure_track_services`) and deletes again
+(:func:`delete_track_services`). Routers do I/O, so unlike :mod:`kprism.plan` this
+package talks to the API server, through :class:`kprism.kube.client.Kube` (its lightkube
+client for the objects the adapter has no method for: HTTPRoute, Ingress); every
+rewrite of an object is a pure function in :mod:`kprism.plan.routes`. A router call
+makes a few requests (read, then write with ``resourceVersion`` as precondition), never
+waits and never retries: a 409 surfaces as :class:`kprism.errors.ConflictError` and the
+engine calls again, which is safe because every call is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+from lightkube.codecs import from_dict
+from lightkube.resources.core_v1 import Service
+
+from kprism.errors import NotFoundError, UsageError
+from kprism.kube.client import Kube
+from kprism.kube.errors import translating
+from kprism.model.observed import AppObs, ServiceObs
+from kprism.model.release import LABEL_MANAGED
+from kprism.plan.routes import ANNOTATION_TRACK_SERVICE_OF, track_service_name, unknown_options
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouteContext:
+    """What a router needs to know about the app (built by :func:`route_context`)."""
+
+    namespace: str
+    service: str
+    track_label: str
+    app_selector: Mapping[str, str]
+    ports: tuple[Mapping[str, Any], ...]
+    #: router options, e.g. ``{"httproute": "web"}`` or ``{"ingress": "web", "header": "X-Canary"}``
+    options: Mapping[str, str] = field(default_factory=dict)
+    #: the track the app's Service pins (None: it selects every track)
+    serving_track: str | None = None
+    #: tracks the release will use; ``check`` makes sure their Services can be created
+    tracks: tuple[str, ...] = ()
+
+
+def context_for_service(
+    svc: ServiceObs,
+    *,
+    track_label: str,
+    options: Mapping[str, str] | None = None,
+    tracks: tuple[str, ...] = (),
+) -> RouteContext:
+    return RouteContext(
+        namespace=svc.namespace,
+        service=svc.name,
+        track_label=track_label,
+        app_selector={k: v for k, v in svc.selector.items() if k != track_label},
+        ports=tuple(svc.ports),
+        options=dict(options or {}),
+        serving_track=svc.selector.get(track_label),
+        tracks=tracks,
+    )
+
+
+def route_context(
+    obs: AppObs, options: Mapping[str, str] | None = None, *, tracks: tuple[str, ...] = ()
+) -> RouteContext:
+    """The router's view of an observed app."""
+    return context_for_service(
+        obs.service, track_label=obs.track_label, options=options, tracks=tracks
+    )
+
+
+class Router(Protocol):
+    """One way of splitting traffic between tracks."""
+
+    #: the name users pick it by (``--router NAME``)
+    name: str
+    #: True when the split is exactly the weights (objects carry it); False when it is the
+    #: ratio of ready pods, so replica counts define the split
+    exact: bool
+    #: most tracks with a weight at once (None: no limit)
+    max_tracks: int | None
+
+    def check(self, kube: Kube, ctx: RouteContext) -> None:
+        """Pre-flight, changes nothing: raise UsageError (one line naming the object and
+        the fix) if this router cannot work for the app."""
+
+    def set_weights(self, kube: Kube, ctx: RouteContext, weights: Mapping[str, int]) -> None:
+        """Route ``weights`` (track → percent, summing to 100). Idempotent."""
+
+    def observed_weights(self, kube: Kube, ctx: RouteContext) -> dict[str, int] | None:
+        """What the objects say now (track → percent), None when no managed route
+        exists (never set, or removed). Empty dict when the objects contradict each
+        other. Zero-weight tracks are included as written."""
+
+    def remove_managed_routes(self, kube: Kube, ctx: RouteContext) -> None:
+        """Put the user's objects back as they were found; delete what kprism created."""
+
+
+def check_options(
+    ctx: RouteContext, *, router: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> None:
+    problem = unknown_options(ctx.options, (*required, *optional), router=router)
+    if problem:
+        raise UsageError(problem)
+    for key in required:
+        if not ctx.options.get(key):
+            raise UsageError(
+                f"router {router} needs option {key}=NAME (the {key} that routes to "
+                f"Service {ctx.service})"
+            )
+
+
+# -- per-track Services ---------------------------------------------------------------------
+
+_PORT_KEYS = ("name", "port", "targetPort", "protocol", "appProtocol")
+
+
+def _ports(ctx: RouteContext) -> list[dict[str, Any]]:
+    return [{k: p[k] for k in _PORT_KEYS if p.get(k) is not None} for p in ctx.ports]
+
+
+def track_service_body(ctx: RouteContext, track: str) -> dict[str, Any]:
+    """The Service that sends to one track's pods only."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": track_service_name(ctx.service, track),
+            "namespace": ctx.namespace,
+            "labels": {LABEL_MANAGED: "kprism"},
+            "annotations": {ANNOTATION_TRACK_SERVICE_OF: ctx.service},
+        },
+        "spec": {
+            "selector": {**ctx.app_selector, ctx.track_label: track},
+            "ports": _ports(ctx),
+        },
+    }
+
+
+def _owned(svc: ServiceObs, ctx: RouteContext) -> bool:
+    return svc.annotations.get(ANNOTATION_TRACK_SERVICE_OF) == ctx.service
+
+
+def check_track_services(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]) -> None:
+    """Refuse when a Service a track needs exists and is not kprism's track Service."""
+    for track in tracks:
+        name = track_service_name(ctx.service, track)
+        existing = kube.find_service(name, ctx.namespace)
+        if existing is not None and not _owned(existing, ctx):
+            raise UsageError(
+                f"Service {name} exists and is not kprism's Service for track {track} of "
+                f"{ctx.service} (no annotation {ANNOTATION_TRACK_SERVICE_OF}={ctx.service}): "
+                "rename it or pick another track name"
+            )
+
+
+def ensure_track_services(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]) -> None:
+    """Create (or correct) the Service of every track in ``tracks``."""
+    for track in tracks:
+        body = track_service_body(ctx, track)
+        name = body["metadata"]["name"]
+        existing = kube.find_service(name, ctx.namespace)
+        if existing is None:
+            with translating(f"create Service {name} in namespace {ctx.namespace}"):
+                kube.client.create(cast(Service, from_dict(body)), namespace=ctx.namespace)
+            continue
+        if not _owned(existing, ctx):
+            check_track_services(kube, ctx, (track,))
+        spec = body["spec"]
+        if (
+            dict(existing.selector) != spec["selector"]
+            or [{k: p[k] for k in _PORT_KEYS if p.get(k) is not None} for p in existing.ports]
+            != spec["ports"]
+        ):
+            patch: dict[str, Any] = {
+                "metadata": {"resourceVersion": existing.resource_version},
+                "spec": {
+                    "selector": {
+                        **{k: None for k in existing.selector if k not in spec["selector"]},
+                        **spec["selector"],
+                    },
+                    "ports": spec["ports"],
+                },
+            }
+            kube.patch_service(name, ctx.namespace, patch)
+
+
+def track_services(kube: Kube, ctx: RouteContext) -> list[ServiceObs]:
+    """kprism's per-track Services of this app."""
+    return [
+        s
+        for s in kube.list_services(ctx.namespace)
+        if s.labels.get(LABEL_MANAGED) == "kprism" and _owned(s, ctx)
+    ]
+
+
+def delete_track_services(kube: Kube, ctx: RouteContext) -> None:
+    """Delete every per-track Service kprism created for the app."""
+    for svc in track_services(kube, ctx):
+        with (
+            suppress(NotFoundError),
+            translating(f"delete Service {svc.name} in namespace {ctx.namespace}"),
+        ):
+            kube.client.delete(Service, svc.name, namespace=ctx.namespace)

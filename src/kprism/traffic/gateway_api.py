@@ -1,0 +1,184 @@
+"""Router ``gateway``: exact weights through a Gateway API ``HTTPRoute``.
+
+The user owns an HTTPRoute (option ``httproute``) whose rules send traffic to the
+app's Service. ``set_weights`` rewrites every such rule's ``backendRefs`` into weighted
+refs to the per-track Services (one PATCH, ``resourceVersion`` as precondition), saving
+the original refs in the annotation ``kprism.dev/original-backend-refs`` on the first
+write; ``remove_managed_routes`` puts them back and drops the annotation. Any number of
+tracks (rainbow). The rewrites are :mod:`kprism.plan.routes`; this module only reads
+and writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import httpx2
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.types import PatchType
+
+from kprism.errors import NotFoundError, UsageError
+from kprism.kube.client import Kube
+from kprism.kube.errors import translating
+from kprism.plan.routes import (
+    ANNOTATION_ORIGINAL_REFS,
+    dump_saved,
+    gateway_weights,
+    load_saved,
+    restore_rules,
+    rewrite_rules,
+    routed_rules,
+    save_backend_refs,
+    validate_weights,
+)
+from kprism.traffic.base import (
+    RouteContext,
+    check_options,
+    check_track_services,
+    delete_track_services,
+    ensure_track_services,
+)
+
+OPTION = "httproute"
+
+
+class GatewayRouter:
+    """Weighted ``backendRefs`` on the user's HTTPRoute."""
+
+    name = "gateway"
+    exact = True
+    max_tracks: int | None = None
+
+    def __init__(
+        self,
+        *,
+        group: str = "gateway.networking.k8s.io",
+        version: str = "v1",
+        kind: str = "HTTPRoute",
+        plural: str = "httproutes",
+    ) -> None:
+        self.kind = kind
+        self.crd = f"{plural}.{group}"
+        self.api_version = f"{group}/{version}"
+        self.resource = create_namespaced_resource(group, version, kind, plural)
+
+    # -- I/O --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _call(self, what: str) -> Iterator[None]:
+        """translating(), plus the API server's plain-text 404 for an unknown resource type
+        (which lightkube does not turn into an ApiError): the CRD is not installed."""
+        try:
+            with translating(what):
+                yield
+        except httpx2.HTTPStatusError as exc:
+            if exc.response.status_code == 404:
+                raise UsageError(
+                    f"Gateway API CRD {self.crd} ({self.api_version}) is not installed in the "
+                    f"cluster: install the Gateway API standard channel, or use another router"
+                ) from exc
+            raise UsageError(
+                f"cannot {what}: HTTP {exc.response.status_code} from the API server"
+            ) from exc
+
+    def _get(self, kube: Kube, ctx: RouteContext) -> dict[str, Any]:
+        name = ctx.options.get(OPTION, "")
+        with self._call(f"get {self.kind} {name} in namespace {ctx.namespace}"):
+            obj: Any = kube.client.get(self.resource, name, namespace=ctx.namespace)
+        data: dict[str, Any] = obj.to_dict()
+        return data
+
+    def _patch(
+        self, kube: Kube, ctx: RouteContext, route: Mapping[str, Any], patch: dict[str, Any]
+    ) -> None:
+        name = route["metadata"]["name"]
+        patch.setdefault("metadata", {})["resourceVersion"] = route["metadata"]["resourceVersion"]
+        with self._call(f"patch {self.kind} {name} in namespace {ctx.namespace}"):
+            kube.client.patch(
+                self.resource, name, patch, namespace=ctx.namespace, patch_type=PatchType.MERGE
+            )
+
+    # -- Router -----------------------------------------------------------------------------
+
+    def check(self, kube: Kube, ctx: RouteContext) -> None:
+        check_options(ctx, router=self.name, required=(OPTION,))
+        route = self._get(kube, ctx)
+        rules = (route.get("spec") or {}).get("rules") or []
+        if not routed_rules(rules, service=ctx.service, namespace=ctx.namespace):
+            saved = (route["metadata"].get("annotations") or {}).get(ANNOTATION_ORIGINAL_REFS)
+            if saved is None:
+                raise UsageError(
+                    f"{self.kind} {ctx.options[OPTION]} does not reference Service "
+                    f"{ctx.service}: no rule has a backendRef to it (add one, or name the "
+                    f"route that does with option {OPTION})"
+                )
+        check_track_services(kube, ctx, ctx.tracks)
+
+    def set_weights(self, kube: Kube, ctx: RouteContext, weights: Mapping[str, int]) -> None:
+        check_options(ctx, router=self.name, required=(OPTION,))
+        want = validate_weights(weights, service=ctx.service)
+        route = self._get(kube, ctx)
+        name = route["metadata"]["name"]
+        rules = (route.get("spec") or {}).get("rules") or []
+        annotations = route["metadata"].get("annotations") or {}
+        raw = annotations.get(ANNOTATION_ORIGINAL_REFS)
+        if raw is None:
+            saved = save_backend_refs(rules, service=ctx.service, namespace=ctx.namespace)
+            if all(s is None for s in saved):
+                raise UsageError(
+                    f"{self.kind} {name} does not reference Service {ctx.service}: no rule "
+                    "has a backendRef to it"
+                )
+        else:
+            saved = load_saved(raw, route=name)
+        new_rules = rewrite_rules(
+            rules,
+            saved,
+            service=ctx.service,
+            namespace=ctx.namespace,
+            weights=want,
+            route=name,
+        )
+        ensure_track_services(kube, ctx, tuple(sorted(want)))
+        if new_rules == rules and raw is not None:
+            return
+        patch: dict[str, Any] = {"spec": {"rules": new_rules}}
+        if raw is None:
+            patch["metadata"] = {"annotations": {ANNOTATION_ORIGINAL_REFS: dump_saved(saved)}}
+        self._patch(kube, ctx, route, patch)
+
+    def observed_weights(self, kube: Kube, ctx: RouteContext) -> dict[str, int] | None:
+        route = self._get(kube, ctx)
+        raw = (route["metadata"].get("annotations") or {}).get(ANNOTATION_ORIGINAL_REFS)
+        if raw is None:
+            return None
+        rules = (route.get("spec") or {}).get("rules") or []
+        return gateway_weights(
+            rules,
+            load_saved(raw, route=route["metadata"]["name"]),
+            service=ctx.service,
+            namespace=ctx.namespace,
+        )
+
+    def remove_managed_routes(self, kube: Kube, ctx: RouteContext) -> None:
+        try:
+            route = self._get(kube, ctx)
+        except NotFoundError:  # the user deleted the route: nothing to put back
+            route = {"metadata": {}}
+        name = route["metadata"].get("name", "")
+        raw = (route["metadata"].get("annotations") or {}).get(ANNOTATION_ORIGINAL_REFS)
+        if raw is not None:
+            rules = (route.get("spec") or {}).get("rules") or []
+            restored = restore_rules(rules, load_saved(raw, route=name), route=name)
+            self._patch(
+                kube,
+                ctx,
+                route,
+                {
+                    "metadata": {"annotations": {ANNOTATION_ORIGINAL_REFS: None}},
+                    "spec": {"rules": restored},
+                },
+            )
+        delete_track_services(kube, ctx)
