@@ -26,6 +26,7 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import Event, Namespace, Pod, Service
 from lightkube.resources.discovery_v1 import EndpointSlice
+from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
 from kprism.errors import ClusterError, NotFoundError, UsageError
@@ -45,6 +46,15 @@ from kprism.model.observed import AppObs, DeploymentObs, HpaObs, PodObs, Service
 from kprism.model.release import LABEL_MANAGED
 
 FIELD_MANAGER = "kprism"
+
+#: What :meth:`Kube.list_objects` can list, by ``kind`` as manifests spell it.
+_LISTABLE: dict[str, Any] = {
+    "Service": Service,
+    "Deployment": Deployment,
+    "Pod": Pod,
+    "PodDisruptionBudget": PodDisruptionBudget,
+    "HorizontalPodAutoscaler": HorizontalPodAutoscaler,
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,6 +195,20 @@ class Kube:
             )
         return out
 
+    def list_objects(
+        self, kind: str, namespace: str | None, labels: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Raw objects of one ``kind`` (Service, Deployment, Pod, PodDisruptionBudget,
+        HorizontalPodAutoscaler) in ``namespace``, or in every namespace for None."""
+        where = f"namespace {namespace}" if namespace else "all namespaces"
+        with translating(f"list {kind}s in {where}"):
+            return [
+                _dict(o)
+                for o in self.client.list(
+                    _LISTABLE[kind], namespace=namespace or "*", labels=_labels(labels)
+                )
+            ]
+
     def observe(self, *, namespace: str, service: str, track_label: str) -> AppObs:
         """Observe one app: its Service, tracks, pods, endpoints, preview, HPAs."""
         svc = self.get_service(service, namespace)
@@ -228,6 +252,17 @@ class Kube:
                 Service, name, dict(patch), namespace=namespace, patch_type=PatchType.MERGE
             )
         return service_obs(_dict(svc))
+
+    def json_patch_deployment(
+        self, name: str, namespace: str, ops: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """RFC 6902 JSON patch; a failed ``test`` op comes back as UsageError (HTTP 422)."""
+        with translating(f"patch Deployment {name} in namespace {namespace}"):
+            return _dict(
+                self.client.patch(
+                    Deployment, name, ops, namespace=namespace, patch_type=PatchType.JSON
+                )
+            )
 
     def apply(self, action: KubeAction, *, namespace: str, service: str) -> None:
         """Carry out one planner action with one request (creates tolerate 'exists')."""

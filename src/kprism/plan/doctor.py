@@ -419,12 +419,12 @@ def _scaled(value: object, total: int, *, round_up: bool) -> int | None:
     return _int(value)
 
 
-def _selector_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+def selector_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     """A Service-style equality selector; an empty one selects nothing."""
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
-def _label_selector_matches(selector: object, labels: Mapping[str, str]) -> bool:
+def label_selector_matches(selector: object, labels: Mapping[str, str]) -> bool:
     """A ``metav1.LabelSelector``; ``{}`` matches everything, a missing one nothing."""
     if not isinstance(selector, Mapping):
         return False
@@ -908,7 +908,7 @@ def _kp007(objs: _Objects, config: DoctorConfig) -> Iterator[_Hit]:
             continue
         covered = any(
             p.ref.namespace == d.ref.namespace
-            and _label_selector_matches(_dig(p.body, "spec", "selector"), d.pod_labels)
+            and label_selector_matches(_dig(p.body, "spec", "selector"), d.pod_labels)
             for p in objs.pdbs
         )
         if not covered:
@@ -929,8 +929,7 @@ def _kp008(objs: _Objects, config: DoctorConfig) -> Iterator[_Hit]:
         total = sum(
             d.replicas
             for d in objs.deployments
-            if d.ref.namespace == p.ref.namespace
-            and _label_selector_matches(selector, d.pod_labels)
+            if d.ref.namespace == p.ref.namespace and label_selector_matches(selector, d.pod_labels)
         )
         why, path = None, ""
         if "maxUnavailable" in spec:
@@ -1016,11 +1015,11 @@ def _kp012(objs: _Objects, config: DoctorConfig) -> Iterator[_Hit]:
         selector = _service_selector(svc)
         apps: set[str] = set()
         for d in objs.deployments:
-            if d.ref.namespace == svc.ref.namespace and _selector_matches(selector, d.pod_labels):
+            if d.ref.namespace == svc.ref.namespace and selector_matches(selector, d.pod_labels):
                 apps.add(d.app or "")
         for pod in objs.pods:
             labels = _str_map(_dig(pod.body, "metadata", "labels"))
-            if pod.ref.namespace == svc.ref.namespace and _selector_matches(selector, labels):
+            if pod.ref.namespace == svc.ref.namespace and selector_matches(selector, labels):
                 apps.add(_app_of(labels, config) or "")
         apps.discard("")
         if len(apps) > 1:
@@ -1047,7 +1046,7 @@ def _kp013(objs: _Objects, config: DoctorConfig) -> Iterator[_Hit]:
                 d.ref.namespace == svc.ref.namespace
                 and d.replicas > 0
                 and track in d.pod_labels
-                and _selector_matches(selector, d.pod_labels)
+                and selector_matches(selector, d.pod_labels)
             ):
                 by_track.setdefault(d.pod_labels[track], []).append(d)
         specs = {repr(_canonical(d.pod_spec)) for ds in by_track.values() for d in ds}
@@ -1395,9 +1394,11 @@ __all__ = [
     "apply_edits",
     "audit",
     "get_path",
+    "label_selector_matches",
     "plan_fixes",
     "pointer",
     "resolve_rules",
+    "selector_matches",
     "split_pointer",
     "to_json_patch",
 ]
