@@ -1,0 +1,462 @@
+"""``kprism doctor APP``: the doctor rules on an app as the API server has it, and fixes.
+
+Why this lives in ops: the rules (:mod:`kprism.plan.doctor`) judge plain objects and know
+nothing about clusters. This module decides *which* live objects make up an app, reads
+them with one request per kind, and turns fixes into requests:
+
+- an app is its Service, every Deployment whose pod template the Service's selector
+  (without the track label) matches — all tracks, idle ones too —, the
+  PodDisruptionBudgets and HorizontalPodAutoscalers that concern those Deployments, and
+  the pods the Service selects (which is how KP012 sees a stray pod of another app);
+- every PDB of the namespace is read, so a missing one is really missing (KP007 runs with
+  ``expect_pdb=True``, unlike a lone manifest file);
+- KP013 (a Service mixing tracks) is skipped while a release is in progress: a canary
+  by replica counts selects both tracks on purpose, and a blue-green release pins the
+  Service itself;
+- a fix is one RFC 6902 PATCH per Deployment that starts with ``test`` operations on
+  ``metadata.generation`` (it changes with every spec change, not with status updates)
+  and on the names of the containers it edits: if the Deployment changed since it was
+  read, the API server rejects the whole patch and nothing changes.
+
+The same audit is the release pre-flight (:func:`check_release`): error findings refuse
+the release unless forced, warnings are printed and the release goes on.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import yaml
+
+from kprism.errors import ConflictError, NotFoundError, UsageError
+from kprism.kube.client import Kube
+from kprism.model.release import ANNOTATION_RELEASE, LABEL_MANAGED, Phase
+from kprism.ops import DEFAULT_TRACK_LABEL, App, _namespace_missing
+from kprism.plan.doctor import (
+    DEFAULT_CONFIG,
+    DoctorConfig,
+    Finding,
+    ObjectRef,
+    Severity,
+    apply_edits,
+    audit,
+    label_selector_matches,
+    plan_fixes,
+    selector_matches,
+    to_json_patch,
+)
+
+Obj = dict[str, Any]
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str_map(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _map(value).items()}
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    return str(_map(obj.get("metadata")).get("name") or "")
+
+
+def _namespace(obj: Mapping[str, Any]) -> str:
+    return str(_map(obj.get("metadata")).get("namespace") or "")
+
+
+def _template_labels(deployment: Mapping[str, Any]) -> dict[str, str]:
+    template = _map(_map(deployment.get("spec")).get("template"))
+    return _str_map(_map(template.get("metadata")).get("labels"))
+
+
+def _selector(service: Mapping[str, Any]) -> dict[str, str]:
+    spec = _map(service.get("spec"))
+    if spec.get("type") == "ExternalName":
+        return {}
+    return _str_map(spec.get("selector"))
+
+
+def release_in_progress(service: Mapping[str, Any]) -> bool:
+    """Whether the Service's ``kprism.dev/release`` annotation has a non-terminal phase."""
+    raw = _map(_map(service.get("metadata")).get("annotations")).get(ANNOTATION_RELEASE)
+    if not isinstance(raw, str) or not raw:
+        return False
+    try:
+        phase = Phase(json.loads(raw).get("phase"))
+    except (ValueError, TypeError, AttributeError):
+        return False  # not a kprism status: `kprism status` explains that one
+    return not phase.terminal
+
+
+def app_objects(
+    service: Obj,
+    *,
+    deployments: Iterable[Obj],
+    pdbs: Iterable[Obj],
+    hpas: Iterable[Obj],
+    pods: Iterable[Obj],
+    track_label: str = DEFAULT_TRACK_LABEL,
+) -> list[Obj]:
+    """The objects of the app behind ``service``, picked from what its namespace holds.
+
+    Deployments whose pod template matches the Service's selector without the track
+    label (every track); PDBs selecting one of their pods; HPAs scaling one of them; pods
+    the full selector matches. The Service comes first.
+    """
+    ns = _namespace(service)
+    selector = _selector(service)
+    app_sel = {k: v for k, v in selector.items() if k != track_label} or selector
+    deps = [
+        d
+        for d in deployments
+        if _namespace(d) == ns and selector_matches(app_sel, _template_labels(d))
+    ]
+    picked_pods = [
+        p
+        for p in pods
+        if _namespace(p) == ns
+        and selector_matches(selector, _str_map(_map(p.get("metadata")).get("labels")))
+    ]
+    labels = [_template_labels(d) for d in deps] + [
+        _str_map(_map(p.get("metadata")).get("labels")) for p in picked_pods
+    ]
+    picked_pdbs = [
+        p
+        for p in pdbs
+        if _namespace(p) == ns
+        and any(label_selector_matches(_map(p.get("spec")).get("selector"), lb) for lb in labels)
+    ]
+    names = {_name(d) for d in deps}
+    picked_hpas = [
+        h
+        for h in hpas
+        if _namespace(h) == ns
+        and _map(_map(h.get("spec")).get("scaleTargetRef")).get("kind") == "Deployment"
+        and _map(_map(h.get("spec")).get("scaleTargetRef")).get("name") in names
+    ]
+    return [service, *deps, *picked_pdbs, *picked_hpas, *picked_pods]
+
+
+def live_config(config: DoctorConfig, *, app: App, service: Mapping[str, Any]) -> DoctorConfig:
+    """``config`` for one live app: its track label and namespace, every PDB known, and
+    KP013 off while a release is in progress."""
+    ignore = set(config.ignore)
+    if release_in_progress(service):
+        ignore.add("KP013")
+    return replace(
+        config,
+        track_label=app.track_label,
+        expect_pdb=True,
+        default_namespace=app.namespace,
+        ignore=frozenset(ignore),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveAudit:
+    """What a live audit read and found."""
+
+    apps: tuple[str, ...]  # "namespace/service" of every app checked
+    objects: tuple[Obj, ...]  # Services, Deployments, PDBs, HPAs and pods, as read
+    findings: tuple[Finding, ...]
+
+    @property
+    def checked(self) -> int:
+        """How many objects were judged (pods only serve KP012 and are not counted)."""
+        return sum(1 for o in self.objects if o.get("kind") != "Pod")
+
+
+def _read_service(kube: Kube, app: App) -> Obj:
+    try:
+        return kube.raw_service(app.name, app.namespace)
+    except NotFoundError as exc:
+        if _namespace_missing(kube, app.namespace):
+            raise NotFoundError(
+                f"namespace {app.namespace!r} does not exist: pass -n/--namespace with an "
+                "existing namespace"
+            ) from exc
+        raise NotFoundError(
+            f"app {app.name!r} not found: there is no Service {app.name} in namespace "
+            f"{app.namespace} (an app is named by its Service; see `kprism list`)"
+        ) from exc
+
+
+def _read_app(kube: Kube, app: App) -> list[Obj]:
+    service = _read_service(kube, app)
+    selector = _selector(service)
+    if not selector:
+        raise UsageError(
+            f"Service {app.name} in namespace {app.namespace} selects no pods (no selector): "
+            "kprism doctor checks the Deployments an app's Service selects"
+        )
+    ns = app.namespace
+    return app_objects(
+        service,
+        deployments=kube.list_objects("Deployment", ns),
+        pdbs=kube.list_objects("PodDisruptionBudget", ns),
+        hpas=kube.list_objects("HorizontalPodAutoscaler", ns),
+        pods=kube.list_objects("Pod", ns, selector),
+        track_label=app.track_label,
+    )
+
+
+def audit_app(kube: Kube, app: App, *, config: DoctorConfig = DEFAULT_CONFIG) -> LiveAudit:
+    """Read the app's objects (five requests) and run the doctor rules on them."""
+    objects = _read_app(kube, app)
+    findings = audit(objects, config=live_config(config, app=app, service=objects[0]))
+    return LiveAudit(
+        apps=(f"{app.namespace}/{app.name}",), objects=tuple(objects), findings=tuple(findings)
+    )
+
+
+def doctor_app(kube: Kube, app: App, *, config: DoctorConfig = DEFAULT_CONFIG) -> list[Finding]:
+    """The doctor's findings on one live app, worst objects first."""
+    return list(audit_app(kube, app, config=config).findings)
+
+
+def _is_app_service(service: Obj, deployments: Sequence[Obj], track_label: str) -> bool:
+    """A Service kprism could release: it selects, by labels besides the track label,
+    the pods of at least one Deployment, and is not a preview Service kprism manages."""
+    labels = _str_map(_map(service.get("metadata")).get("labels"))
+    if labels.get(LABEL_MANAGED) == "kprism":
+        return False
+    app_sel = {k: v for k, v in _selector(service).items() if k != track_label}
+    return bool(app_sel) and any(
+        _namespace(d) == _namespace(service) and selector_matches(app_sel, _template_labels(d))
+        for d in deployments
+    )
+
+
+def _ref_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    return str(obj.get("kind", "")), _namespace(obj), _name(obj)
+
+
+def audit_namespace(
+    kube: Kube,
+    namespace: str | None,
+    *,
+    config: DoctorConfig = DEFAULT_CONFIG,
+    track_label: str = DEFAULT_TRACK_LABEL,
+) -> LiveAudit:
+    """Audit every app (see :func:`_is_app_service`) in ``namespace``, or in all for None.
+
+    One list of Services, then four lists per namespace that has apps, and one list of
+    pods per app. A Deployment behind two Services is reported once.
+    """
+    services = sorted(kube.list_objects("Service", namespace), key=_ref_key)
+    by_ns: dict[str, list[Obj]] = {}
+    for svc in services:
+        if _selector(svc):
+            by_ns.setdefault(_namespace(svc), []).append(svc)
+    apps: list[str] = []
+    objects: dict[tuple[str, str, str], Obj] = {}
+    findings: list[Finding] = []
+    seen: set[tuple[str, ObjectRef, str | None, str]] = set()
+    for ns, candidates in sorted(by_ns.items()):
+        deployments = kube.list_objects("Deployment", ns)
+        app_services = [s for s in candidates if _is_app_service(s, deployments, track_label)]
+        if not app_services:
+            continue
+        pdbs = kube.list_objects("PodDisruptionBudget", ns)
+        hpas = kube.list_objects("HorizontalPodAutoscaler", ns)
+        for svc in app_services:
+            app = App(name=_name(svc), namespace=ns, track_label=track_label)
+            objs = app_objects(
+                svc,
+                deployments=deployments,
+                pdbs=pdbs,
+                hpas=hpas,
+                pods=kube.list_objects("Pod", ns, _selector(svc)),
+                track_label=track_label,
+            )
+            apps.append(f"{ns}/{app.name}")
+            for o in objs:
+                objects.setdefault(_ref_key(o), o)
+            for f in audit(objs, config=live_config(config, app=app, service=svc)):
+                key = (f.rule_id, f.object_ref, f.container, f.path)
+                if key not in seen:
+                    seen.add(key)
+                    findings.append(f)
+    return LiveAudit(apps=tuple(apps), objects=tuple(objects.values()), findings=tuple(findings))
+
+
+def doctor_namespace(
+    kube: Kube,
+    namespace: str | None,
+    *,
+    config: DoctorConfig = DEFAULT_CONFIG,
+    track_label: str = DEFAULT_TRACK_LABEL,
+) -> list[Finding]:
+    """The doctor's findings on every app in ``namespace`` (every namespace for None)."""
+    return list(audit_namespace(kube, namespace, config=config, track_label=track_label).findings)
+
+
+# -- fixing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LivePatch:
+    """One Deployment's fix: the JSON patch sent (or, in a dry run, not sent) and its diff."""
+
+    object_ref: ObjectRef
+    rule_ids: tuple[str, ...]  # the rules whose fixes the patch carries
+    patch: tuple[dict[str, Any], ...]  # RFC 6902 operations, ``test`` operations first
+    diff: str  # unified diff of the object as YAML, before → after
+
+
+def _view(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What a diff shows: kind, name and spec (no status, managedFields or annotations)."""
+    meta = _map(obj.get("metadata"))
+    return {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+        "spec": obj.get("spec"),
+    }
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (``sh -c`` scripts) as ``|`` blocks, so a diff shows their lines."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_BlockDumper.add_representer(str, _str)
+
+
+def _dump(obj: Mapping[str, Any]) -> str:
+    return yaml.dump(_view(obj), Dumper=_BlockDumper, sort_keys=False, default_flow_style=False)
+
+
+def yaml_diff(before: Mapping[str, Any], after: Mapping[str, Any], *, label: str) -> str:
+    """A unified diff of two objects dumped as YAML (``--- label (live)``, ``+++ ... (fixed)``)."""
+    old, new = _dump(before), _dump(after)
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"{label} (live)",
+            tofile=f"{label} (fixed)",
+        )
+    )
+
+
+def fix_app(
+    kube: Kube, app: App, *, config: DoctorConfig = DEFAULT_CONFIG, dry_run: bool = False
+) -> list[LivePatch]:
+    """Patch the app's Deployments for the fixable findings; with ``dry_run`` change nothing.
+
+    One JSON PATCH per Deployment (see the module docstring for its ``test`` operations).
+    Refused while a release is in progress (unless ``dry_run``): the engine driving it
+    compares the tracks' pod templates. Patching a pod template starts a rolling update
+    of that Deployment, like ``kubectl edit`` would.
+    """
+    objects = _read_app(kube, app)
+    cfg = live_config(config, app=app, service=objects[0])
+    if release_in_progress(objects[0]) and not dry_run:
+        raise UsageError(
+            f"a release of {app.name} is in progress: kprism doctor --fix would change the pod "
+            "template of a track it drives; run it when the release is over (--dry-run shows "
+            "the diff now)"
+        )
+    findings = audit(objects, config=cfg)
+    out: list[LivePatch] = []
+    for plan in plan_fixes(objects, findings, config=cfg):
+        obj = objects[plan.index]
+        if obj.get("kind") != "Deployment":
+            continue  # every fixer edits a Deployment's pod template or strategy
+        generation = _map(obj.get("metadata")).get("generation")
+        patch = (
+            {"op": "test", "path": "/metadata/generation", "value": generation},
+            *to_json_patch(obj, plan.edits),
+        )
+        label = f"{plan.object_ref}"
+        out.append(
+            LivePatch(
+                object_ref=plan.object_ref,
+                rule_ids=plan.rule_ids,
+                patch=patch,
+                diff=yaml_diff(obj, apply_edits(obj, plan.edits), label=label),
+            )
+        )
+    if dry_run:
+        return out
+    done: list[str] = []
+    for p in out:
+        ref = p.object_ref
+        try:
+            kube.json_patch_deployment(ref.name, ref.namespace, list(p.patch))
+        except NotFoundError:
+            raise
+        except UsageError as exc:  # HTTP 422: a failed `test`, or a value the server refuses
+            already = f" (already patched: {', '.join(done)})" if done else ""
+            raise ConflictError(
+                f"{ref} was not patched: the API server rejected the fix ({exc}); if it changed "
+                f"since kprism read it, run `kprism doctor {app.name} --fix` again{already}"
+            ) from exc
+        done.append(ref.name)
+    return out
+
+
+# -- release pre-flight ---------------------------------------------------------------------
+
+
+def preflight(
+    objects: Sequence[Mapping[str, Any]], *, config: DoctorConfig = DEFAULT_CONFIG
+) -> tuple[list[Finding], list[Finding]]:
+    """(errors, warnings) of an app's objects: errors refuse a release, warnings are printed.
+
+    Info findings are left to ``kprism doctor``; they do not delay or clutter a release.
+    """
+    findings = audit(objects, config=config)
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    warnings = [f for f in findings if f.severity is Severity.WARNING]
+    return errors, warnings
+
+
+def _line(f: Finding) -> str:
+    return f"{f.rule_id} {f.object_ref}: {f.message}"
+
+
+def check_release(kube: Kube, app: App, *, force: bool = False) -> tuple[str, ...]:
+    """The release pre-flight: raise :class:`UsageError` for an error finding (unless
+    ``force``), return one line per warning (``KP001 Deployment ns/web: ...``)."""
+    objects = _read_app(kube, app)
+    errors, warnings = preflight(
+        objects, config=live_config(DEFAULT_CONFIG, app=app, service=objects[0])
+    )
+    if errors and not force:
+        f = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise UsageError(
+            f"pre-flight: {f.rule_id} {f.slug} on {f.object_ref}: {f.message}; fix: {f.fix}"
+            f"{more} — or pass --force to release anyway (`kprism doctor {app.name}` lists "
+            "every finding)"
+        )
+    forced = [f"{_line(f)} (an error, released anyway with --force)" for f in errors]
+    return (*forced, *(_line(f) for f in warnings))
+
+
+__all__ = [
+    "LiveAudit",
+    "LivePatch",
+    "app_objects",
+    "audit_app",
+    "audit_namespace",
+    "check_release",
+    "doctor_app",
+    "doctor_namespace",
+    "fix_app",
+    "live_config",
+    "preflight",
+    "release_in_progress",
+    "yaml_diff",
+]
