@@ -208,8 +208,13 @@ def test_clean_input() -> None:
         (["-f", "-"], "kind: [x\n", "<stdin>:2: invalid YAML"),
         (["-f", "-", "--fix"], "kind: x\n", "cannot rewrite stdin"),
         (["-f", "-", "--select", "KP999"], "kind: x\n", "unknown doctor rule 'KP999'"),
-        ([], None, "pass manifests with -f"),
-        (["my-app"], None, "checking a live app is not available yet"),
+        ([], None, "name an APP, pass -A for every app in the cluster, or check manifests"),
+        (["my-app", "-f", "x.yaml"], None, "check manifests (-f) or the cluster (APP or -A)"),
+        (["-A", "-f", "x.yaml"], None, "not both"),
+        (["my-app", "-A"], None, "name one APP or pass -A for every app, not both"),
+        (["my-app", "--dry-run"], None, "--dry-run goes with APP --fix"),
+        (["-f", "-", "--fix", "--dry-run"], "kind: x\n", "--dry-run goes with APP --fix"),
+        (["-A", "--fix"], None, "--fix patches one app at a time"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], stdin: str | None, message: str) -> None:

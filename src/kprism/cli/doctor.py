@@ -1,26 +1,54 @@
 """``kprism doctor``: find (and fix) what makes a release drop requests.
 
-A thin shell: it loads manifests (:mod:`kprism.manifests`), runs the pure rules
-(:mod:`kprism.plan.doctor`), optionally rewrites the files, and renders the findings
-(:mod:`kprism.doctor_report`). Exit codes gate CI: 0 clean, 1 something at or above
-``--fail-on`` was found, 2 bad input (missing file, bad YAML, unknown rule).
+A thin shell with two sources. Files: it loads manifests (:mod:`kprism.manifests`), runs
+the pure rules (:mod:`kprism.plan.doctor`) and optionally rewrites the files. The
+cluster (``kprism doctor APP``, ``-A``): it calls :mod:`kprism.ops.doctor`, which reads
+the app's objects and patches them. Either way the findings are rendered by
+:mod:`kprism.doctor_report` (a table for live apps). Exit codes gate CI: 0 clean, 1
+something at or above ``--fail-on`` was found, 2 bad input (missing file, bad YAML,
+unknown rule or app), 3 cluster unreachable or forbidden.
 
 The command is attached to the root app with :func:`register` rather than by importing
 ``kprism.cli.main`` here, so ``python -m kprism.cli.main`` (where that module is
-``__main__``) gets it too.
+``__main__``) gets it too; ``register`` also hands over main's connection helper, which
+knows the global ``--namespace``/``--context``/``--kubeconfig`` given before the command.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Annotated
+import json
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
-from kprism.doctor_report import Located, locate, render_json, render_sarif, render_text
+from kprism import ops
+from kprism.cli import render
+from kprism.doctor_report import (
+    Located,
+    locate,
+    render_json,
+    render_sarif,
+    render_text,
+    summary,
+)
 from kprism.errors import KprismError, UsageError
+from kprism.kube.client import Kube
 from kprism.manifests import STDIN, Manifest, apply_fixes, load
+from kprism.ops import doctor as live
 from kprism.plan.doctor import DoctorConfig, Finding, Severity, audit, plan_fixes
+
+#: Opens a connection from ``--kubeconfig``, ``--context``, ``--namespace`` (each may be None).
+Connect = Callable[[str | None, str | None, str | None], Kube]
+
+
+def _connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Kube:
+    return ops.connect(kubeconfig=kubeconfig, context=context, namespace=namespace)
+
+
+_wiring: dict[str, Connect] = {"connect": _connect}
 
 
 class FailOn(enum.StrEnum):
@@ -47,6 +75,13 @@ def _key(f: Finding) -> tuple[int, str, str, str]:
 def _audit(files: list[str], config: DoctorConfig) -> tuple[list[Manifest], list[Finding]]:
     manifests = load(files)
     return manifests, audit([m.obj for m in manifests], config=config)
+
+
+def _fail(findings: Sequence[Finding], fail_on: FailOn) -> int:
+    if fail_on is FailOn.none:
+        return 0
+    threshold = Severity.parse(fail_on.value)
+    return 1 if any(f.severity.at_least(threshold) for f in findings) else 0
 
 
 def _run(
@@ -81,10 +116,108 @@ def _run(
         typer.echo(render_sarif(items), nl=False)
     else:
         typer.echo(render_text(items, objects=len(manifests)), nl=False)
-    if fail_on is FailOn.none:
-        return 0
-    threshold = Severity.parse(fail_on.value)
-    return 1 if any(f.severity.at_least(threshold) for f in findings) else 0
+    return _fail(findings, fail_on)
+
+
+def _live_key(f: Finding) -> tuple[str, str, str, str]:
+    return f.rule_id, str(f.object_ref), f.container or "", f.path
+
+
+def _patch_json(p: live.LivePatch) -> dict[str, Any]:
+    ref = p.object_ref
+    return {
+        "object": {"kind": ref.kind, "namespace": ref.namespace, "name": ref.name},
+        "rules": list(p.rule_ids),
+        "patch": list(p.patch),
+        "diff": p.diff,
+    }
+
+
+def _run_live(
+    *,
+    kube: Kube,
+    app_name: str | None,
+    track_label: str,
+    fix: bool,
+    dry_run: bool,
+    fail_on: FailOn,
+    output: Output,
+    config: DoctorConfig,
+) -> int:
+    patches: list[live.LivePatch] = []
+    fixed: list[Located] = []
+    if app_name is None:
+        result = live.audit_namespace(kube, None, config=config, track_label=track_label)
+    else:
+        ref = ops.app_ref(kube, app_name, track_label=track_label)
+        if fix:
+            before = live.audit_app(kube, ref, config=config) if not dry_run else None
+            patches = live.fix_app(kube, ref, config=config, dry_run=dry_run)
+        result = live.audit_app(kube, ref, config=config)
+        if fix and not dry_run and before is not None:
+            remaining = {_live_key(f) for f in result.findings}
+            fixed = [Located(finding=f) for f in before.findings if _live_key(f) not in remaining]
+    for p in patches if not dry_run else ():
+        typer.echo(f"patched {p.object_ref}: {', '.join(p.rule_ids)}", err=True)
+    for item in fixed:
+        typer.echo(f"fixed {item.where}: {item.finding.rule_id} {item.finding.slug}", err=True)
+    items = [Located(finding=f) for f in result.findings]
+    if output is Output.json:
+        doc = json.loads(render_json(items, objects=result.checked, fixed=fixed))
+        doc["apps"] = list(result.apps)
+        if fix:
+            doc["dry_run"] = dry_run
+            doc["patches"] = [_patch_json(p) for p in patches]
+        typer.echo(json.dumps(doc, indent=2))
+    elif output is Output.sarif:
+        for p in patches if dry_run else ():
+            typer.echo(p.diff, err=True, nl=False)
+        typer.echo(render_sarif(items), nl=False)
+    else:
+        for p in patches if dry_run else ():
+            typer.echo(p.diff, nl=False)
+        if dry_run:
+            what = f"would patch {len(patches)} Deployment{'s' if len(patches) != 1 else ''}"
+            typer.echo(f"dry run: {what}; nothing changed", err=True)
+        _table(items, checked=result.checked, apps=len(result.apps), every=app_name is None)
+    return _fail(result.findings, fail_on)
+
+
+_COLUMNS = ("SEVERITY", "ID", "OBJECT", "MESSAGE", "FIX")
+
+
+def _table(items: Sequence[Located], *, checked: int, apps: int, every: bool) -> None:
+    """Findings as a table, then the summary line.
+
+    On a terminal MESSAGE and FIX wrap; piped, every finding is one line (for grep and
+    CI logs), columns aligned, no trailing blanks. The OBJECT column is never shortened.
+    """
+    rows = [
+        [
+            i.finding.severity.value,
+            i.finding.rule_id,
+            str(i.finding.object_ref),
+            i.finding.message,
+            i.finding.fix + (" (--fix)" if i.finding.fixable else ""),
+        ]
+        for i in items
+    ]
+    if rows and render.out.is_terminal:
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for name in _COLUMNS[:3]:
+            table.add_column(name, no_wrap=True)
+        table.add_column("MESSAGE", ratio=3, overflow="fold")
+        table.add_column("FIX", ratio=2, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        render.out.print(table, markup=False)
+    elif rows:
+        widths = [max(len(r[n]) for r in [list(_COLUMNS), *rows]) for n in range(4)]
+        for row in [list(_COLUMNS), *rows]:
+            cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
+            typer.echo("  ".join([*cells, row[4]]))
+    tail = f" of {apps} app{'s' if apps != 1 else ''}" if every else ""
+    typer.echo(summary(items, objects=checked) + tail)
 
 
 def doctor(  # keyword-only: typer passes every parameter by name
@@ -93,10 +226,17 @@ def doctor(  # keyword-only: typer passes every parameter by name
         str | None,
         typer.Argument(
             metavar="APP",
-            help="An app in the cluster (not available yet: use -f).",
+            help="An app in the cluster (the name of its Service): check its Service, "
+            "Deployments of every track, PDBs and HPAs as they are live.",
             show_default=False,
         ),
     ] = None,
+    all_namespaces: Annotated[
+        bool,
+        typer.Option(
+            "--all-namespaces", "-A", help="Check every app in every namespace of the cluster."
+        ),
+    ] = False,
     filename: Annotated[
         list[str] | None,
         typer.Option(
@@ -112,8 +252,14 @@ def doctor(  # keyword-only: typer passes every parameter by name
         bool,
         typer.Option(
             "--fix",
-            help="Rewrite the files in place for the fixable rules (comments survive), "
-            "then report what remains.",
+            help="Rewrite the files in place for the fixable rules (comments survive), or "
+            "patch the live app's Deployments (one JSON patch each), then report what remains.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="With APP --fix: print the diff of each patch; change nothing."
         ),
     ] = False,
     fail_on: Annotated[
@@ -158,34 +304,77 @@ def doctor(  # keyword-only: typer passes every parameter by name
             help="How long the app needs after SIGTERM to finish in-flight requests.",
         ),
     ] = 5,
+    namespace: Annotated[
+        str | None,
+        typer.Option("--namespace", "-n", help="Namespace (default: the kubeconfig context's)."),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="kubeconfig context to use.")
+    ] = None,
+    kubeconfig: Annotated[
+        str | None,
+        typer.Option("--kubeconfig", help="Path to the kubeconfig file.", envvar="KUBECONFIG"),
+    ] = None,
+    track_label: Annotated[
+        str, typer.Option("--track-label", help="Label that tells tracks apart.")
+    ] = ops.DEFAULT_TRACK_LABEL,
 ) -> None:
     """Check Deployments, Services, PDBs and HPAs for what drops requests during a release.
 
-    Every rule, and why pods get requests after SIGTERM, is explained in docs/doctor.md.
+    Manifests with -f, a live app with APP, every app in the cluster with -A. Every rule,
+    and why pods get requests after SIGTERM, is explained in docs/doctor.md.
     """
     try:
-        if app_name is not None:
+        on_cluster = app_name is not None or all_namespaces
+        if filename and on_cluster:
             raise UsageError(
-                f"kprism doctor {app_name}: checking a live app is not available yet; "
-                "pass its manifests with -f FILE|DIR|-"
+                "kprism doctor: check manifests (-f) or the cluster (APP or -A), not both"
             )
-        if not filename:
-            raise UsageError("kprism doctor: pass manifests with -f FILE|DIR|- (repeatable)")
+        if app_name is not None and all_namespaces:
+            raise UsageError("kprism doctor: name one APP or pass -A for every app, not both")
+        if not filename and not on_cluster:
+            raise UsageError(
+                "kprism doctor: name an APP, pass -A for every app in the cluster, or check "
+                "manifests with -f FILE|DIR|- (repeatable)"
+            )
+        if dry_run and not (fix and app_name is not None):
+            raise UsageError(
+                "--dry-run goes with APP --fix: it prints the patches --fix would send "
+                "(for files, review the rewrite with git diff)"
+            )
+        if fix and all_namespaces:
+            raise UsageError("--fix patches one app at a time: kprism doctor APP --fix")
         config = DoctorConfig(
             propagation_seconds=propagation_seconds,
             drain_seconds=drain_seconds,
             select=frozenset(select or ()),
             ignore=frozenset(ignore or ()),
         )
-        code = _run(files=filename, fix=fix, fail_on=fail_on, output=output, config=config)
+        if on_cluster:
+            code = _run_live(
+                kube=_wiring["connect"](kubeconfig, context, namespace),
+                app_name=app_name,
+                track_label=track_label,
+                fix=fix,
+                dry_run=dry_run,
+                fail_on=fail_on,
+                output=output,
+                config=config,
+            )
+        else:
+            code = _run(
+                files=filename or [], fix=fix, fail_on=fail_on, output=output, config=config
+            )
     except KprismError as err:
         typer.echo(f"kprism: error: {err}", err=True)
         raise typer.Exit(err.exit_code) from None
     raise typer.Exit(code)
 
 
-def register(app: typer.Typer) -> None:
-    """Attach ``doctor`` to the root ``kprism`` app."""
+def register(app: typer.Typer, *, connect: Connect | None = None) -> None:
+    """Attach ``doctor`` to the root ``kprism`` app; ``connect`` opens the cluster connection
+    (main's, which honours the global options; by default :func:`kprism.ops.connect`)."""
+    _wiring["connect"] = connect or _connect
     app.command("doctor")(doctor)
 
 

@@ -680,7 +680,7 @@ def scale(
 # Before main() so that `python -m kprism.cli.main doctor` finds it too.
 from kprism.cli import doctor as _doctor  # noqa: E402  (registers `kprism doctor`)
 
-_doctor.register(app)
+_doctor.register(app, connect=_kube)
 
 
 def main(argv: list[str] | None = None) -> None:
