@@ -25,7 +25,7 @@ engine calls again, which is safe because every call is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -132,8 +132,8 @@ def check_options(
 _PORT_KEYS = ("name", "port", "targetPort", "protocol", "appProtocol")
 
 
-def _ports(ctx: RouteContext) -> list[dict[str, Any]]:
-    return [{k: p[k] for k in _PORT_KEYS if p.get(k) is not None} for p in ctx.ports]
+def _port_view(ports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: p[k] for k in _PORT_KEYS if p.get(k) is not None} for p in ports]
 
 
 def track_service_body(ctx: RouteContext, track: str) -> dict[str, Any]:
@@ -149,7 +149,7 @@ def track_service_body(ctx: RouteContext, track: str) -> dict[str, Any]:
         },
         "spec": {
             "selector": {**ctx.app_selector, ctx.track_label: track},
-            "ports": _ports(ctx),
+            "ports": _port_view(ctx.ports),
         },
     }
 
@@ -158,8 +158,11 @@ def _owned(svc: ServiceObs, ctx: RouteContext) -> bool:
     return svc.annotations.get(ANNOTATION_TRACK_SERVICE_OF) == ctx.service
 
 
-def check_track_services(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]) -> None:
-    """Refuse when a Service a track needs exists and is not kprism's track Service."""
+def _existing_track_services(
+    kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]
+) -> dict[str, ServiceObs | None]:
+    """Track → its Service if it exists; UsageError if one is someone else's Service."""
+    found: dict[str, ServiceObs | None] = {}
     for track in tracks:
         name = track_service_name(ctx.service, track)
         existing = kube.find_service(name, ctx.namespace)
@@ -169,25 +172,28 @@ def check_track_services(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...])
                 f"{ctx.service} (no annotation {ANNOTATION_TRACK_SERVICE_OF}={ctx.service}): "
                 "rename it or pick another track name"
             )
+        found[track] = existing
+    return found
+
+
+def check_track_services(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]) -> None:
+    """Refuse when a Service a track needs exists and is not kprism's track Service."""
+    _existing_track_services(kube, ctx, tracks)
 
 
 def ensure_track_services(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]) -> None:
-    """Create (or correct) the Service of every track in ``tracks``."""
-    for track in tracks:
+    """Create (or correct) the Service of every track in ``tracks``. Checks every name
+    before the first write, so a taken name changes nothing."""
+    for track, existing in _existing_track_services(kube, ctx, tracks).items():
         body = track_service_body(ctx, track)
         name = body["metadata"]["name"]
-        existing = kube.find_service(name, ctx.namespace)
+        spec = body["spec"]
         if existing is None:
             with translating(f"create Service {name} in namespace {ctx.namespace}"):
                 kube.client.create(cast(Service, from_dict(body)), namespace=ctx.namespace)
-            continue
-        if not _owned(existing, ctx):
-            check_track_services(kube, ctx, (track,))
-        spec = body["spec"]
-        if (
+        elif (
             dict(existing.selector) != spec["selector"]
-            or [{k: p[k] for k in _PORT_KEYS if p.get(k) is not None} for p in existing.ports]
-            != spec["ports"]
+            or _port_view(existing.ports) != spec["ports"]
         ):
             patch: dict[str, Any] = {
                 "metadata": {"resourceVersion": existing.resource_version},
