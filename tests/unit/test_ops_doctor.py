@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kprism.errors import ConflictError, NotFoundError, UsageError
+from kprism.errors import ConflictError, ForbiddenError, NotFoundError, UsageError
 from kprism.ops import App
 from kprism.ops import doctor as live
 from kprism.plan.doctor import DoctorConfig, Edit, apply_edits, audit
@@ -140,10 +140,13 @@ def test_live_config_knows_every_pdb_and_skips_kp013_during_a_release() -> None:
 class FakeKube:
     """The adapter calls ops.doctor makes, over a dict of objects; records patches."""
 
-    def __init__(self, objects: list[dict[str, Any]], *, reject: bool = False) -> None:
+    def __init__(
+        self, objects: list[dict[str, Any]], *, reject: bool = False, forbid: str = ""
+    ) -> None:
         self.objects = objects
         self.patches: list[tuple[str, list[dict[str, Any]]]] = []
         self.reject = reject
+        self.forbid = forbid  # a kind this user may not list
 
     def raw_service(self, name: str, namespace: str) -> dict[str, Any]:
         for o in self.objects:
@@ -159,6 +162,8 @@ class FakeKube:
     def list_objects(
         self, kind: str, namespace: str | None, labels: dict[str, str] | None = None
     ) -> list[dict[str, Any]]:
+        if kind == self.forbid:
+            raise ForbiddenError(f"forbidden: cannot list {kind}s in namespace {namespace}: no")
         out = [o for o in self.objects if o["kind"] == kind]
         if labels:
             out = [
@@ -310,3 +315,16 @@ def test_check_release_raises_one_line_unless_forced() -> None:
     lines = live.check_release(FakeKube(objects), APP, force=True)  # type: ignore[arg-type]
     assert lines[0].startswith(f"KP012 Service {NS}/web: ") and "--force" in lines[0]
     assert lines[1].startswith(f'KP002 Deployment {NS}/web-blue: container "web" has no preStop')
+
+
+def test_a_role_without_pdb_access_skips_the_pdb_rules_in_the_preflight_only() -> None:
+    objects = [svc("web", BLUE), dep("web-blue", BLUE, replicas=3)]
+    kube = FakeKube(objects, forbid="PodDisruptionBudget")
+    lines = live.check_release(kube, APP)  # type: ignore[arg-type]
+    assert [ln.split(" ", 1)[0] for ln in lines] == ["KP002", "PodDisruptionBudgets"]
+    assert "KP007, KP008" in lines[-1] and "docs/rbac.md" in lines[-1]
+    with pytest.raises(ForbiddenError, match="PodDisruptionBudget"):
+        live.doctor_app(kube, APP)  # type: ignore[arg-type]
+    # any other refusal is not softened
+    with pytest.raises(ForbiddenError, match="Pods"):
+        live.check_release(FakeKube(objects, forbid="Pod"), APP)  # type: ignore[arg-type]

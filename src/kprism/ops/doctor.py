@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from kprism.errors import ConflictError, NotFoundError, UsageError
+from kprism.errors import ConflictError, ForbiddenError, NotFoundError, UsageError
 from kprism.kube.client import Kube
 from kprism.model.release import ANNOTATION_RELEASE, LABEL_MANAGED, Phase
 from kprism.ops import DEFAULT_TRACK_LABEL, App, _namespace_missing
@@ -186,7 +186,8 @@ def _read_service(kube: Kube, app: App) -> Obj:
         ) from exc
 
 
-def _read_app(kube: Kube, app: App) -> list[Obj]:
+def _read_app(kube: Kube, app: App, *, pdbs: bool = True) -> list[Obj]:
+    """The app's objects; ``pdbs=False`` skips reading PodDisruptionBudgets."""
     service = _read_service(kube, app)
     selector = _selector(service)
     if not selector:
@@ -198,7 +199,7 @@ def _read_app(kube: Kube, app: App) -> list[Obj]:
     return app_objects(
         service,
         deployments=kube.list_objects("Deployment", ns),
-        pdbs=kube.list_objects("PodDisruptionBudget", ns),
+        pdbs=kube.list_objects("PodDisruptionBudget", ns) if pdbs else (),
         hpas=kube.list_objects("HorizontalPodAutoscaler", ns),
         pods=kube.list_objects("Pod", ns, selector),
         track_label=app.track_label,
@@ -428,11 +429,25 @@ def _line(f: Finding) -> str:
 
 def check_release(kube: Kube, app: App, *, force: bool = False) -> tuple[str, ...]:
     """The release pre-flight: raise :class:`UsageError` for an error finding (unless
-    ``force``), return one line per warning (``KP001 Deployment ns/web: ...``)."""
-    objects = _read_app(kube, app)
-    errors, warnings = preflight(
-        objects, config=live_config(DEFAULT_CONFIG, app=app, service=objects[0])
-    )
+    ``force``), return one line per warning (``KP001 Deployment ns/web: ...``).
+
+    A Role that may not list PodDisruptionBudgets does not block a release: the PDB rules
+    are skipped and a warning says so (``kprism doctor APP`` itself exits 3 then).
+    """
+    notes: list[str] = []
+    try:
+        objects = _read_app(kube, app)
+        config = live_config(DEFAULT_CONFIG, app=app, service=objects[0])
+    except ForbiddenError as exc:
+        if "PodDisruptionBudget" not in str(exc):
+            raise
+        objects = _read_app(kube, app, pdbs=False)
+        config = replace(live_config(DEFAULT_CONFIG, app=app, service=objects[0]), expect_pdb=False)
+        notes.append(
+            "PodDisruptionBudgets not checked (KP007, KP008): this user may not list them in "
+            f"namespace {app.namespace}; see docs/rbac.md"
+        )
+    errors, warnings = preflight(objects, config=config)
     if errors and not force:
         f = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -442,7 +457,7 @@ def check_release(kube: Kube, app: App, *, force: bool = False) -> tuple[str, ..
             "every finding)"
         )
     forced = [f"{_line(f)} (an error, released anyway with --force)" for f in errors]
-    return (*forced, *(_line(f) for f in warnings))
+    return (*forced, *(_line(f) for f in warnings), *notes)
 
 
 __all__ = [
