@@ -292,8 +292,14 @@ def release(
             wait=wait,
             on_tick=progress,
             timeout=timeout,
+            on_warning=_warn,
         )
     _finish(st, output)
+
+
+def _warn(message: str) -> None:
+    """A pre-flight warning: one line on stderr (``warning: KP001 Deployment ns/web: ...``)."""
+    render.err.print(f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
 
 
 def _canary(
@@ -335,6 +341,8 @@ def _show_plan(plan: ops.ReleasePlan, fmt: Output) -> None:
     if fmt != Output.table:
         render.emit(plan.to_dict(), fmt.value)
         return
+    for warning in plan.warnings:
+        _warn(warning)
     st = plan.status
     render.out.print(
         f"release of {st.stable_deployment} ({st.stable}) into {st.candidate} — dry run, nothing changed:"

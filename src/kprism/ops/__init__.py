@@ -407,6 +407,9 @@ def plan_release(
     obs = observe(kube, app)
     check_single_app(obs)
     _check_no_release(obs, app, kube)
+    from kprism.ops.doctor import check_release  # lazily: ops.doctor imports this module
+
+    warnings = check_release(kube, app, force=force)  # doctor rules: errors raise UsageError
     if spec.strategy == Strategy.CANARY:
         check_canary_spec(spec)
     if spec.change.empty:
@@ -456,8 +459,8 @@ def plan_release(
     )
     if spec.strategy == Strategy.CANARY:
         check_router(kube, app, obs, spec)
-        return ReleasePlan(status=status, steps=describe_canary(status, obs))
-    return ReleasePlan(status=status, steps=describe_steps(status, obs))
+        return ReleasePlan(status=status, steps=describe_canary(status, obs), warnings=warnings)
+    return ReleasePlan(status=status, steps=describe_steps(status, obs), warnings=warnings)
 
 
 def check_canary_spec(spec: ReleaseSpec) -> None:
@@ -572,8 +575,13 @@ def start_release(
     stable_track: str | None = None,
     force: bool = False,
     lease: AppLease | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> tuple[ReleaseStatus, AppLease]:
-    """Validate, take the Lease and record a new release. Nothing else changes yet."""
+    """Validate, take the Lease and record a new release. Nothing else changes yet.
+
+    ``on_warning`` gets each pre-flight warning (a doctor finding) once the release is
+    recorded, before the engine changes anything: a start that is refused prints only why.
+    """
     plan = plan_release(kube, app, spec, stable_track=stable_track, force=force)
     lease = lease or AppLease(kube, namespace=app.namespace, app=app.name)
     lease.acquire()
@@ -593,6 +601,9 @@ def start_release(
     except BaseException:
         lease.release()
         raise
+    for warning in plan.warnings:
+        if on_warning is not None:
+            on_warning(warning)
     return plan.status, lease
 
 
@@ -637,9 +648,12 @@ def release(
     wait: bool = True,
     on_tick: TickHandler | None = None,
     timeout: float | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> ReleaseStatus:
     """Start a release and drive it. Raises :class:`ReleaseFailed` if it ends failed or aborted."""
-    _, lease = start_release(kube, app, spec, stable_track=stable_track, force=force)
+    _, lease = start_release(
+        kube, app, spec, stable_track=stable_track, force=force, on_warning=on_warning
+    )
     final = drive(
         kube,
         app,
