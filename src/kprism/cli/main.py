@@ -9,6 +9,7 @@ forbidden). It never talks to the API server itself.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -351,48 +352,22 @@ def _show_plan(plan: ops.ReleasePlan, fmt: Output) -> None:
         render.out.print(f"  {i}. {step}")
 
 
-@app.command()
-@handle_errors
-def plan(
-    app_name: AppArg,
-    image: Annotated[
-        list[str] | None, typer.Option("--image", "-i", help="[CONTAINER=]IMAGE; repeatable.")
-    ] = None,
-    set_env: Annotated[
-        list[str] | None, typer.Option("--set-env", help="[CONTAINER:]NAME=VALUE; repeatable.")
-    ] = None,
-    patch_file: Annotated[
-        Path | None, typer.Option("--patch-file", help="YAML merged into the pod template.")
-    ] = None,
-    strategy: Annotated[Strategy, typer.Option("--strategy")] = Strategy.BLUEGREEN,
-    preview: Annotated[bool, typer.Option("--preview")] = False,
-    auto_promote: Annotated[bool, typer.Option("--auto-promote")] = False,
-    scale_down_delay: Annotated[float, typer.Option("--scale-down-delay")] = 30.0,
-    track: Annotated[str | None, typer.Option("--track")] = None,
-    stable: Annotated[str | None, typer.Option("--stable")] = None,
-    force: Annotated[bool, typer.Option("--force")] = False,
-    namespace: Namespace = None,
-    context: Context = None,
-    kubeconfig: Kubeconfig = None,
-    output: OutputOpt = Output.table,
-    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
-) -> None:
-    """Dry run: validate a release and print every step it would take."""
-    args = ops.SpecArgs(
-        images=[parse_image_arg(i) for i in image or []],
-        env=[parse_env_arg(e) for e in set_env or []],
-        patch=_load_patch(patch_file),
-        strategy=strategy,
-        preview=preview,
-        auto_promote=auto_promote,
-        scale_down_delay=scale_down_delay,
-        track=track,
-    )
-    kube = _kube(kubeconfig, context, namespace)
-    ref = ops.app_ref(kube, app_name, track_label=track_label)
-    _show_plan(
-        ops.plan_release(kube, ref, args.to_spec(), stable_track=stable, force=force), output
-    )
+def _plan(**kwargs: Any) -> None:
+    kwargs["dry_run"] = True
+    release(**kwargs)
+
+
+# `kprism plan` is `kprism release --dry-run` with the same options, minus the waiting ones.
+_hidden = {"dry_run", "wait", "timeout"}
+_release_sig = inspect.signature(release, eval_str=True)
+_plan.__signature__ = _release_sig.replace(  # type: ignore[attr-defined]
+    parameters=[p for name, p in _release_sig.parameters.items() if name not in _hidden]
+)
+_plan.__annotations__ = {
+    name: p.annotation for name, p in _release_sig.parameters.items() if name not in _hidden
+}
+_plan.__doc__ = "Dry run: validate a release and print every step it would take (changes nothing)."
+app.command("plan")(_plan)
 
 
 def _intent_command(action: Action, doc: str) -> Callable[..., None]:

@@ -499,8 +499,9 @@ def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
     out = []
     if obs.serving_track() is None:
         out.append(f"pin Service {svc} to {obs.track_label}={st.stable} (it selects no track yet)")
+    verb = "update" if obs.deployment(st.candidate_deployment) else "create"
     out.append(
-        f"create Deployment {st.candidate_deployment} ({obs.track_label}={st.candidate}, "
+        f"{verb} Deployment {st.candidate_deployment} ({obs.track_label}={st.candidate}, "
         f"{_fmt(st.candidate_images)}) with 0 replicas"
     )
     if st.spec.router == "replicas":
@@ -748,8 +749,10 @@ def send_intent(
         return st  # a live engine holds the Lease: it sees the intent through its watch
     until = (
         None
-        if (action in (Action.ABORT, Action.PROMOTE, Action.PROMOTE_FULL, Action.RESUME)
-        and st.spec.strategy == Strategy.BLUEGREEN)
+        if (
+            action in (Action.ABORT, Action.PROMOTE, Action.PROMOTE_FULL, Action.RESUME)
+            and st.spec.strategy == Strategy.BLUEGREEN
+        )
         or action in (Action.ABORT, Action.PROMOTE_FULL)
         else stop_at_wait_points
     )
