@@ -101,7 +101,9 @@ class Sim:
             for d in self.deployments.values()
         )
         preview = (
-            ServiceObs(name="hello-preview", selector=self.preview) if self.preview is not None else None
+            ServiceObs(name="hello-preview", selector=self.preview)
+            if self.preview is not None
+            else None
         )
         return AppObs(
             namespace="ns",
@@ -111,7 +113,9 @@ class Sim:
             pods=tuple(pods),
             endpoints=self.endpoints,
             preview=preview,
-            preview_endpoints=frozenset(self.pods(self.preview["color"])) if self.preview else frozenset(),
+            preview_endpoints=frozenset(self.pods(self.preview["color"]))
+            if self.preview
+            else frozenset(),
         )
 
     def apply(self, action: KubeAction) -> None:
@@ -161,13 +165,17 @@ class Sim:
 
 
 def blue_app(replicas: int = 3) -> Sim:
-    blue = SimDeployment("hello-blue", "blue", replicas, template("hello:1", "blue"), ready=replicas)
+    blue = SimDeployment(
+        "hello-blue", "blue", replicas, template("hello:1", "blue"), ready=replicas
+    )
     sim = Sim(deployments={"hello-blue": blue}, selector={"app": "hello", "color": "blue"})
     sim.endpoints = sim.selected_ready()
     return sim
 
 
-def new_release(sim: Sim, *, auto: bool = True, preview: bool = False, delay: float = 5.0) -> ReleaseStatus:
+def new_release(
+    sim: Sim, *, auto: bool = True, preview: bool = False, delay: float = 5.0
+) -> ReleaseStatus:
     stable = sim.deployments["hello-blue"]
     return ReleaseStatus(
         id="r1",

@@ -27,8 +27,14 @@ def run(sim: Sim, status, *, grow_order=None, intents=None, max_ticks: int = 200
                 ready = len(sim.pods(target))
                 dep = next(d for d in sim.deployments.values() if d.track == target)
                 assert ready >= 1, f"flipped onto {target} with no ready pod"
-                assert ready >= dep.replicas, f"flipped onto {target} with {ready}/{dep.replicas} ready"
-            if isinstance(action, ScaleDeployment) and action.name == status.stable_deployment and action.replicas == 0:
+                assert ready >= dep.replicas, (
+                    f"flipped onto {target} with {ready}/{dep.replicas} ready"
+                )
+            if (
+                isinstance(action, ScaleDeployment)
+                and action.name == status.stable_deployment
+                and action.replicas == 0
+            ):
                 assert status.verified_at, "stable scaled down before the cutover was verified"
                 assert sim.endpoints == frozenset(sim.pods(status.candidate))
             sim.apply(action)
@@ -50,7 +56,11 @@ def test_happy_path_auto_promote() -> None:
     assert sim.deployments["hello-blue"].replicas == 0
     assert sim.deployments["hello-green"].template["spec"]["containers"][0]["image"] == "hello:2"
     assert sim.deployments["hello-green"].template["metadata"]["labels"]["color"] == "green"
-    assert sim.events.index("TrafficSwitched") < sim.events.index("CutoverVerified") < sim.events.index("StableScaledDown")
+    assert (
+        sim.events.index("TrafficSwitched")
+        < sim.events.index("CutoverVerified")
+        < sim.events.index("StableScaledDown")
+    )
 
 
 def test_first_decision_creates_candidate_with_stable_size() -> None:
@@ -98,7 +108,19 @@ def test_readiness_timeout_fails_and_rolls_back() -> None:
 def test_verify_requires_exact_endpoints() -> None:
     sim = blue_app()
     status = new_release(sim).evolve(step=bluegreen.VERIFY, step_started_at=bluegreen.iso(sim.now))
-    sim.apply(CreateDeployment(name="hello-green", body={"metadata": {}, "spec": {"replicas": 3, "selector": {"matchLabels": {"color": "green"}}, "template": {}}}))
+    sim.apply(
+        CreateDeployment(
+            name="hello-green",
+            body={
+                "metadata": {},
+                "spec": {
+                    "replicas": 3,
+                    "selector": {"matchLabels": {"color": "green"}},
+                    "template": {},
+                },
+            },
+        )
+    )
     sim.deployments["hello-green"].ready = 3
     sim.selector = {"app": "hello", "color": "green"}
     sim.endpoints = frozenset(sim.pods("green")) | {"hello-blue-0"}  # an old pod still listed
@@ -140,11 +162,15 @@ def test_abort_after_switch_flips_back_only_when_stable_ready() -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     replicas=st.integers(min_value=1, max_value=6),
-    grow=st.lists(st.lists(st.sampled_from(["hello-blue", "hello-green"]), max_size=2), min_size=1, max_size=8),
+    grow=st.lists(
+        st.lists(st.sampled_from(["hello-blue", "hello-green"]), max_size=2), min_size=1, max_size=8
+    ),
     preview=st.booleans(),
     crash_every=st.integers(min_value=0, max_value=5),
 )
-def test_property_release_converges_safely(replicas: int, grow: list[list[str]], preview: bool, crash_every: int) -> None:
+def test_property_release_converges_safely(
+    replicas: int, grow: list[list[str]], preview: bool, crash_every: int
+) -> None:
     """Any readiness order, any restart cadence: the release ends Succeeded, safely.
 
     A "crash" throws away nothing but the process: the status recorded so far is what
@@ -176,10 +202,16 @@ def test_property_release_converges_safely(replicas: int, grow: list[list[str]],
 
 
 @settings(max_examples=60, deadline=None)
-@given(abort_at=st.integers(min_value=0, max_value=25), replicas=st.integers(min_value=1, max_value=5))
+@given(
+    abort_at=st.integers(min_value=0, max_value=25), replicas=st.integers(min_value=1, max_value=5)
+)
 def test_property_abort_at_any_tick_restores_stable(abort_at: int, replicas: int) -> None:
     sim = blue_app(replicas)
-    final = run(sim, new_release(sim, delay=30), intents={abort_at: Intent(action=Action.ABORT, release="r1")})
+    final = run(
+        sim,
+        new_release(sim, delay=30),
+        intents={abort_at: Intent(action=Action.ABORT, release="r1")},
+    )
     if final.phase == Phase.SUCCEEDED:
         return  # the abort came after the release finished: nothing to abort
     assert final.phase == Phase.ABORTED
