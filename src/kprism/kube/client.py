@@ -34,8 +34,10 @@ from kprism.kube.errors import translating
 from kprism.model.actions import (
     CreateDeployment,
     DeleteDeployment,
+    DeleteHpa,
     DeleteService,
     EmitEvent,
+    EnsureHpa,
     EnsureService,
     KubeAction,
     ReplaceTemplate,
@@ -191,6 +193,7 @@ class Kube:
                     min_replicas=h.spec.minReplicas or 1,
                     max_replicas=h.spec.maxReplicas,
                     desired=(h.status.desiredReplicas if h.status else 0) or 0,
+                    spec=_dict(h).get("spec", {}),
                 )
             )
         return out
@@ -321,6 +324,14 @@ class Kube:
                     translating(f"delete Service {name} in namespace {namespace}"),
                 ):
                     c.delete(Service, name, namespace=namespace)
+            case EnsureHpa(name=name, target=target, min_replicas=lo, max_replicas=hi, spec=spec):
+                self._ensure_hpa(namespace, name, target, lo, hi, spec)
+            case DeleteHpa(name=name):
+                with (
+                    suppress(NotFoundError),
+                    translating(f"delete HorizontalPodAutoscaler {name} in namespace {namespace}"),
+                ):
+                    c.delete(HorizontalPodAutoscaler, name, namespace=namespace)
             case EmitEvent(reason=reason, message=message, warning=warning):
                 self.emit_event(
                     namespace=namespace,
@@ -328,6 +339,38 @@ class Kube:
                     reason=reason,
                     message=message,
                     warning=warning,
+                )
+
+    def _ensure_hpa(
+        self, namespace: str, name: str, target: str, lo: int, hi: int, spec: Mapping[str, Any]
+    ) -> None:
+        what = f"HorizontalPodAutoscaler {name} in namespace {namespace}"
+        patch = {
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                "minReplicas": lo,
+                "maxReplicas": hi,
+            }
+        }
+        try:
+            with translating(f"patch {what}"):
+                self.client.patch(
+                    HorizontalPodAutoscaler,
+                    name,
+                    patch,
+                    namespace=namespace,
+                    patch_type=PatchType.MERGE,
+                )
+        except NotFoundError:
+            body = {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": name, "labels": {LABEL_MANAGED: "kprism"}},
+                "spec": {**dict(spec), **patch["spec"]},
+            }
+            with translating(f"create {what}"):
+                self.client.create(
+                    cast(HorizontalPodAutoscaler, from_dict(body)), namespace=namespace
                 )
 
     def emit_event(

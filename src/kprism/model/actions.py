@@ -92,6 +92,31 @@ class EmitEvent:
 
 
 @dataclass(frozen=True, kw_only=True)
+class EnsureHpa:
+    """Create or update an HPA so it targets ``target`` within [min, max] replicas."""
+
+    name: str
+    target: str
+    min_replicas: int
+    max_replicas: int
+    spec: Mapping[str, Any] = field(default_factory=dict)  # template for a new HPA (metrics)
+
+    def describe(self) -> str:
+        return (
+            f"set HorizontalPodAutoscaler {self.name} on {self.target} to "
+            f"{self.min_replicas}..{self.max_replicas} replicas"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteHpa:
+    name: str
+
+    def describe(self) -> str:
+        return f"delete HorizontalPodAutoscaler {self.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class SetWeights:
     """Ask the traffic router plug-in for exact per-track weights (percent)."""
 
@@ -126,6 +151,8 @@ KubeAction = (
     | EmitEvent
     | SetWeights
     | RemoveRoutes
+    | EnsureHpa
+    | DeleteHpa
 )
 
 

@@ -81,6 +81,7 @@ class HpaObs:
     min_replicas: int
     max_replicas: int
     desired: int = 0
+    spec: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

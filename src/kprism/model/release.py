@@ -132,6 +132,9 @@ class ReleaseStatus:
     requested_weight: float = 0.0  # canary: traffic share the current step asks for
     achieved_weight: float = 0.0  # canary: share the ready pods / routes really give
     pause_until: str = ""
+    hpa: str = ""  # canary: the user's HPA on the stable track, driven through its bounds
+    hpa_min: int = 0
+    hpa_max: int = 0
     paused: bool = False
     aborting: bool = False
     message: str = ""

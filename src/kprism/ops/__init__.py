@@ -420,7 +420,9 @@ def plan_release(
         raise UsageError(
             f"stable Deployment {stable.name} has 0 replicas: scale it up before releasing"
         )
-    _check_hpa(obs, stable, force=force)
+    stable_hpa = next((h for h in obs.hpas if h.target == stable.name), None)
+    if spec.strategy != Strategy.CANARY:
+        _check_hpa(obs, stable, force=force)
     candidate = _candidate_track(obs, stable, spec.track)
     existing = obs.track(candidate)
     cand_name = (
@@ -458,6 +460,12 @@ def plan_release(
         message="starting",
     )
     if spec.strategy == Strategy.CANARY:
+        if stable_hpa is not None:
+            status = status.evolve(
+                hpa=stable_hpa.name,
+                hpa_min=stable_hpa.min_replicas,
+                hpa_max=stable_hpa.max_replicas,
+            )
         check_router(kube, app, obs, spec)
         return ReleasePlan(status=status, steps=describe_canary(status, obs), warnings=warnings)
     return ReleasePlan(status=status, steps=describe_steps(status, obs), warnings=warnings)

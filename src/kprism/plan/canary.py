@@ -26,7 +26,15 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from kprism.model.actions import RemoveRoutes, ScaleDeployment, SetSelector, SetWeights
+from kprism.model.actions import (
+    DeleteHpa,
+    EnsureHpa,
+    KubeAction,
+    RemoveRoutes,
+    ScaleDeployment,
+    SetSelector,
+    SetWeights,
+)
 from kprism.model.observed import AppObs
 from kprism.model.release import Intent, Phase, ReleaseStatus
 from kprism.model.steps import CanarySpec, canary_spec_from_data, candidate_pods
@@ -105,10 +113,60 @@ def _scale_to(st: ReleaseStatus, obs: AppObs, target: ReplicaPair) -> _Result | 
         name = (
             st.candidate_deployment if decision.track is Track.CANDIDATE else st.stable_deployment
         )
-        return _Act((ScaleDeployment(name=name, replicas=decision.replicas),))
+        return _Act(scale_actions(st, obs, name, decision.replicas))
     if decision.verdict is Verdict.WAIT:
         return _Wait(decision.reason, 5.0)
     return None
+
+
+def temp_hpa_name(st: ReleaseStatus) -> str:
+    return f"{st.hpa}-kprism-{st.candidate}"
+
+
+def scale_actions(
+    st: ReleaseStatus, obs: AppObs, name: str, replicas: int
+) -> tuple[KubeAction, ...]:
+    """Scale a track. With an HPA on the app, hold the HPA at exactly that size first
+    (minReplicas = maxReplicas = replicas), so the HPA controller and kprism agree instead
+    of fighting; the candidate gets its own copy of the user's HPA."""
+    acts: list[KubeAction] = []
+    if st.hpa and replicas >= 1:
+        user = next((h for h in obs.hpas if h.name == st.hpa), None)
+        if name == st.stable_deployment:
+            acts.append(
+                EnsureHpa(name=st.hpa, target=name, min_replicas=replicas, max_replicas=replicas)
+            )
+        elif name == st.candidate_deployment:
+            acts.append(
+                EnsureHpa(
+                    name=temp_hpa_name(st),
+                    target=name,
+                    min_replicas=replicas,
+                    max_replicas=replicas,
+                    spec=user.spec if user else {},
+                )
+            )
+    acts.append(ScaleDeployment(name=name, replicas=replicas))
+    return tuple(acts)
+
+
+def _restore_hpa(st: ReleaseStatus, obs: AppObs, *, onto: str) -> tuple[KubeAction, ...]:
+    """Give the user's HPA back its bounds, pointed at ``onto``; drop kprism's copy."""
+    if not st.hpa:
+        return ()
+    acts: list[KubeAction] = []
+    if any(h.name == temp_hpa_name(st) for h in obs.hpas):
+        acts.append(DeleteHpa(name=temp_hpa_name(st)))
+    user = next((h for h in obs.hpas if h.name == st.hpa), None)
+    if user is None or (user.target, user.min_replicas, user.max_replicas) != (
+        onto,
+        st.hpa_min,
+        st.hpa_max,
+    ):
+        acts.append(
+            EnsureHpa(name=st.hpa, target=onto, min_replicas=st.hpa_min, max_replicas=st.hpa_max)
+        )
+    return tuple(acts)
 
 
 def _weights(st: ReleaseStatus, weight: float) -> dict[str, int]:
@@ -237,7 +295,7 @@ def _step(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
         pods = candidate_pods(raw.scale.replicas, total=st.replicas)  # type: ignore[union-attr]
         cand = obs.deployment(st.candidate_deployment)
         if cand is not None and cand.replicas != pods:
-            return _Act((ScaleDeployment(name=cand.name, replicas=pods),))
+            return _Act(scale_actions(st, obs, cand.name, pods))
         if len(obs.ready_pods(st.candidate)) < pods:
             return _Wait(f"waiting for {pods} {st.candidate} pods", 5.0)
         return _Next(STEP, status=st.evolve(step_index=i + 1))
@@ -268,6 +326,9 @@ def _finalize(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
         )
     if st.spec.router != REPLICAS and obs.route_weights is not None:
         return _Act((RemoveRoutes(router=st.spec.router),))
+    hpa = _restore_hpa(st, obs, onto=st.candidate_deployment)
+    if hpa:
+        return _Act(hpa)
     stable = obs.deployment(st.stable_deployment)
     if stable is not None and stable.replicas != 0:
         return _Act((ScaleDeployment(name=stable.name, replicas=0),))
@@ -280,6 +341,9 @@ def _finalize(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
 
 
 def _abort_routes(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+    hpa = _restore_hpa(st, obs, onto=st.stable_deployment)
+    if hpa:
+        return _Act(hpa)
     if st.spec.router == REPLICAS:
         return _Next(bg.RESTORE)
     if obs.route_weights is None:
