@@ -640,6 +640,85 @@ def adopt(
 
 @app.command()
 @handle_errors
+def clone(
+    app_name: AppArg,
+    track: Annotated[str, typer.Option("--track", help="New track name, e.g. red.")],
+    image: Annotated[
+        list[str] | None, typer.Option("--image", "-i", help="[CONTAINER=]IMAGE; repeatable.")
+    ] = None,
+    set_env: Annotated[
+        list[str] | None, typer.Option("--set-env", help="[CONTAINER:]NAME=VALUE; repeatable.")
+    ] = None,
+    patch_file: Annotated[Path | None, typer.Option("--patch-file")] = None,
+    replicas: Annotated[int, typer.Option("--replicas")] = 1,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """Clone the serving track into a new track with a change, without traffic."""
+    args = ops.SpecArgs(
+        images=[parse_image_arg(i) for i in image or []],
+        env=[parse_env_arg(e) for e in set_env or []],
+        patch=_load_patch(patch_file),
+    )
+    kube = _kube(kubeconfig, context, namespace)
+    ref = ops.app_ref(kube, app_name, track_label=track_label)
+    msg = ops.clone(kube, ref, track=track, change=args.to_spec().change, replicas=replicas)
+    if output != Output.table:
+        render.emit({"app": app_name, "track": track, "message": msg}, output.value)
+    else:
+        render.out.print(msg, markup=False)
+
+
+@app.command()
+@handle_errors
+def split(
+    app_name: AppArg,
+    weights: Annotated[list[str], typer.Argument(help="TRACK=PERCENT ..., summing to 100.")],
+    router: Annotated[
+        str, typer.Option("--router", help="replicas (pod ratio), gateway or nginx.")
+    ] = "replicas",
+    httproute: Annotated[str | None, typer.Option("--httproute")] = None,
+    ingress: Annotated[str | None, typer.Option("--ingress")] = None,
+    timeout: Annotated[float, typer.Option("--timeout")] = 300.0,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+    output: OutputOpt = Output.table,
+    track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
+) -> None:
+    """Rainbow: split traffic over several live tracks, e.g. blue=80 green=15 red=5."""
+    from kprism.plan.rainbow import parse_weights
+
+    parsed = parse_weights(weights)
+    kube = _kube(kubeconfig, context, namespace)
+    ref = ops.app_ref(kube, app_name, track_label=track_label)
+    options = {k: v for k, v in {"httproute": httproute, "ingress": ingress}.items() if v}
+    quiet = output != Output.table
+
+    def progress(line: str) -> None:
+        if not quiet:
+            render.err.print(line, markup=False)
+
+    message = ops.split(
+        kube,
+        ref,
+        parsed,
+        router=router,
+        router_options=options,
+        timeout=timeout,
+        on_progress=progress,
+    )
+    if quiet:
+        render.emit({"app": app_name, "weights": parsed, "message": message}, output.value)
+    else:
+        render.out.print(message, markup=False)
+
+
+@app.command()
+@handle_errors
 def scale(
     app_name: AppArg,
     track: Annotated[str, typer.Option("--track", help="Track to scale.")],

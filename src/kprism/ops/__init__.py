@@ -25,7 +25,7 @@ from kprism.errors import LockedError, NotFoundError, ReleaseFailed, TimeoutErro
 from kprism.kube.client import Kube, Target
 from kprism.kube.lease import AppLease, LeaseInfo
 from kprism.kube.state import intent_patch, read_history, read_intent, read_release, status_patch
-from kprism.model.actions import ScaleDeployment, SetSelector
+from kprism.model.actions import ScaleDeployment, SetSelector, SetWeights
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import (
     Action,
@@ -999,6 +999,147 @@ def adopt(
                 if clock.monotonic() > deadline:
                     raise TimeoutError_(
                         f"adopt of {app.name} did not finish in {timeout:.0f}s: {last}; run it again to continue"
+                    )
+                feed.wait(1.0 if step.actions else 5.0)
+    finally:
+        lease.release()
+
+
+def clone(
+    kube: Kube,
+    app: App,
+    *,
+    track: str,
+    change: Change,
+    replicas: int = 1,
+) -> str:
+    """Clone the serving track into a new track with a change, without traffic ("one click
+    to clone a new version"). Give it traffic with ``split`` or a release."""
+    check_track(track, label=app.track_label)
+    if replicas < 0:
+        raise UsageError("--replicas must be 0 or more")
+    if change.empty:
+        raise UsageError("nothing to clone: give --image, --set-env or --patch-file")
+    obs = observe(kube, app)
+    check_single_app(obs)
+    serving = obs.serving_track()
+    if serving is None:
+        raise UsageError(
+            f"Service {app.name} selects no track: run `kprism adopt {app.name}` first, so the clone "
+            "gets no traffic by accident"
+        )
+    stable = obs.track(serving)
+    if stable is None:
+        raise UsageError(
+            f"Service {app.name} selects {app.track_label}={serving} but no Deployment has it"
+        )
+    existing = obs.track(track)
+    if existing is not None:
+        raise UsageError(f"track {app.track_label}={track} already exists ({existing.name})")
+    from kprism.model.actions import CreateDeployment
+    from kprism.plan.template import track_deployment
+
+    name = track_deployment_name(stable.name, serving, track)
+    if obs.deployment(name) is not None:
+        raise UsageError(f"Deployment {name} already exists")
+    template = with_track(apply_change(stable.template, change), label=app.track_label, track=track)
+    body = track_deployment(
+        stable,
+        name=name,
+        label=app.track_label,
+        track=track,
+        template=template,
+        replicas=replicas,
+        release_id="clone",
+    )
+    kube.apply(CreateDeployment(name=name, body=body), namespace=app.namespace, service=app.name)
+    images = {c["name"]: c.get("image", "") for c in template.get("spec", {}).get("containers", [])}
+    msg = f"created Deployment {name} ({app.track_label}={track}, {_fmt(images)}, {replicas} replicas) without traffic"
+    kube.emit_event(namespace=app.namespace, service=app.name, reason="Cloned", message=msg)
+    return msg
+
+
+def split(
+    kube: Kube,
+    app: App,
+    weights: dict[str, int],
+    *,
+    router: str = "replicas",
+    router_options: dict[str, str] | None = None,
+    timeout: float = 300.0,
+    on_progress: Callable[[str], None] | None = None,
+    clock: Clock | None = None,
+) -> str:
+    """Rainbow: split traffic over several live tracks by weight (see kprism.plan.rainbow)."""
+    import dataclasses
+
+    from kprism.kube.watch import AppFeed
+    from kprism.plan.rainbow import decide_split
+
+    obs = observe(kube, app)
+    st = read_release(obs.service)
+    if st is not None and not st.phase.terminal:
+        raise UsageError(
+            f"release {st.id} of {app.name} is in progress: finish or abort it before a split"
+        )
+    if router not in ("replicas", "gateway", "nginx"):
+        raise UsageError(f"--router {router!r} is unknown: use replicas, gateway or nginx")
+    total = sum(d.replicas for d in obs.deployments if d.track and obs.ready_pods(d.track)) or max(
+        (d.replicas for d in obs.deployments), default=1
+    )
+    ctx = None
+    if router != "replicas":
+        from kprism.traffic import route_context, router_for
+
+        ctx = route_context(obs, router_options or {}, tracks=tuple(weights))
+        router_for(router).check(kube, ctx)
+    decide_split(obs, weights, router=router, total=total)  # validate before any change
+    clock = clock or SystemClock()
+    lease = AppLease(kube, namespace=app.namespace, app=app.name)
+    lease.acquire()
+    deadline = clock.monotonic() + timeout
+    last = ""
+    try:
+        with AppFeed(
+            kube, namespace=app.namespace, service=app.name, app_selector=obs.app_selector
+        ) as feed:
+            while True:
+                lease.renew_if_due(clock.now())
+                obs = observe(kube, app)
+                if router != "replicas":
+                    from kprism.traffic import route_context, router_for
+
+                    ctx = route_context(obs, router_options or {}, tracks=tuple(weights))
+                    obs = dataclasses.replace(
+                        obs, route_weights=router_for(router).observed_weights(kube, ctx)
+                    )
+                step = decide_split(obs, weights, router=router, total=total)
+                for action in step.actions:
+                    if isinstance(action, SetWeights):
+                        from kprism.traffic import router_for
+
+                        assert ctx is not None
+                        router_for(router).set_weights(kube, ctx, action.weights)
+                    else:
+                        kube.apply(action, namespace=app.namespace, service=app.name)
+                    last = action.describe()
+                    if on_progress:
+                        on_progress(f"→ {last}")
+                if step.done:
+                    kube.emit_event(
+                        namespace=app.namespace,
+                        service=app.name,
+                        reason="TrafficSplit",
+                        message=step.message,
+                    )
+                    return step.message
+                if step.waiting and step.waiting != last:
+                    last = step.waiting
+                    if on_progress:
+                        on_progress(step.waiting)
+                if clock.monotonic() > deadline:
+                    raise TimeoutError_(
+                        f"split of {app.name} did not finish in {timeout:.0f}s: {last}"
                     )
                 feed.wait(1.0 if step.actions else 5.0)
     finally:

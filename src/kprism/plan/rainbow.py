@@ -1,0 +1,120 @@
+"""Rainbow: traffic split over any number of live tracks (blue stable, green canary, red
+an A/B variant …), as a level-triggered plan like adopt's.
+
+With the ``replicas`` router the split is the ready-pod ratio (the seed's way, for N
+tracks): pods per track come from :func:`kprism.plan.weights.replicas_for_weights`.
+Growing tracks are scaled up and must be ready before the Service selects every track
+and before any track shrinks, so ready capacity never drops. With an exact-weight
+router, each live track gets enough pods to serve its share and the router carries the
+exact weights; the Service stays pinned to the track it serves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kprism.errors import UsageError
+from kprism.model.actions import KubeAction, ScaleDeployment, SetSelector, SetWeights
+from kprism.model.observed import AppObs
+from kprism.plan.weights import default_max_surge, replicas_for_weights
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitStep:
+    actions: tuple[KubeAction, ...] = ()
+    waiting: str = ""
+    done: bool = False
+    message: str = ""
+
+
+def parse_weights(args: list[str]) -> dict[str, int]:
+    """``["blue=80", "green=15", "red=5"]`` → weights; they must sum to 100."""
+    out: dict[str, int] = {}
+    for arg in args:
+        track, sep, value = arg.partition("=")
+        if not sep or not track or not value.rstrip("%").isdigit():
+            raise UsageError(f"weight {arg!r}: use TRACK=PERCENT, e.g. green=20")
+        w = int(value.rstrip("%"))
+        if not 0 <= w <= 100:
+            raise UsageError(f"weight {arg!r}: must be between 0 and 100")
+        if track in out:
+            raise UsageError(f"track {track!r} is given twice")
+        out[track] = w
+    if sum(out.values()) != 100:
+        raise UsageError(f"weights must sum to 100, got {sum(out.values())} ({', '.join(args)})")
+    return out
+
+
+def pod_targets(
+    obs: AppObs, weights: Mapping[str, int], *, router: str, total: int
+) -> dict[str, int]:
+    if router == "replicas":
+        return replicas_for_weights(
+            total=total, weights=weights, max_surge=default_max_surge(total)
+        )
+    return {
+        t: (0 if w == 0 else total if w == 100 else max(1, math.ceil(total * w / 100)))
+        for t, w in weights.items()
+    }
+
+
+def decide_split(obs: AppObs, weights: Mapping[str, int], *, router: str, total: int) -> SplitStep:
+    """The next move towards ``weights`` (track → percent) over ``total`` pods of capacity."""
+    for track in weights:
+        if obs.track(track) is None:
+            have = ", ".join(sorted(d.track for d in obs.deployments if d.track)) or "none"
+            raise UsageError(
+                f"app {obs.service.name} has no track {obs.track_label}={track} (tracks: {have}): "
+                f"create it with `kprism release {obs.service.name} --track {track} --no-wait ...`"
+            )
+    targets = pod_targets(obs, weights, router=router, total=total)
+    deps = {t: obs.track(t) for t in targets}
+    grow = [
+        ScaleDeployment(name=d.name, replicas=targets[t])
+        for t, d in deps.items()
+        if d is not None and d.replicas < targets[t]
+    ]
+    if grow:
+        return SplitStep(actions=tuple(grow))
+    unready = [
+        f"{t} {len(obs.ready_pods(t))}/{n}"
+        for t, n in targets.items()
+        if n > 0 and len(obs.ready_pods(t)) < n
+    ]
+    if unready:
+        return SplitStep(waiting=f"waiting for pods: {', '.join(unready)}")
+    live = [t for t, w in weights.items() if w > 0]
+    if router == "replicas":
+        want = (
+            {**obs.app_selector, obs.track_label: live[0]}
+            if len(live) == 1
+            else dict(obs.app_selector)
+        )
+        if dict(obs.service.selector) != want:
+            return SplitStep(
+                actions=(
+                    SetSelector(
+                        service=obs.service.name, selector=want, previous=dict(obs.service.selector)
+                    ),
+                )
+            )
+    elif obs.route_weights is None or {
+        t: w for t, w in obs.route_weights.items() if w or t in weights
+    } != dict(weights):
+        return SplitStep(actions=(SetWeights(router=router, weights=dict(weights)),))
+    shrink = [
+        ScaleDeployment(name=d.name, replicas=targets[t])
+        for t, d in deps.items()
+        if d is not None and d.replicas > targets[t]
+    ]
+    if shrink:
+        return SplitStep(actions=tuple(shrink))
+    if router == "replicas":
+        got = {t: len(obs.endpoints & obs.ready_pods(t)) for t in targets}
+        if got != targets:
+            return SplitStep(waiting=f"verifying endpoints: {got} (want {targets})")
+    split = ", ".join(f"{t} {w}%" for t, w in weights.items())
+    pods = ", ".join(f"{t} {n}" for t, n in targets.items())
+    return SplitStep(done=True, message=f"traffic split {split} (pods: {pods})")
