@@ -1,0 +1,157 @@
+"""The canary planner over the simulated cluster: capacity, step verification, abort."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kprism.model.actions import ScaleDeployment, SetSelector
+from kprism.model.release import Action, Intent, Phase, ReleaseStatus, Strategy
+from kprism.model.steps import CanarySpec
+from kprism.plan import canary
+from kprism.plan.rainbow import decide_split, parse_weights
+from tests.unit.bgsim import Sim, blue_app, new_release
+
+
+def canary_release(sim: Sim, steps: str, pause: str | None = None) -> ReleaseStatus:
+    spec = CanarySpec.from_shorthand(steps=steps, pause=pause)
+    base = new_release(sim)
+    return base.evolve(
+        spec=base.spec.__class__(
+            strategy=Strategy.CANARY,
+            change=base.spec.change,
+            canary=spec.model_dump(mode="json", by_alias=True),
+            ready_timeout=600,
+        )
+    )
+
+
+def drive(
+    sim: Sim, status: ReleaseStatus, grow: list[list[str]], *, intents=None, ticks: int = 400
+):  # type: ignore[no-untyped-def]
+    intents = dict(intents or {})
+    n = status.replicas
+    weights_seen = []
+    for tick in range(ticks):
+        d = canary.decide(status, sim.observe(), sim.now, intents.pop(tick, None))
+        if d.status.achieved_weight != status.achieved_weight:
+            weights_seen.append(d.status.achieved_weight)
+        status = d.status
+        for a in d.actions:
+            if isinstance(a, ScaleDeployment):
+                total = (
+                    sum(x.replicas for x in sim.deployments.values() if x.name != a.name)
+                    + a.replicas
+                )
+                assert total <= n + max(1, -(-n // 4)) or status.aborting, (
+                    f"surge exceeded: {total}"
+                )
+            sim.apply(a)
+        if d.done:
+            return status, weights_seen
+        sim.tick(grow[tick % len(grow)])
+        if not status.aborting:
+            # capacity: ready endpoints never below N once settled (lag aside)
+            if sim.endpoint_lag == 0:
+                assert len(sim.endpoints) >= n, (len(sim.endpoints), n, status.step, status.message)
+    raise AssertionError(f"not done: {status.step} {status.message}")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=8),
+    grow=st.lists(
+        st.lists(st.sampled_from(["hello-blue", "hello-green"]), max_size=2), min_size=1, max_size=6
+    ),
+)
+def test_property_canary_keeps_capacity_and_finishes(n: int, grow: list[list[str]]) -> None:
+    if not any("hello-green" in g for g in grow):
+        grow = [*grow, ["hello-green"]]
+    if not any("hello-blue" in g for g in grow):
+        grow = [*grow, ["hello-blue"]]
+    sim = blue_app(n)
+    final, weights = drive(sim, canary_release(sim, "10,25,50,100"), grow)
+    assert final.phase == Phase.SUCCEEDED
+    assert sim.selector["color"] == "green"
+    assert sim.deployments["hello-blue"].replicas == 0
+    assert weights == sorted(weights), f"achieved weights not monotone: {weights}"
+
+
+def test_manual_pause_waits_for_promote() -> None:
+    sim = blue_app(4)
+    status = canary_release(sim, "25,100").evolve()
+    spec = CanarySpec.from_yaml("steps:\n- setWeight: 25\n- pause: {}\n- setWeight: 100\n")
+    status = status.evolve(
+        spec=status.spec.__class__(
+            strategy=Strategy.CANARY,
+            change=status.spec.change,
+            canary=spec.model_dump(mode="json", by_alias=True),
+        )
+    )
+    for _ in range(40):
+        d = canary.decide(status, sim.observe(), sim.now)
+        status = d.status
+        for a in d.actions:
+            sim.apply(a)
+        sim.tick(list(sim.deployments))
+    assert status.phase == Phase.PAUSED and status.step_index == 1
+    assert status.achieved_weight == 25
+    final, _ = drive(
+        sim,
+        status,
+        [list(sim.deployments)],
+        intents={0: Intent(action=Action.PROMOTE, release="r1")},
+    )
+    assert final.phase == Phase.SUCCEEDED
+
+
+def test_unpins_service_only_when_candidate_gets_pods() -> None:
+    sim = blue_app(4)
+    status = canary_release(sim, "0,50,100")
+    seen_unpin_with_candidate_pods = False
+    for _ in range(10):
+        d = canary.decide(status, sim.observe(), sim.now)
+        status = d.status
+        for a in d.actions:
+            if isinstance(a, SetSelector) and "color" not in a.selector:
+                seen_unpin_with_candidate_pods = sim.deployments.get("hello-green") is not None
+            sim.apply(a)
+        sim.tick(list(sim.deployments))
+    assert seen_unpin_with_candidate_pods
+
+
+@settings(max_examples=30, deadline=None)
+@given(abort_at=st.integers(min_value=0, max_value=30))
+def test_property_abort_restores_stable(abort_at: int) -> None:
+    sim = blue_app(4)
+    final, _ = drive(
+        sim,
+        canary_release(sim, "10,50,100", pause="60s"),
+        [list(sim.deployments)],
+        intents={abort_at: Intent(action=Action.ABORT, release="r1")},
+    )
+    if final.phase == Phase.SUCCEEDED:
+        return
+    assert final.phase == Phase.ABORTED
+    assert sim.selector == {"app": "hello", "color": "blue"}
+    assert sim.deployments["hello-blue"].replicas == 4
+    green = sim.deployments.get("hello-green")
+    assert green is None or green.replicas == 0
+
+
+def test_split_plan_grows_before_unpinning_and_shrinking() -> None:
+    sim = blue_app(10)
+    from tests.unit.bgsim import SimDeployment, template
+
+    sim.deployments["hello-green"] = SimDeployment(
+        "hello-green", "green", 0, template("hello:2", "green")
+    )
+    w = parse_weights(["blue=80", "green=20"])
+    step = decide_split(sim.observe(), w, router="replicas", total=10)
+    assert [type(a).__name__ for a in step.actions] == ["ScaleDeployment"]
+    assert step.actions[0].name == "hello-green"  # type: ignore[union-attr]
+    sim.apply(step.actions[0])
+    assert decide_split(sim.observe(), w, router="replicas", total=10).waiting
+    sim.tick(["hello-green", "hello-green"])
+    step = decide_split(sim.observe(), w, router="replicas", total=10)
+    assert isinstance(step.actions[0], SetSelector) and "color" not in step.actions[0].selector
