@@ -50,10 +50,9 @@ def drive(
         if d.done:
             return status, weights_seen
         sim.tick(grow[tick % len(grow)])
-        if not status.aborting:
-            # capacity: ready endpoints never below N once settled (lag aside)
-            if sim.endpoint_lag == 0:
-                assert len(sim.endpoints) >= n, (len(sim.endpoints), n, status.step, status.message)
+        # capacity: ready endpoints never below N once settled (lag aside)
+        if not status.aborting and sim.endpoint_lag == 0:
+            assert len(sim.endpoints) >= n, (len(sim.endpoints), n, status.step, status.message)
     raise AssertionError(f"not done: {status.step} {status.message}")
 
 
