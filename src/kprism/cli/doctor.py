@@ -150,11 +150,11 @@ def _run_live(
         result = live.audit_namespace(kube, None, config=config, track_label=track_label)
     else:
         ref = ops.app_ref(kube, app_name, track_label=track_label)
+        before = live.audit_app(kube, ref, config=config) if fix and not dry_run else None
         if fix:
-            before = live.audit_app(kube, ref, config=config) if not dry_run else None
             patches = live.fix_app(kube, ref, config=config, dry_run=dry_run)
         result = live.audit_app(kube, ref, config=config)
-        if fix and not dry_run and before is not None:
+        if before is not None:  # report what the patches fixed, as for files
             remaining = {_live_key(f) for f in result.findings}
             fixed = [Located(finding=f) for f in before.findings if _live_key(f) not in remaining]
     for p in patches if not dry_run else ():

@@ -379,13 +379,12 @@ def fix_app(
             {"op": "test", "path": "/metadata/generation", "value": generation},
             *to_json_patch(obj, plan.edits),
         )
-        label = f"{plan.object_ref}"
         out.append(
             LivePatch(
                 object_ref=plan.object_ref,
                 rule_ids=plan.rule_ids,
                 patch=patch,
-                diff=yaml_diff(obj, apply_edits(obj, plan.edits), label=label),
+                diff=yaml_diff(obj, apply_edits(obj, plan.edits), label=str(plan.object_ref)),
             )
         )
     if dry_run:
