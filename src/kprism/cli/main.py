@@ -541,8 +541,38 @@ def _show_status(view: ops.AppStatus, fmt: Output) -> None:
         )
         if st.last_error:
             render.out.print(f"  last error: {st.last_error}")
+        if st.spec.strategy == Strategy.CANARY and st.spec.canary is not None:
+            _show_canary_steps(st)
     if view.lease and view.lease.holder:
         render.out.print(f"lease held by {view.lease.holder}")
+
+
+def _show_canary_steps(st: ReleaseStatus) -> None:
+    from kprism.plan import canary
+
+    render.out.print(
+        f"weight: {st.requested_weight:g}% requested, {st.achieved_weight:g}% achieved "
+        f"(router {st.spec.router})"
+    )
+    rows = []
+    for row in canary.describe(st):
+        i = row["index"]
+        mark = (
+            "✓"
+            if i < st.step_index or st.phase.value == "Succeeded"
+            else ("▶" if i == st.step_index else "")
+        )
+        if row["kind"] == "setWeight":
+            what = f"setWeight {row['weight']}%"
+            pods = f"{row['candidate']} {st.candidate} / {row['stable']} {st.stable}"
+            achieved = f"{row['achieved']:g}%"
+        elif row["kind"] == "pause":
+            what = "pause " + ("until promote" if row["untilPromote"] else f"{row['pause']}s")
+            pods, achieved = "", ""
+        else:
+            what, pods, achieved = row["kind"], f"{row['candidate']} {st.candidate}", ""
+        rows.append([mark, i + 1, what, pods, achieved])
+    render.table(["", "STEP", "WHAT", "PODS", "ACHIEVABLE"], rows)
 
 
 @app.command()
