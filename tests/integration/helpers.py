@@ -125,8 +125,10 @@ def kprism(
     return out
 
 
-def kprism_bg(*args: str, kubeconfig: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "KUBECONFIG": kubeconfig, "COLUMNS": "200"}
+def kprism_bg(
+    *args: str, kubeconfig: str, env_extra: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "KUBECONFIG": kubeconfig, "COLUMNS": "200", **(env_extra or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "kprism.cli.main", *args],
         stdout=subprocess.PIPE,

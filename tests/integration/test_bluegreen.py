@@ -399,3 +399,48 @@ def test_sigkill_at_any_phase_then_resume_converges(
     assert ready_endpoints(kube, namespace, "hello") == pods_of(kube, namespace, "green")
     assert len(pods_of(kube, namespace, "green")) == 3
     assert not sampler.violations, sampler.violations
+
+
+@pytest.mark.parametrize(
+    "step", ["pin-service", "create-candidate", "switch-traffic", "scale-down"]
+)
+def test_crash_between_record_and_act_at_every_acting_step(
+    kube: Client, namespace: str, kubeconfig_path: str, step: str
+) -> None:
+    """SIGKILL exactly after the status is recorded and before the action is taken."""
+    from tests.integration.helpers import deployment, service
+
+    kube.create(
+        deployment("hello-blue", {"app": "hello", "color": "blue"}, replicas=3), namespace=namespace
+    )
+    kube.create(
+        service("hello", {"app": "hello"}), namespace=namespace
+    )  # unpinned: pin-service acts
+    wait_for(
+        lambda: len(ready_endpoints(kube, namespace, "hello")), lambda n: n == 3, what="3 endpoints"
+    )
+    with EndpointSampler(kubeconfig_path, namespace) as sampler:
+        proc = kprism_bg(
+            "release",
+            "hello",
+            "-n",
+            namespace,
+            "--image",
+            V2,
+            "--auto-promote",
+            "--scale-down-delay",
+            "1",
+            kubeconfig=kubeconfig_path,
+            env_extra={"KPRISM_FAILPOINT": f"after-record:{step}"},
+        )
+        proc.communicate(timeout=120)
+        assert proc.returncode == -signal.SIGKILL, "the failpoint did not fire"
+        assert release_status(kube, namespace)["step"] == step
+        assert ready_endpoints(kube, namespace, "hello")
+        kprism("resume", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
+    st = release_status(kube, namespace)
+    assert st["phase"] == "Succeeded", st
+    assert selector(kube, namespace) == {"app": "hello", "color": "green"}
+    assert replicas(kube, namespace, "hello-blue") == 0
+    assert ready_endpoints(kube, namespace, "hello") == pods_of(kube, namespace, "green")
+    assert not sampler.violations, sampler.violations

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import random
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +44,15 @@ class Tick:
     status: ReleaseStatus
     observed: AppObs
     actions: tuple[str, ...]
+
+
+def _failpoint(decision: Decision) -> None:
+    """Crash-safety tests: ``KPRISM_FAILPOINT=after-record:STEP`` kills this process with
+    SIGKILL right after a status at STEP was recorded and before its actions are taken
+    (the window that "record before act" must make safe). Unset in normal use."""
+    point = os.environ.get("KPRISM_FAILPOINT")
+    if point and decision.actions and point == f"after-record:{decision.status.step}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Engine:
@@ -135,6 +146,7 @@ class Engine:
             )
             # Record before acting; a 409 means someone (an intent) wrote meanwhile: re-observe.
             self._retrying(lambda: self.kube.patch_service(self.service, self.namespace, patch))
+        _failpoint(decision)
         for action in decision.actions:
             self._retrying(functools.partial(self._apply, action, obs, decision.status))
         if self.on_tick is not None:
