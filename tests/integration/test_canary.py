@@ -208,6 +208,40 @@ def test_canary_bad_input(
     assert selector(kube, namespace) == {"app": "hello", "color": "blue"}
 
 
+def test_stable_with_zero_replicas_is_refused(
+    kube: Client, namespace: str, kubeconfig_path: str
+) -> None:
+    make_app(kube, namespace, replicas=1)
+    kprism(
+        "scale",
+        "hello",
+        "-n",
+        namespace,
+        "--track",
+        "blue",
+        "--replicas",
+        "0",
+        kubeconfig=kubeconfig_path,
+    )
+    from lightkube.resources.apps_v1 import Deployment
+
+    kube.patch(Deployment, "hello-blue", {"spec": {"replicas": 0}}, namespace=namespace)
+    out = kprism(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        V2,
+        "--steps",
+        "50,100",
+        kubeconfig=kubeconfig_path,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "0 replicas" in out.stderr
+    assert release_status(kube, namespace) == {}
+
+
 def test_pause_without_duration_in_automatic_run_is_refused(
     kube: Client, namespace: str, kubeconfig_path: str, tmp_path: pytest.TempPathFactory
 ) -> None:

@@ -208,6 +208,54 @@ def test_nginx_canary_ingress_weights_then_cleanup(
     assert {s.metadata.name for s in kube.list(Service, namespace=namespace)} == {"hello"}
 
 
+def test_nginx_canary_abort_deletes_canary_ingress(
+    kube: Client, namespace: str, kubeconfig_path: str, tmp_path: Path
+) -> None:
+    make_app(kube, namespace, replicas=2)
+    spec = {
+        "rules": [
+            {
+                "http": {
+                    "paths": [
+                        {"path": "/", "pathType": "Prefix", "backend": ingress_backend("hello")}
+                    ]
+                }
+            }
+        ]
+    }
+    kube.create(ingress("web", spec), namespace=namespace)
+    proc = kprism_bg(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        V2,
+        "-f",
+        _spec_file(tmp_path),
+        "--router",
+        "nginx",
+        "--ingress",
+        "web",
+        kubeconfig=kubeconfig_path,
+    )
+    try:
+        _wait_paused_at(kube, namespace, 1)
+        assert "web-kprism-canary" in {
+            i.metadata.name for i in kube.list(Ingress, namespace=namespace)
+        }
+        kprism("abort", "hello", "-n", namespace, kubeconfig=kubeconfig_path)
+        proc.communicate(timeout=90)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert release_status(kube, namespace)["phase"] == "Aborted"
+    assert {i.metadata.name for i in kube.list(Ingress, namespace=namespace)} == {"web"}
+    assert {s.metadata.name for s in kube.list(Service, namespace=namespace)} == {"hello"}
+    assert replicas(kube, namespace, "hello-green") == 0
+    assert selector(kube, namespace)["color"] == "blue"
+
+
 def test_router_bad_input_is_refused_before_anything_changes(
     kube: Client, namespace: str, kubeconfig_path: str, gateway_crds: list[str]
 ) -> None:
