@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kprism.engine.clock import Clock, SystemClock
+from kprism.engine.converge import converge
 from kprism.engine.loop import Engine, Tick
-from kprism.errors import LockedError, NotFoundError, ReleaseFailed, TimeoutError_, UsageError
+from kprism.errors import LockedError, NotFoundError, ReleaseFailed, UsageError
 from kprism.kube.client import Kube, Target
 from kprism.kube.lease import AppLease, LeaseInfo
 from kprism.kube.state import intent_patch, read_history, read_intent, read_release, status_patch
-from kprism.model.actions import ScaleDeployment, SetSelector, SetWeights
+from kprism.model.actions import KubeAction, ScaleDeployment, SetSelector, SetWeights
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import (
     Action,
@@ -38,6 +39,7 @@ from kprism.model.release import (
     Strategy,
 )
 from kprism.plan import bluegreen
+from kprism.plan.converge import ConvergeStep
 from kprism.plan.template import apply_change, track_deployment_name, with_track
 from kprism.plan.validate import check_label_key, check_track
 
@@ -957,7 +959,6 @@ def adopt(
     clock: Clock | None = None,
 ) -> str:
     """Bring an existing Deployment + Service into track form with zero downtime."""
-    from kprism.kube.watch import AppFeed
     from kprism.plan.adopt import decide_adopt
 
     check_track(track, label=app.track_label)
@@ -966,43 +967,18 @@ def adopt(
     decide_adopt(obs, track=track)  # validate before taking anything
     for d in obs.deployments:
         _check_hpa(obs, d, force=False) if d.track is None else None
-    clock = clock or SystemClock()
-    lease = AppLease(kube, namespace=app.namespace, app=app.name)
-    lease.acquire()
-    deadline = clock.monotonic() + timeout
-    last = ""
-    try:
-        with AppFeed(
-            kube, namespace=app.namespace, service=app.name, app_selector=obs.app_selector
-        ) as feed:
-            while True:
-                lease.renew_if_due(clock.now())
-                obs = observe(kube, app)
-                step = decide_adopt(obs, track=track)
-                for action in step.actions:
-                    kube.apply(action, namespace=app.namespace, service=app.name)
-                    last = action.describe()
-                    if on_progress:
-                        on_progress(f"→ {last}")
-                if step.done:
-                    kube.emit_event(
-                        namespace=app.namespace,
-                        service=app.name,
-                        reason="Adopted",
-                        message=step.message,
-                    )
-                    return step.message
-                if step.waiting and step.waiting != last:
-                    last = step.waiting
-                    if on_progress:
-                        on_progress(step.waiting)
-                if clock.monotonic() > deadline:
-                    raise TimeoutError_(
-                        f"adopt of {app.name} did not finish in {timeout:.0f}s: {last}; run it again to continue"
-                    )
-                feed.wait(1.0 if step.actions else 5.0)
-    finally:
-        lease.release()
+    return converge(
+        kube,
+        namespace=app.namespace,
+        service=app.name,
+        app_selector=obs.app_selector,
+        what="adopt",
+        decide=lambda: decide_adopt(observe(kube, app), track=track),
+        event_reason="Adopted",
+        timeout=timeout,
+        on_progress=on_progress,
+        clock=clock,
+    )
 
 
 def clone(
@@ -1073,7 +1049,6 @@ def split(
     """Rainbow: split traffic over several live tracks by weight (see kprism.plan.rainbow)."""
     import dataclasses
 
-    from kprism.kube.watch import AppFeed
     from kprism.plan.rainbow import decide_split
 
     obs = observe(kube, app)
@@ -1094,56 +1069,41 @@ def split(
         ctx = route_context(obs, router_options or {}, tracks=tuple(weights))
         router_for(router).check(kube, ctx)
     decide_split(obs, weights, router=router, total=total)  # validate before any change
-    clock = clock or SystemClock()
-    lease = AppLease(kube, namespace=app.namespace, app=app.name)
-    lease.acquire()
-    deadline = clock.monotonic() + timeout
-    last = ""
-    try:
-        with AppFeed(
-            kube, namespace=app.namespace, service=app.name, app_selector=obs.app_selector
-        ) as feed:
-            while True:
-                lease.renew_if_due(clock.now())
-                obs = observe(kube, app)
-                if router != "replicas":
-                    from kprism.traffic import route_context, router_for
 
-                    ctx = route_context(obs, router_options or {}, tracks=tuple(weights))
-                    obs = dataclasses.replace(
-                        obs, route_weights=router_for(router).observed_weights(kube, ctx)
-                    )
-                step = decide_split(obs, weights, router=router, total=total)
-                for action in step.actions:
-                    if isinstance(action, SetWeights):
-                        from kprism.traffic import router_for
+    def decide() -> ConvergeStep:
+        nonlocal ctx
+        current = observe(kube, app)
+        if router != "replicas":
+            from kprism.traffic import route_context, router_for
 
-                        assert ctx is not None
-                        router_for(router).set_weights(kube, ctx, action.weights)
-                    else:
-                        kube.apply(action, namespace=app.namespace, service=app.name)
-                    last = action.describe()
-                    if on_progress:
-                        on_progress(f"→ {last}")
-                if step.done:
-                    kube.emit_event(
-                        namespace=app.namespace,
-                        service=app.name,
-                        reason="TrafficSplit",
-                        message=step.message,
-                    )
-                    return step.message
-                if step.waiting and step.waiting != last:
-                    last = step.waiting
-                    if on_progress:
-                        on_progress(step.waiting)
-                if clock.monotonic() > deadline:
-                    raise TimeoutError_(
-                        f"split of {app.name} did not finish in {timeout:.0f}s: {last}"
-                    )
-                feed.wait(1.0 if step.actions else 5.0)
-    finally:
-        lease.release()
+            ctx = route_context(current, router_options or {}, tracks=tuple(weights))
+            current = dataclasses.replace(
+                current, route_weights=router_for(router).observed_weights(kube, ctx)
+            )
+        return decide_split(current, weights, router=router, total=total)
+
+    def apply(action: KubeAction) -> None:
+        if isinstance(action, SetWeights):
+            from kprism.traffic import router_for
+
+            assert ctx is not None
+            router_for(router).set_weights(kube, ctx, action.weights)
+        else:
+            kube.apply(action, namespace=app.namespace, service=app.name)
+
+    return converge(
+        kube,
+        namespace=app.namespace,
+        service=app.name,
+        app_selector=obs.app_selector,
+        what="split",
+        decide=decide,
+        apply=apply,
+        event_reason="TrafficSplit",
+        timeout=timeout,
+        on_progress=on_progress,
+        clock=clock,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

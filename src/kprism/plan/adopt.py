@@ -15,21 +15,15 @@ it continues from what the cluster shows.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Any
 
 from kprism.errors import UsageError
-from kprism.model.actions import CreateDeployment, DeleteDeployment, KubeAction, SetSelector
+from kprism.model.actions import CreateDeployment, DeleteDeployment, SetSelector
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import ANNOTATION_MANAGED
+from kprism.plan.converge import ConvergeStep
 
-
-@dataclass(frozen=True, kw_only=True)
-class AdoptStep:
-    actions: tuple[KubeAction, ...] = ()
-    waiting: str = ""
-    done: bool = False
-    message: str = ""
+AdoptStep = ConvergeStep
 
 
 def clone_name(original: str, track: str) -> str:

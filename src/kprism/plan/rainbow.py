@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from kprism.errors import UsageError
-from kprism.model.actions import KubeAction, ScaleDeployment, SetSelector, SetWeights
+from kprism.model.actions import ScaleDeployment, SetSelector, SetWeights
 from kprism.model.observed import AppObs
+from kprism.plan.converge import ConvergeStep
 from kprism.plan.weights import default_max_surge, replicas_for_weights
 
-
-@dataclass(frozen=True, kw_only=True)
-class SplitStep:
-    actions: tuple[KubeAction, ...] = ()
-    waiting: str = ""
-    done: bool = False
-    message: str = ""
+SplitStep = ConvergeStep
 
 
 def parse_weights(args: list[str]) -> dict[str, int]:
