@@ -7,6 +7,12 @@ there one :func:`~kprism.plan.weights.next_scale` move at a time, so ready capac
 drops below the stable size N and desired pods never exceed N + maxSurge. A step is
 reached when the EndpointSlices list the planned ready pods of each track.
 
+Which pods go when a track shrinks: kprism lowers ``spec.replicas`` and lets the
+ReplicaSet controller choose, whose ranking already removes unscheduled, pending and
+not-ready pods first and, among ready ones, the most recently ready (the newest) — what
+a canary wants. kprism therefore sets no ``controller.kubernetes.io/pod-deletion-cost``;
+a user's own deletion costs keep working.
+
 With an exact-weight router (``gateway``, ``nginx``) the Service stays pinned to stable;
 the candidate is scaled to serve its share, the router's objects carry the split, and a
 step is reached when the router reads back the requested weights.
