@@ -462,6 +462,19 @@ def plan_release(
         message="starting",
     )
     if spec.strategy == Strategy.CANARY:
+        others = [
+            d
+            for d in obs.deployments
+            if d.track not in (stable.track, candidate) and d.replicas > 0
+        ]
+        if others and spec.router == "replicas":
+            names = ", ".join(
+                f"{d.name} ({app.track_label}={d.track}, {d.replicas} replicas)" for d in others
+            )
+            raise UsageError(
+                f"a canary with the replicas router makes Service {app.name} select every track, and "
+                f"{names} would get traffic too: scale it to 0 or use --router gateway"
+            )
         if stable_hpa is not None:
             status = status.evolve(
                 hpa=stable_hpa.name,
