@@ -516,7 +516,7 @@ def _show_status(view: ops.AppStatus, fmt: Output) -> None:
         render.emit(view.to_dict(), fmt.value)
         return
     render.out.print(
-        f"app [bold]{view.app.name}[/] in {view.app.namespace} — Service selector {ops._fmt(view.selector)}, "
+        f"app [bold]{view.app.name}[/] in {view.app.namespace} — Service selector {ops.fmt_labels(view.selector)}, "
         f"{view.endpoints} ready endpoints",
         markup=True,
     )
@@ -527,7 +527,7 @@ def _show_status(view: ops.AppStatus, fmt: Output) -> None:
                 t.track or "-",
                 t.deployment,
                 f"{t.ready}/{t.replicas}",
-                ops._fmt(t.images),
+                ops.fmt_labels(t.images),
                 t.endpoints,
                 "yes" if t.serving else "",
             ]
@@ -601,7 +601,7 @@ def history(
                 e["phase"],
                 e["stable"],
                 e["candidate"],
-                ops._fmt(e.get("candidate_images", {})),
+                ops.fmt_labels(e.get("candidate_images", {})),
                 e.get("started_at", ""),
                 e.get("finished_at", ""),
             ]

@@ -40,11 +40,22 @@ from kprism.model.release import (
 )
 from kprism.plan import bluegreen
 from kprism.plan.converge import ConvergeStep
+from kprism.plan.preflight import (
+    PALETTE,
+    _candidate_track,
+    _check_hpa,
+    _stable_track,
+    check_single_app,
+    describe_canary,
+    describe_steps,
+)
+from kprism.plan.preflight import (
+    fmt_labels as fmt_labels,
+)
 from kprism.plan.template import apply_change, track_deployment_name, with_track
 from kprism.plan.validate import check_label_key, check_track
 
 DEFAULT_TRACK_LABEL = "color"
-PALETTE = ("blue", "green")
 
 TickHandler = Callable[[Tick], None]
 
@@ -101,45 +112,6 @@ def _namespace_missing(kube: Kube, namespace: str) -> bool:
     except Exception:  # forbidden to read namespaces: we cannot tell
         return False
     return False
-
-
-def check_single_app(obs: AppObs) -> None:
-    """A Service must select the pods of exactly one app."""
-    identities: dict[tuple[tuple[str, str], ...], list[str]] = {}
-    for d in obs.deployments:
-        ident = tuple(sorted((k, v) for k, v in d.selector.items() if k != obs.track_label))
-        identities.setdefault(ident, []).append(d.name)
-    groups = [g for g in identities.values() if g]
-    if len(identities) > 1:
-        # Several selectors are fine when one is a subset of the others (a pre-track original).
-        keys = [dict(k) for k in identities]
-        names = {tuple(sorted(k.items())) for k in keys}
-        app_values = {
-            next(
-                (
-                    d.template.get("metadata", {}).get("labels", {}).get(lbl)
-                    for lbl in ("app.kubernetes.io/name", "app")
-                    if d.template.get("metadata", {}).get("labels", {}).get(lbl)
-                ),
-                None,
-            )
-            for d in obs.deployments
-        }
-        if len(app_values - {None}) > 1 or (len(names) > 1 and not _nested(keys)):
-            listing = "; ".join(", ".join(g) for g in groups)
-            raise UsageError(
-                f"Service {obs.service.name} selects pods of more than one app (Deployments: {listing}): "
-                f"narrow its selector (now {_fmt(obs.service.selector)}) to one app's labels"
-            )
-
-
-def _nested(keys: list[dict[str, str]]) -> bool:
-    keys = sorted(keys, key=len)
-    return all(set(keys[i].items()) <= set(keys[i + 1].items()) for i in range(len(keys) - 1))
-
-
-def _fmt(sel: Any) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(dict(sel).items())) or "<empty>"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -272,96 +244,6 @@ def new_release_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
 
 
-def _live_tracks(obs: AppObs) -> list[DeploymentObs]:
-    return [
-        d
-        for d in obs.deployments
-        if d.track is not None and (d.replicas > 0 or obs.ready_pods(d.track))
-    ]
-
-
-def _stable_track(obs: AppObs, requested: str | None) -> DeploymentObs:
-    """The track serving traffic now (the Service pins it, or the only live one)."""
-    serving = obs.serving_track()
-    untracked = [d for d in obs.deployments if d.track is None]
-    if serving is not None:
-        dep = obs.track(serving)
-        if dep is None:
-            raise UsageError(
-                f"Service {obs.service.name} selects {obs.track_label}={serving} but no Deployment of the app "
-                f"has pods with that label: create it, or fix the Service selector"
-            )
-        if requested and requested != serving:
-            raise UsageError(f"--stable {requested}: Service {obs.service.name} serves {serving}")
-        return dep
-    if untracked:
-        raise UsageError(
-            f"Deployment {untracked[0].name} has no {obs.track_label!r} label in its selector: run "
-            f"`kprism adopt {obs.service.name}` first to bring the app to track form"
-        )
-    live = _live_tracks(obs)
-    if requested:
-        dep = obs.track(requested)
-        if dep is None:
-            raise UsageError(
-                f"--stable {requested}: no Deployment of app {obs.service.name} has that track"
-            )
-        return dep
-    if len(live) == 1:
-        return live[0]
-    if not live:
-        raise UsageError(
-            f"app {obs.service.name} has no Deployment with ready pods to release from"
-        )
-    names = ", ".join(f"{d.track} ({d.name})" for d in live)
-    raise UsageError(
-        f"Service {obs.service.name} has no {obs.track_label!r} in its selector and selects several live tracks "
-        f"({names}): say which one is stable with --stable TRACK"
-    )
-
-
-def _candidate_track(obs: AppObs, stable: DeploymentObs, requested: str | None) -> str:
-    assert stable.track is not None
-    if requested:
-        check_track(requested, label=obs.track_label)
-        if requested == stable.track:
-            raise UsageError(f"--track {requested} is the stable track: name an idle track")
-        return requested
-    for color in PALETTE:
-        if color == stable.track:
-            continue
-        dep = obs.track(color)
-        if dep is None or dep.replicas == 0:
-            return color
-    idle = [
-        d.track for d in obs.deployments if d.track and d.track != stable.track and d.replicas == 0
-    ]
-    if idle:
-        return idle[0]
-    if stable.track not in PALETTE:
-        return PALETTE[0]
-    busy = ", ".join(
-        f"{d.track} ({d.name}, {d.replicas} replicas)"
-        for d in obs.deployments
-        if d.track != stable.track
-    )
-    raise UsageError(
-        f"no idle track for app {obs.service.name}: {busy} — scale one to 0 (`kprism scale "
-        f"{obs.service.name} --track T --replicas 0`) or name another with --track"
-    )
-
-
-def _check_hpa(obs: AppObs, dep: DeploymentObs, *, force: bool) -> None:
-    for h in obs.hpas:
-        if h.target == dep.name and not force:
-            raise UsageError(
-                f"Deployment {dep.name} is scaled by HorizontalPodAutoscaler {h.name} "
-                f"(min {h.min_replicas}, max {h.max_replicas}): a release moves traffic to another Deployment "
-                "that this HPA does not scale, and scaling the old track to 0 pauses it; point the HPA at the "
-                "new track after promotion (or pass --force to release anyway)"
-            )
-
-
 def _check_no_release(obs: AppObs, app: App, kube: Kube) -> None:
     st = read_release(obs.service)
     if st is not None and not st.phase.terminal:
@@ -443,7 +325,9 @@ def plan_release(
         c["name"]: c.get("image", "") for c in template.get("spec", {}).get("containers", [])
     }
     if cand_images == stable.images() and not spec.change.env and not spec.change.patch:
-        raise UsageError(f"nothing to release: {stable.name} already runs {_fmt(cand_images)}")
+        raise UsageError(
+            f"nothing to release: {stable.name} already runs {fmt_labels(cand_images)}"
+        )
     status = ReleaseStatus(
         id=new_release_id(now),
         kind=Kind.RELEASE,
@@ -515,82 +399,6 @@ def check_router(kube: Kube, app: App, obs: AppObs, spec: ReleaseSpec) -> None:
     router_for(spec.router).check(kube, route_context(obs, spec.router_options))
 
 
-def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
-    from kprism.plan import canary
-
-    svc = obs.service.name
-    out = []
-    if obs.serving_track() is None:
-        out.append(f"pin Service {svc} to {obs.track_label}={st.stable} (it selects no track yet)")
-    verb = "update" if obs.deployment(st.candidate_deployment) else "create"
-    out.append(
-        f"{verb} Deployment {st.candidate_deployment} ({obs.track_label}={st.candidate}, "
-        f"{_fmt(st.candidate_images)}) with 0 replicas"
-    )
-    if st.spec.router == "replicas":
-        out.append(f"let Service {svc} select both tracks (traffic follows the ready-pod ratio)")
-    else:
-        out.append(
-            f"route traffic with the {st.spec.router} router ({_fmt(st.spec.router_options)}); Service {svc} stays on {st.stable}"
-        )
-    for row in canary.describe(st):
-        i = row["index"] + 1
-        if row["kind"] == "setWeight":
-            out.append(
-                f"step {i}: weight {row['weight']}% → {row['candidate']} {st.candidate} / "
-                f"{row['stable']} {st.stable} pods, achieved {row['achieved']:g}% "
-                "(capacity never below "
-                f"{st.replicas} ready; verified on {'EndpointSlices' if st.spec.router == 'replicas' else 'the routes'})"
-            )
-        elif row["kind"] == "pause":
-            out.append(
-                f"step {i}: pause {'until `kprism promote ' + svc + '`' if row['untilPromote'] else str(row['pause']) + 's'}"
-            )
-        else:
-            out.append(f"step {i}: {row['kind']} → {row['candidate']} {st.candidate} pods")
-    out.append(
-        f"pin Service {svc} to {obs.track_label}={st.candidate}, verify its endpoints, scale {st.stable_deployment} to 0"
-    )
-    return tuple(out)
-
-
-def describe_steps(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
-    svc = obs.service.name
-    label = obs.track_label
-    out = []
-    if obs.serving_track() is None:
-        out.append(f"pin Service {svc} to {label}={st.stable} (it selects no track yet)")
-    cand = obs.deployment(st.candidate_deployment)
-    images = _fmt(st.candidate_images)
-    if st.kind == Kind.ROLLBACK:
-        out.append(
-            f"scale Deployment {st.candidate_deployment} to {st.replicas} (unchanged template)"
-        )
-    elif cand is None:
-        out.append(
-            f"create Deployment {st.candidate_deployment} ({label}={st.candidate}, {images}) with {st.replicas} replicas"
-        )
-    else:
-        out.append(
-            f"update Deployment {st.candidate_deployment} to {images} and scale it to {st.replicas}"
-        )
-    out.append(
-        f"wait until {st.replicas}/{st.replicas} pods of {st.candidate_deployment} are ready (timeout {st.spec.ready_timeout:.0f}s)"
-    )
-    if st.spec.preview:
-        out.append(f"expose {st.candidate} on Service {svc}-preview and wait for its endpoints")
-    if not st.spec.auto_promote and st.kind != Kind.ROLLBACK:
-        out.append(f"wait for `kprism promote {svc}`")
-    out.append(f"switch Service {svc} selector {label}: {st.stable} → {st.candidate} in one PATCH")
-    out.append(
-        f"verify the EndpointSlices of {svc} list exactly the {st.candidate} pods (timeout {st.spec.verify_timeout:.0f}s)"
-    )
-    out.append(
-        f"keep {st.stable_deployment} for {st.spec.scale_down_delay:.0f}s (scale-down delay), then scale it to 0"
-    )
-    return tuple(out)
-
-
 def start_release(
     kube: Kube,
     app: App,
@@ -619,7 +427,7 @@ def start_release(
             reason="ReleaseStarted",
             message=(
                 f"release {plan.status.id}: {plan.status.stable} → {plan.status.candidate} "
-                f"({_fmt(plan.status.candidate_images)}) by {lease.identity}"
+                f"({fmt_labels(plan.status.candidate_images)}) by {lease.identity}"
             ),
         )
     except BaseException:
@@ -1043,7 +851,7 @@ def clone(
     )
     kube.apply(CreateDeployment(name=name, body=body), namespace=app.namespace, service=app.name)
     images = {c["name"]: c.get("image", "") for c in template.get("spec", {}).get("containers", [])}
-    msg = f"created Deployment {name} ({app.track_label}={track}, {_fmt(images)}, {replicas} replicas) without traffic"
+    msg = f"created Deployment {name} ({app.track_label}={track}, {fmt_labels(images)}, {replicas} replicas) without traffic"
     kube.emit_event(namespace=app.namespace, service=app.name, reason="Cloned", message=msg)
     return msg
 
