@@ -22,7 +22,7 @@ from typing import Any
 from kprism.engine.clock import Clock, SystemClock
 from kprism.engine.converge import converge
 from kprism.engine.loop import Engine, Tick
-from kprism.errors import LockedError, NotFoundError, ReleaseFailed, UsageError
+from kprism.errors import ConflictError, LockedError, NotFoundError, ReleaseFailed, UsageError
 from kprism.kube.client import Kube, Target
 from kprism.kube.lease import AppLease, LeaseInfo
 from kprism.kube.state import intent_patch, read_history, read_intent, read_release, status_patch
@@ -571,7 +571,7 @@ def send_intent(
         action=action, release=st.id, by=_identity(), at=bluegreen.iso(_now()), reason=reason
     )
     if action != Action.RESUME or st.paused:
-        kube.patch_service(app.name, app.namespace, intent_patch(obs.service, intent))
+        write_intent(kube, app, intent)
     if not drive_if_unattended:
         return st
     lease = AppLease(kube, namespace=app.namespace, app=app.name)
@@ -588,6 +588,26 @@ def send_intent(
         else stop_at_wait_points
     )
     return drive(kube, app, lease=lease, on_tick=on_tick, until=until, timeout=timeout)
+
+
+def write_intent(kube: Kube, app: App, intent: Intent, *, attempts: int = 20) -> None:
+    """Write ``intent`` with the Service's resourceVersion as precondition; on a conflict
+    (the engine recorded a status meanwhile) re-read and write again."""
+    svc = observe(kube, app).service
+    for attempt in range(attempts):
+        try:
+            kube.patch_service(app.name, app.namespace, intent_patch(svc, intent))
+            return
+        except ConflictError:
+            if attempt == attempts - 1:
+                raise
+            svc = kube.get_service(app.name, app.namespace)
+            current = read_release(svc)
+            if current is None or current.id != intent.release or current.phase.terminal:
+                raise UsageError(
+                    f"release {intent.release} of {app.name} ended before the "
+                    f"{intent.action.value} intent could be written"
+                ) from None
 
 
 def resume(
@@ -621,16 +641,10 @@ def resume(
 
         threading.Event().wait(0.5)
     if st.paused:
-        obs = observe(kube, app)
-        kube.patch_service(
-            app.name,
-            app.namespace,
-            intent_patch(
-                obs.service,
-                Intent(
-                    action=Action.RESUME, release=st.id, by=_identity(), at=bluegreen.iso(_now())
-                ),
-            ),
+        write_intent(
+            kube,
+            app,
+            Intent(action=Action.RESUME, release=st.id, by=_identity(), at=bluegreen.iso(_now())),
         )
     if st.phase.terminal:
         lease.release()

@@ -293,7 +293,7 @@ def _step(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
                 STEP, status=st.evolve(step_index=i + 1, pause_until="", phase=Phase.PROGRESSING)
             )
         return _Wait(
-            f"pause at step {i + 1}/{n}: {left:.0f}s left ({st.requested_weight:g}% on {st.candidate})",
+            f"pause at step {i + 1}/{n} until {iso(until)} ({st.requested_weight:g}% on {st.candidate})",
             left,
             status=st.evolve(pause_until=iso(until)),
         )
