@@ -775,6 +775,38 @@ from kprism.cli import doctor as _doctor  # noqa: E402  (registers `kprism docto
 _doctor.register(app, connect=_kube)
 
 
+@app.command()
+@handle_errors
+def web(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (loopback unless you say so).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8080,
+    namespace: Namespace = None,
+    context: Context = None,
+    kubeconfig: Kubeconfig = None,
+) -> None:
+    """Serve the web dashboard (the release platform) until Ctrl-C."""
+    import importlib
+
+    # Loaded by module path, like `uvicorn kprism.web.app:...`: the two shells stay
+    # independent layers (the dashboard can never import the CLI), and the CLI works
+    # without the `web` extra installed.
+    try:
+        web_app = importlib.import_module("kprism.web.app")
+    except ImportError as exc:
+        raise UsageError(
+            f"the dashboard needs the web extra: pip install 'kprism[web]' ({exc})"
+        ) from exc
+    web_app.serve(
+        host=host,
+        port=port,
+        kubeconfig=kubeconfig or _globals["kubeconfig"],
+        context=context or _globals["context"],
+        namespace=namespace or _globals["namespace"],
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI. Usage errors exit 2 (click's convention); kprism errors carry their code."""
     app(args=argv, prog_name="kprism")

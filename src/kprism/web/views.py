@@ -1,0 +1,110 @@
+"""What the page shows, computed from the JSON :mod:`kprism.ops` returns (pure).
+
+The page does no release logic of its own: it renders these dictionaries. Keeping the
+derivations here (not in JavaScript) makes them unit-testable and keeps the page dumb.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TERMINAL = ("Succeeded", "Failed", "Aborted")
+
+
+def _pause_text(pause: Any) -> str:
+    duration = pause.get("duration") if isinstance(pause, dict) else None
+    if duration in (None, ""):
+        return "pause until promote"
+    return f"pause {duration}s" if isinstance(duration, int | float) else f"pause {duration}"
+
+
+def canary_rows(release: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """The canary step list of a release with the state of each step, or None for a
+    blue-green release. The setWeight step in effect carries the requested and achieved
+    weights the engine recorded (``achieved`` is what the ready pods or routes give)."""
+    if not release:
+        return None
+    spec = release.get("spec") or {}
+    canary = spec.get("canary")
+    if spec.get("strategy") != "canary" or not canary:
+        return None
+    steps = list(canary.get("steps") or [])
+    index = int(release.get("step_index", 0))
+    phase = str(release.get("phase", ""))
+    done_all = phase == "Succeeded"
+    stopped = phase in ("Failed", "Aborted") or bool(release.get("aborting"))
+    in_effect = max(
+        (i for i, s in enumerate(steps) if "setWeight" in s and i <= index), default=None
+    )
+    rows = []
+    for i, step in enumerate(steps):
+        kind = next(iter(step), "?")
+        weight = step.get("setWeight")
+        if kind == "setWeight":
+            what = f"setWeight {weight}%"
+        elif kind == "pause":
+            what = _pause_text(step.get("pause"))
+        elif kind == "setCanaryScale":
+            what = "setCanaryScale"
+        else:
+            what = kind
+        if done_all or i < index:
+            state = "done"
+        elif i == index:
+            state = "stopped" if stopped else "current"
+        else:
+            state = "pending"
+        row: dict[str, Any] = {
+            "index": i,
+            "number": i + 1,
+            "kind": kind,
+            "what": what,
+            "weight": weight,
+            "state": state,
+            "requested": None,
+            "achieved": None,
+        }
+        if kind == "setWeight":
+            row["requested"] = weight
+        if i == in_effect and not done_all:
+            row["achieved"] = release.get("achieved_weight")
+        rows.append(row)
+    return rows
+
+
+def weights(release: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The canary's traffic share for the candidate track: what the last step requested
+    and achieved (as recorded), and what it has ``now`` (0 after an abort)."""
+    if not release or (release.get("spec") or {}).get("strategy") != "canary":
+        return None
+    phase = release.get("phase")
+    achieved = float(release.get("achieved_weight", 0.0))
+    # the share the candidate has now: all once promoted, none once aborted or failed
+    now = 100.0 if phase == "Succeeded" else 0.0 if phase in ("Aborted", "Failed") else achieved
+    return {
+        "candidate": release.get("candidate"),
+        "stable": release.get("stable"),
+        "requested": float(release.get("requested_weight", 0.0)),
+        "achieved": achieved,
+        "now": now,
+        "final": phase in TERMINAL,
+        "router": (release.get("spec") or {}).get("router", "replicas"),
+    }
+
+
+def in_flight(release: dict[str, Any] | None) -> bool:
+    return bool(release) and str((release or {}).get("phase")) not in TERMINAL
+
+
+def detail(status: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Everything the app page shows on one poll (history is fetched separately)."""
+    release = status.get("release")
+    serving = sorted(t["track"] for t in status.get("tracks", []) if t.get("serving"))
+    return {
+        "status": status,
+        "serving": serving,
+        "inFlight": in_flight(release),
+        "canary": canary_rows(release),
+        "weights": weights(release),
+        "jobs": jobs,
+    }
