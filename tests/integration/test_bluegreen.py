@@ -162,6 +162,7 @@ def test_abort_keeps_traffic_on_stable_and_scales_candidate_down(
                 "--reason",
                 "bad canary",
                 kubeconfig=kubeconfig_path,
+                check=0,
             )
             _, err = waiting.communicate(timeout=60)
     finally:

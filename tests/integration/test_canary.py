@@ -139,7 +139,14 @@ def test_abort_from_every_step_restores_stable(
                 kprism("promote", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
         with EndpointSampler(kubeconfig_path, namespace) as sampler:
             kprism(
-                "abort", "hello", "-n", namespace, "--reason", "test", kubeconfig=kubeconfig_path
+                "abort",
+                "hello",
+                "-n",
+                namespace,
+                "--reason",
+                "test",
+                kubeconfig=kubeconfig_path,
+                check=0,
             )
             _, err = proc.communicate(timeout=90)
     finally:

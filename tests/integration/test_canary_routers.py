@@ -134,7 +134,7 @@ def test_gateway_canary_abort_restores_route_and_scales_candidate_down(
     )
     try:
         _wait_paused_at(kube, namespace, 1)
-        kprism("abort", "hello", "-n", namespace, kubeconfig=kubeconfig_path)
+        kprism("abort", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
         proc.communicate(timeout=90)
     finally:
         proc.kill()
@@ -244,7 +244,7 @@ def test_nginx_canary_abort_deletes_canary_ingress(
         assert "web-kprism-canary" in {
             i.metadata.name for i in kube.list(Ingress, namespace=namespace)
         }
-        kprism("abort", "hello", "-n", namespace, kubeconfig=kubeconfig_path)
+        kprism("abort", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
         proc.communicate(timeout=90)
     finally:
         proc.kill()
