@@ -64,7 +64,7 @@ class ProgressLog:
 
     def add(self, text: str, *, step: str = "") -> None:
         t = self.clock() - self.start
-        self.lines.append(f"{t:6.1f}s {step:<22} {text}" if step else f"{t:6.1f}s {text}")
+        self.lines.append(f"{t:6.1f}s  {step}  {text}" if step else f"{t:6.1f}s  {text}")
 
     def tick(self, tick: TickLike) -> None:
         st = tick.status
@@ -131,7 +131,7 @@ class Job:
             self.ticked.wait(min(left, 0.05))
         return True
 
-    def view(self, *, lines: int = 12) -> dict[str, Any]:
+    def view(self, *, lines: int = 40) -> dict[str, Any]:
         return {
             "id": self.id,
             "kind": self.kind,

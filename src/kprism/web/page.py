@@ -74,6 +74,7 @@ a.app:hover { text-decoration: underline; }
 .badge.Paused { background: #fff3dc; color: var(--warn); }
 .badge.Failed { background: #fde7e9; color: var(--bad); }
 .badge.Aborted { background: #fff0e0; color: #a24b00; }
+.serving-list { display: inline-flex; gap: 8px; align-items: baseline; }
 .track { display: inline-flex; align-items: center; gap: 6px; font-weight: 600; }
 .swatch { width: 11px; height: 11px; border-radius: 3px; display: inline-block; background: #8a94a6; }
 .release-head { display: flex; gap: 10px; align-items: center; flex-wrap: wrap; margin-bottom: 8px; }
@@ -188,6 +189,10 @@ BODY = r"""
           </div>
         </div>
         <div class="card">
+          <h2>Engine in this dashboard</h2>
+          <div data-testid="jobs"></div>
+        </div>
+        <div class="card">
           <h2>History</h2>
           <table data-testid="history">
             <thead><tr><th>Release</th><th>Kind</th><th>Phase</th><th>From → to</th><th>Images</th><th>Started</th><th>Finished</th></tr></thead>
@@ -246,10 +251,6 @@ BODY = r"""
             <label for="p-weights">weights</label><input id="p-weights" data-testid="split-weights" placeholder="blue=80 green=15 red=5" spellcheck="false">
             <div class="full"><button class="op" type="submit" data-testid="btn-split">Split</button></div>
           </form>
-        </div>
-        <div class="card">
-          <h2>Engine in this dashboard</h2>
-          <div data-testid="jobs"></div>
         </div>
       </div>
     </div>
@@ -475,7 +476,7 @@ function renderDetail(d) {
     h("span", {}, "namespace ", h("b", {}, s.namespace)),
     h("span", { testid: "app-selector" }, "selector ", h("b", { class: "mono" }, fmtMap(s.selector))),
     h("span", {}, "ready endpoints ", h("b", { testid: "ready-endpoints" }, s.readyEndpoints)),
-    h("span", { testid: "serving" }, "serving ", ...(d.serving.length ? d.serving.map(trackTag) : [h("b", {}, "-")])),
+    h("span", { testid: "serving", class: "serving-list" }, "serving", ...(d.serving.length ? d.serving.map(trackTag) : [h("b", {}, "-")])),
   ];
   if (s.lease) facts.push(h("span", { testid: "lease" }, "engine ", h("b", { class: "mono" }, s.lease.holder)));
   tid("app-facts").replaceChildren(...facts);
@@ -534,7 +535,7 @@ function renderCanary(d) {
   tid("canary-weights").replaceChildren(
     h("span", {}, `${w.final ? "last step: " : ""}traffic to ${w.candidate}: requested `, h("b", { testid: "weight-requested" }, pct(w.requested))),
     h("span", {}, "achieved ", h("b", { testid: "weight-achieved" }, pct(w.achieved))),
-    w.final ? h("span", { testid: "weight-now" }, "now ", h("b", {}, pct(w.now))) : null,
+    ...(w.final ? [h("span", { testid: "weight-now" }, "now ", h("b", {}, pct(w.now)))] : []),
     h("span", { class: "muted" }, `router ${w.router}`));
   const cand = h("div", {}, w.now > 12 ? `${w.candidate} ${pct(w.now)}` : "");
   const stab = h("div", {}, 100 - w.now > 12 ? `${w.stable} ${pct(100 - w.now)}` : "");
@@ -572,6 +573,9 @@ function renderButtons(d) {
 
 function renderJobs(jobs) {
   const box = tid("jobs");
+  const key = JSON.stringify(jobs);
+  if (key === box.dataset.key) return;  // unchanged: keep the log's scroll position
+  box.dataset.key = key;
   if (!jobs.length) {
     box.replaceChildren(h("div", { class: "empty" }, "Nothing started from this dashboard yet. Releases started elsewhere show up above; Resume takes one over."));
     return;
@@ -586,6 +590,7 @@ function renderJobs(jobs) {
       h("pre", { class: "log", testid: "job-log" }, j.lines.join("\n")));
     return el;
   }));
+  box.querySelectorAll("pre.log").forEach((pre) => { pre.scrollTop = pre.scrollHeight; });
 }
 
 async function maybeHistory(d, token) {
