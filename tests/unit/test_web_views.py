@@ -1,0 +1,117 @@
+"""What the dashboard shows for a release, derived from the status JSON (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kprism.web.views import canary_rows, detail, in_flight, weights
+
+STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": 30}}]
+STEPS += [{"setWeight": 100}]
+
+
+def canary(**status: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "r1",
+        "phase": "Progressing",
+        "step": "canary-step",
+        "stable": "blue",
+        "candidate": "green",
+        "step_index": 0,
+        "requested_weight": 0.0,
+        "achieved_weight": 0.0,
+        "aborting": False,
+        "spec": {"strategy": "canary", "router": "replicas", "canary": {"steps": STEPS}},
+    }
+    return {**base, **status}
+
+
+def column(rows: list[dict[str, Any]] | None, key: str) -> list[Any]:
+    assert rows is not None
+    return [r[key] for r in rows]
+
+
+def test_bluegreen_has_no_step_list() -> None:
+    bg = {"phase": "Paused", "spec": {"strategy": "bluegreen", "canary": None}}
+    assert canary_rows(bg) is None
+    assert weights(bg) is None
+    assert canary_rows(None) is None
+
+
+def test_step_texts() -> None:
+    rows = canary_rows(canary())
+    assert column(rows, "what") == [
+        "setWeight 25%",
+        "pause until promote",
+        "setWeight 50%",
+        "pause 30s",
+        "setWeight 100%",
+    ]
+    assert column(rows, "number") == [1, 2, 3, 4, 5]
+    assert column(rows, "requested") == [25, None, 50, None, 100]
+    rows = canary_rows(
+        canary(spec={"strategy": "canary", "canary": {"steps": [{"pause": {"duration": "2m"}}]}})
+    )
+    assert column(rows, "what") == ["pause 2m"]
+
+
+def test_moving_towards_a_weight_shows_what_is_achieved_so_far() -> None:
+    rows = canary_rows(canary(step_index=2, requested_weight=50.0, achieved_weight=33.3))
+    assert column(rows, "state") == ["done", "done", "current", "pending", "pending"]
+    assert column(rows, "achieved") == [None, None, 33.3, None, None]
+
+
+def test_at_a_pause_the_weight_in_effect_is_the_last_set_one() -> None:
+    rows = canary_rows(
+        canary(step_index=1, phase="Paused", requested_weight=25.0, achieved_weight=33.3)
+    )
+    assert column(rows, "state") == ["done", "current", "pending", "pending", "pending"]
+    assert column(rows, "achieved") == [33.3, None, None, None, None]
+
+
+def test_aborted_marks_the_step_it_stopped_at() -> None:
+    rows = canary_rows(canary(step_index=3, phase="Aborted", achieved_weight=50.0))
+    assert column(rows, "state") == ["done", "done", "done", "stopped", "pending"]
+    aborting = canary_rows(canary(step_index=3, aborting=True))
+    assert column(aborting, "state")[3] == "stopped"
+
+
+def test_succeeded_marks_every_step_done() -> None:
+    rows = canary_rows(canary(step_index=4, phase="Succeeded", achieved_weight=100.0))
+    assert set(column(rows, "state")) == {"done"}
+    assert column(rows, "achieved") == [None] * 5
+
+
+def test_weights_now() -> None:
+    w = weights(canary(requested_weight=50.0, achieved_weight=40.0))
+    assert w == {
+        "candidate": "green",
+        "stable": "blue",
+        "requested": 50.0,
+        "achieved": 40.0,
+        "now": 40.0,
+        "final": False,
+        "router": "replicas",
+    }
+    aborted = weights(canary(phase="Aborted", requested_weight=50.0, achieved_weight=50.0))
+    assert aborted is not None and (aborted["now"], aborted["final"]) == (0.0, True)
+    done = weights(canary(phase="Succeeded", achieved_weight=100.0))
+    assert done is not None and done["now"] == 100.0
+
+
+def test_detail() -> None:
+    status = {
+        "tracks": [
+            {"track": "green", "serving": True},
+            {"track": "blue", "serving": True},
+            {"track": "red", "serving": False},
+        ],
+        "release": canary(phase="Paused"),
+    }
+    d = detail(status, [{"id": 1}])
+    assert d["serving"] == ["blue", "green"]
+    assert d["inFlight"] is True
+    assert d["canary"] is not None and d["weights"] is not None
+    assert d["jobs"] == [{"id": 1}]
+    assert in_flight(canary(phase="Aborted")) is False
+    assert in_flight(None) is False
