@@ -19,6 +19,7 @@ from kprism.plan.validate import parse_image_arg
 from tests.browser.conftest import Served
 from tests.browser.pages import mark_document, same_document, tid
 from tests.integration.helpers import (
+    kprism,
     make_app,
     ready_endpoints,
     release_status,
@@ -276,3 +277,35 @@ def shoot(page: Page) -> None:
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, SCREENSHOT)
     path.unlink()
+
+
+def test_cli_and_dashboard_drive_the_same_release(
+    page: Page, served: Served, kube: Client, namespace: str, kubeconfig_path: str
+) -> None:
+    """A release the CLI left at the promotion gate is promoted here (the dashboard takes
+    the Lease and drives it); one the dashboard drives is promoted by `kprism promote`."""
+    make_app(kube, namespace)
+    open_app(page, served, namespace)
+    mark_document(page)
+    kprism(
+        "release", "hello", "-n", namespace, "--image", V2, "--no-wait",
+        "--scale-down-delay", "1", kubeconfig=kubeconfig_path, check=0,
+    )  # fmt: skip
+    expect(tid(page, "release-phase")).to_have_text("Paused", timeout=SLOW)
+    expect(tid(page, "lease")).to_have_count(0)  # nobody drives it now
+    tid(page, "btn-promote").click()
+    expect(tid(page, "notice-text")).to_contain_text("this dashboard drives it")
+    expect(tid(page, "release-phase")).to_have_text("Succeeded", timeout=SLOW)
+    expect(tid(page, "jobs")).to_contain_text("promote")
+    assert selector(kube, namespace) == {"app": "hello", "color": "green"}
+
+    release(page, "registry.example/hello:3")
+    expect(tid(page, "release-step")).to_have_text("await-promotion", timeout=SLOW)
+    expect(tid(page, "lease")).to_be_visible()  # this dashboard's engine holds the Lease
+    kprism("promote", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
+    expect(tid(page, "release-phase")).to_have_text("Succeeded", timeout=SLOW)
+    expect(tid(page, "serving-blue")).to_have_text("serving")
+    expect(tid(page, "history-row-0")).to_contain_text("registry.example/hello:3")
+    expect(tid(page, "history-row-1")).to_contain_text(V2)
+    assert same_document(page)
+    assert selector(kube, namespace) == {"app": "hello", "color": "blue"}
