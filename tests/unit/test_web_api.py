@@ -199,3 +199,48 @@ def test_bind_gives_a_listening_loopback_socket() -> None:
             pass
     finally:
         sock.close()
+
+
+def test_kprism_web_serves_the_page_on_loopback(kubeconfig: str) -> None:
+    import json
+    import time
+    import urllib.request
+
+    probe = bind("127.0.0.1", 0)
+    port = probe.getsockname()[1]
+    probe.close()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kprism.cli.main",
+            "web",
+            "--port",
+            str(port),
+            "--kubeconfig",
+            kubeconfig,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/config", timeout=5) as r:
+                    config = json.loads(r.read())
+                break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "kprism web did not answer within 30s"
+                time.sleep(0.1)
+        assert config["namespace"] == "shop"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+            assert b'data-testid="app-detail"' in r.read()
+            assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert f"kprism dashboard on http://127.0.0.1:{port}/ (namespace shop" in err
+    assert "Traceback" not in err
