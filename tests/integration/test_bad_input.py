@@ -69,6 +69,7 @@ def one_line_error(out: Any, code: int, *needles: str) -> None:
         (["release", "hello", "--image", V2, "--track", "blue"], ["stable track"]),
         (["release", "hello"], ["nothing to release"]),
         (["promote", "hello"], ["nothing to promote"]),
+        (["promote", "hello", "--full"], ["nothing to promote"]),
         (["abort", "hello"], ["nothing to abort"]),
         (["scale", "hello", "--track", "blue", "--replicas", "0"], ["would drop every request"]),
         (["scale", "hello", "--track", "purple", "--replicas", "1"], ["no track color=purple"]),

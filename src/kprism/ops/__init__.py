@@ -534,6 +534,7 @@ def send_intent(
     if st is None or st.phase.terminal:
         what = {
             Action.PROMOTE: "promote",
+            Action.PROMOTE_FULL: "promote",
             Action.ABORT: "abort",
             Action.PAUSE: "pause",
             Action.RESUME: "resume",
