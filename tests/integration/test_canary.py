@@ -215,6 +215,78 @@ def test_canary_bad_input(
     assert selector(kube, namespace) == {"app": "hello", "color": "blue"}
 
 
+def test_bad_yaml_and_stray_flags_are_one_line_errors(
+    kube: Client, namespace: str, kubeconfig_path: str, tmp_path: pytest.TempPathFactory
+) -> None:
+    make_app(kube, namespace, replicas=2)
+    f = tmp_path / "bad.yaml"  # type: ignore[operator]
+    f.write_text("steps:\n  - setWeight: 20\n   - pause: {}\n")
+    out = kprism(
+        "release", "hello", "-n", namespace, "--image", V2, "-f", str(f), kubeconfig=kubeconfig_path
+    )
+    assert out.returncode == 2 and "bad.yaml:" in out.stderr and "Traceback" not in out.stderr, (
+        out.stderr
+    )
+    out = kprism(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        V2,
+        "--pause",
+        "1m",
+        kubeconfig=kubeconfig_path,
+    )
+    assert out.returncode == 2 and "--pause goes with --steps" in out.stderr
+    assert release_status(kube, namespace) == {}
+
+
+def test_pause_and_resume_a_running_canary(
+    kube: Client, namespace: str, kubeconfig_path: str
+) -> None:
+    make_app(kube, namespace, replicas=2)
+    proc = kprism_bg(
+        "release",
+        "hello",
+        "-n",
+        namespace,
+        "--image",
+        V2,
+        "--steps",
+        "50,100",
+        "--pause",
+        "3s",
+        kubeconfig=kubeconfig_path,
+    )
+    try:
+        wait_for(
+            lambda: release_status(kube, namespace).get("step_index"),
+            lambda i: i == 1,
+            timeout=60,
+            what="first step",
+        )
+        kprism("pause", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
+        wait_for(
+            lambda: release_status(kube, namespace).get("phase"),
+            lambda p: p == "Paused",
+            timeout=30,
+            what="paused",
+        )
+        import time
+
+        time.sleep(5)  # longer than the 3s pause step: a paused release must not move on
+        st = release_status(kube, namespace)
+        assert st["phase"] == "Paused" and st["step_index"] == 1, st
+        kprism("resume", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == 0, err
+    assert selector(kube, namespace)["color"] == "green"
+
+
 def test_stable_with_zero_replicas_is_refused(
     kube: Client, namespace: str, kubeconfig_path: str
 ) -> None:

@@ -72,3 +72,39 @@ def test_global_and_local_options_and_output_formats(
         check=0,
     )
     assert json.loads(scaled.stdout)["replicas"] == 3
+
+
+def test_kubeconfig_flag_before_the_command_beats_the_environment(
+    kube: Client, namespace: str, kubeconfig_path: str
+) -> None:
+    make_app(kube, namespace, replicas=1)
+    env = {**os.environ, "KUBECONFIG": "/nonexistent/kubeconfig"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kprism.cli.main",
+            "--kubeconfig",
+            kubeconfig_path,
+            "-n",
+            namespace,
+            "status",
+            "hello",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["app"] == "hello"
+    out = subprocess.run(
+        [sys.executable, "-m", "kprism.cli.main", "-n", namespace, "status", "hello"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 2 and "/nonexistent/kubeconfig" in out.stderr

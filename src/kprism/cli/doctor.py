@@ -313,7 +313,7 @@ def doctor(  # keyword-only: typer passes every parameter by name
     ] = None,
     kubeconfig: Annotated[
         str | None,
-        typer.Option("--kubeconfig", help="Path to the kubeconfig file.", envvar="KUBECONFIG"),
+        typer.Option("--kubeconfig", help="Path to the kubeconfig file (default: $KUBECONFIG)."),
     ] = None,
     track_label: Annotated[
         str, typer.Option("--track-label", help="Label that tells tracks apart.")

@@ -52,7 +52,9 @@ Namespace = Annotated[
 Context = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
 Kubeconfig = Annotated[
     str | None,
-    typer.Option("--kubeconfig", help="Path to the kubeconfig file.", envvar="KUBECONFIG"),
+    typer.Option(
+        "--kubeconfig", help="Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config)."
+    ),
 ]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="Output format.")]
 TrackLabel = Annotated[str, typer.Option("--track-label", help="Label that tells tracks apart.")]
@@ -315,6 +317,12 @@ def _canary(
 
     if steps is not None and spec_file is not None:
         raise UsageError("give either --steps or -f, not both")
+    if pause is not None and steps is None:
+        raise UsageError(
+            "--pause goes with --steps (e.g. --steps 10,50,100 --pause 2m); in -f put pause steps in the file"
+        )
+    if spec_file is not None and max_surge != "25%":
+        raise UsageError(f"--max-surge is ignored with -f: set maxSurge in {spec_file}")
     surge: int | str = int(max_surge) if max_surge.isdigit() else max_surge
     if steps is not None:
         spec = CanarySpec.from_shorthand(
@@ -325,7 +333,10 @@ def _canary(
             text = spec_file.read_text()
         except OSError as exc:
             raise UsageError(f"-f {spec_file}: {exc.strerror}") from exc
-        data = yaml.safe_load(text) or {}
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError:
+            data = {}  # the line-aware loader below reports it as file:line
         at: tuple[str, ...] = ("canary",) if isinstance(data, dict) and "canary" in data else ()
         spec = CanarySpec.from_yaml(text, source=str(spec_file), at=at)
         if auto_promote and not spec.auto_promote:

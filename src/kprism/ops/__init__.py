@@ -13,6 +13,7 @@ cluster is changed.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -500,7 +501,9 @@ def release(
 def check_outcome(st: ReleaseStatus) -> ReleaseStatus:
     if st.phase in (Phase.FAILED, Phase.ABORTED):
         raise ReleaseFailed(
-            f"release {st.id} {st.phase.value.lower()}: {st.message}", phase=st.phase.value
+            f"release {st.id} {st.phase.value.lower()}: "
+            f"{st.message.removeprefix('aborted: ').removeprefix('failed: ')}",
+            phase=st.phase.value,
         )
     return st
 
@@ -625,6 +628,15 @@ def resume(
     st = read_release(obs.service)
     if st is None:
         raise UsageError(f"nothing to resume: app {app.name} has no release")
+    sent = False
+    if st.paused and not st.phase.terminal:
+        # A paused release: the resume intent is enough if an engine is driving it.
+        write_intent(
+            kube,
+            app,
+            Intent(action=Action.RESUME, release=st.id, by=_identity(), at=bluegreen.iso(_now())),
+        )
+        sent = True
     lease = AppLease(kube, namespace=app.namespace, app=app.name)
     clock = clock or SystemClock()
     start = clock.monotonic()
@@ -632,21 +644,15 @@ def resume(
         holder = lease.try_acquire()
         if holder is None:
             break
+        if sent:
+            return st  # the live engine holding the Lease sees the intent through its watch
         if clock.monotonic() - start >= wait_for_lease:
             raise LockedError(
                 f"app {app.name} is being driven by {holder.holder} (renewed {holder.age(_now()):.0f}s ago): "
                 f"it will be resumable once that Lease expires ({holder.duration}s without renewal)",
                 holder=holder.holder,
             )
-        import threading
-
         threading.Event().wait(0.5)
-    if st.paused:
-        write_intent(
-            kube,
-            app,
-            Intent(action=Action.RESUME, release=st.id, by=_identity(), at=bluegreen.iso(_now())),
-        )
     if st.phase.terminal:
         lease.release()
         return st

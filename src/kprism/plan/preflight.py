@@ -206,7 +206,7 @@ def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
         if row["kind"] == "setWeight":
             out.append(
                 f"step {i}: weight {row['weight']}% → {row['candidate']} {st.candidate} / "
-                f"{row['stable']} {st.stable} pods, achieved {row['achieved']:g}% "
+                f"{row['stable']} {st.stable} pods, achieved {row['achieved']:.3g}% "
                 "(capacity never below "
                 f"{st.replicas} ready; verified on {'EndpointSlices' if st.spec.router == 'replicas' else 'the routes'})"
             )
