@@ -408,7 +408,7 @@ def _aborted(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
             phase=Phase.FAILED if failed else Phase.ABORTED,
             finished_at=st.finished_at or iso(now),
             message=(
-                f"release failed and was rolled back to {st.stable}: {st.last_error}"
+                f"failed, traffic is on {st.stable}: {st.last_error}"
                 if failed
                 else f"aborted: traffic stays on {st.stable}, {st.candidate_deployment} scaled to 0"
             ),
