@@ -8,11 +8,21 @@ import socket
 
 import pytest
 
-from tests.conftest import NonLoopbackConnect
+from tests.conftest import NonLoopbackConnect, check_address
 
 
-@pytest.mark.parametrize("host", ["198.18.0.7", "10.0.0.1", "172.16.5.4", "192.168.1.1", "8.8.8.8"])
-def test_non_loopback_refused(host: str) -> None:
+@pytest.mark.parametrize(
+    "host", ["198.18.0.7", "10.0.0.1", "172.16.5.4", "192.168.1.1", "8.8.8.8", "2001:db8::1"]
+)
+def test_guard_decision_refuses_every_non_loopback_range(host: str) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with pytest.raises(NonLoopbackConnect):
+        check_address(family, (host, 9))
+
+
+@pytest.mark.parametrize("host", ["198.18.0.7", "203.0.113.9"])
+def test_patched_connect_refuses_before_any_syscall(host: str) -> None:
+    # Only never-routed benchmark/documentation ranges reach a real socket here.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s, pytest.raises(NonLoopbackConnect):
         s.connect((host, 9))
 
