@@ -17,6 +17,7 @@ run() { say "$*"; "$@"; }
 "$bin/kubectl" create namespace "$ns" >/dev/null
 run "$bin/kubectl" -n "$ns" apply -f examples/seed/
 "$bin/kubectl" -n "$ns" rollout status deploy/py-hello-blue --timeout=60s >/dev/null
+run "$kprism" -n "$ns" doctor py-hello-service || true
 run "$kprism" -n "$ns" adopt py-hello-service
 run "$kprism" -n "$ns" status py-hello-service
 run "$kprism" -n "$ns" plan py-hello-service --image hello=localhost:5001/py-http:2 --preview --auto-promote --scale-down-delay 5
