@@ -668,10 +668,7 @@ def adopt(
     ref = ops.app_ref(kube, app_name, track_label=track_label)
     quiet = output != Output.table
 
-    def progress(line: str) -> None:
-        if not quiet:
-            render.err.print(line, markup=False)
-
+    progress = render.lines(quiet=quiet)
     message = ops.adopt(kube, ref, track=track, timeout=timeout, on_progress=progress)
     if quiet:
         render.emit({"app": app_name, "track": track, "message": message}, output.value)
@@ -739,10 +736,7 @@ def split(
     options = {k: v for k, v in {"httproute": httproute, "ingress": ingress}.items() if v}
     quiet = output != Output.table
 
-    def progress(line: str) -> None:
-        if not quiet:
-            render.err.print(line, markup=False)
-
+    progress = render.lines(quiet=quiet)
     message = ops.split(
         kube,
         ref,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -40,6 +41,16 @@ def table(columns: list[str], rows: list[list[Any]]) -> None:
     for r in rows:
         t.add_row(*[str(x) for x in r])
     out.print(t)
+
+
+def lines(*, quiet: bool) -> Callable[[str], None]:
+    """A progress sink for one-shot operations (adopt, split): plain lines on stderr."""
+
+    def say(line: str) -> None:
+        if not quiet:
+            err.print(line, markup=False)
+
+    return say
 
 
 class Progress:
