@@ -4,6 +4,11 @@ Tests and the tools they drive may only ever connect to 127.0.0.0/8 (or ::1). Th
 guard wraps ``socket.socket.connect``/``connect_ex`` for the whole session and raises
 before the real connect for any other IP address, so a bug can never dial a simulated
 pod IP (198.18.0.0/15), a private range or a public address.
+
+The one exception is the data plane's tier (``tests/dataplane``): when this process
+really runs inside the project's own network namespace (``hack/dataplane.sh exec``,
+checked by comparing namespace inodes, not by trusting a variable), its pod and Service
+IPs in 198.18.0.0/15 exist only there and may be dialled.
 """
 
 from __future__ import annotations
@@ -20,6 +25,18 @@ class NonLoopbackConnect(AssertionError):
     """A test tried to connect to an address outside 127.0.0.0/8 / ::1."""
 
 
+DATAPLANE_RANGE = ipaddress.ip_network("198.18.0.0/15")
+
+
+def _in_dataplane_netns() -> bool:
+    from testkit.load import in_dataplane_netns
+
+    return in_dataplane_netns()
+
+
+IN_DATAPLANE = _in_dataplane_netns()
+
+
 def check_address(family: int, address: Any) -> None:
     if family not in (socket.AF_INET, socket.AF_INET6):
         return  # AF_UNIX and friends never leave the machine
@@ -28,6 +45,8 @@ def check_address(family: int, address: Any) -> None:
         ip = ipaddress.ip_address(host.split("%", 1)[0] if isinstance(host, str) else host)
     except ValueError as exc:  # a hostname reached connect() unresolved: refuse to guess
         raise NonLoopbackConnect(f"refusing to connect to unresolved host {host!r}") from exc
+    if ip.is_loopback or (IN_DATAPLANE and ip in DATAPLANE_RANGE):
+        return
     if not ip.is_loopback:
         raise NonLoopbackConnect(f"refusing to connect to non-loopback address {ip}")
 
