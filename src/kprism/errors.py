@@ -35,7 +35,19 @@ class UsageError(KprismError):
 
 
 class NotFoundError(UsageError):
-    """A named object (app, Service, Deployment, namespace, context) does not exist."""
+    """A named object (app, Service, Deployment, namespace, context) does not exist.
+
+    ``kind``, ``name`` and ``namespace`` say which object, when the adapter knows it
+    (empty otherwise): callers decide on these fields, never on the message.
+    """
+
+    def __init__(
+        self, message: str, *, kind: str = "", name: str = "", namespace: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
 
 
 class LockedError(UsageError):
@@ -57,7 +69,11 @@ class ClusterError(KprismError):
 
 
 class ForbiddenError(ClusterError):
-    """RBAC denied a verb on a resource."""
+    """RBAC denied a verb on a resource (``kind``, when the adapter knows it)."""
+
+    def __init__(self, message: str, *, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class ConflictError(KprismError):

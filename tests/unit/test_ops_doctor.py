@@ -163,7 +163,9 @@ class FakeKube:
         self, kind: str, namespace: str | None, labels: dict[str, str] | None = None
     ) -> list[dict[str, Any]]:
         if kind == self.forbid:
-            raise ForbiddenError(f"forbidden: cannot list {kind}s in namespace {namespace}: no")
+            raise ForbiddenError(
+                f"forbidden: cannot list {kind}s in namespace {namespace}: no", kind=kind
+            )
         out = [o for o in self.objects if o["kind"] == kind]
         if labels:
             out = [

@@ -8,17 +8,17 @@ import pytest
 
 from kprism.errors import UsageError
 from kprism.model.observed import DeploymentObs, ServiceObs
-from kprism.plan.preflight import _candidate_track, _stable_track, check_single_app
+from kprism.plan.preflight import candidate_track, check_single_app, stable_track
 from tests.unit.bgsim import SimDeployment, blue_app, template
 
 
 def test_stable_and_idle_track() -> None:
     obs = blue_app(3).observe()
-    stable = _stable_track(obs, None)
+    stable = stable_track(obs, None)
     assert stable.name == "hello-blue"
-    assert _candidate_track(obs, stable, None) == "green"
+    assert candidate_track(obs, stable, None) == "green"
     with pytest.raises(UsageError, match="stable track"):
-        _candidate_track(obs, stable, "blue")
+        candidate_track(obs, stable, "blue")
 
 
 def test_no_idle_track_when_both_colors_have_replicas() -> None:
@@ -28,7 +28,7 @@ def test_no_idle_track_when_both_colors_have_replicas() -> None:
     )
     obs = sim.observe()
     with pytest.raises(UsageError, match="no idle track"):
-        _candidate_track(obs, _stable_track(obs, None), None)
+        candidate_track(obs, stable_track(obs, None), None)
 
 
 def test_unpinned_service_with_two_live_tracks_needs_stable() -> None:
@@ -39,8 +39,8 @@ def test_unpinned_service_with_two_live_tracks_needs_stable() -> None:
     sim.selector = {"app": "hello"}
     obs = sim.observe()
     with pytest.raises(UsageError, match="--stable"):
-        _stable_track(obs, None)
-    assert _stable_track(obs, "green").name == "hello-green"
+        stable_track(obs, None)
+    assert stable_track(obs, "green").name == "hello-green"
 
 
 def test_service_selecting_two_apps() -> None:

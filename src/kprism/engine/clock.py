@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Protocol
@@ -10,6 +11,7 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> datetime: ...
     def monotonic(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
 
 
 class SystemClock:
@@ -18,3 +20,6 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        threading.Event().wait(seconds)

@@ -13,7 +13,6 @@ import functools
 import os
 import random
 import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -124,7 +123,7 @@ class Engine:
         return dataclasses.replace(obs, route_weights=weights)
 
     def _sleep(self, seconds: float) -> None:
-        threading.Event().wait(seconds)
+        self.clock.sleep(seconds)
 
     def step(self) -> tuple[Decision, AppObs]:
         """One observe → decide → record → act cycle."""

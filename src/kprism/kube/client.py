@@ -119,11 +119,16 @@ class Kube:
     # -- reading ------------------------------------------------------------------------
 
     def check_namespace(self, namespace: str) -> None:
-        with translating(f"get namespace {namespace}"):
+        with translating(f"get namespace {namespace}", kind="Namespace", name=namespace):
             self.client.get(Namespace, namespace)
 
     def get_service(self, name: str, namespace: str) -> ServiceObs:
-        with translating(f"get Service {name} in namespace {namespace}"):
+        with translating(
+            f"get Service {name} in namespace {namespace}",
+            kind="Service",
+            name=name,
+            namespace=namespace,
+        ):
             svc = self.client.get(Service, name, namespace=namespace)
         return service_obs(_dict(svc))
 
@@ -139,7 +144,12 @@ class Kube:
         return [service_obs(_dict(s)) for s in items]
 
     def raw_service(self, name: str, namespace: str) -> dict[str, Any]:
-        with translating(f"get Service {name} in namespace {namespace}"):
+        with translating(
+            f"get Service {name} in namespace {namespace}",
+            kind="Service",
+            name=name,
+            namespace=namespace,
+        ):
             return _dict(self.client.get(Service, name, namespace=namespace))
 
     def list_deployments(
@@ -204,7 +214,7 @@ class Kube:
         """Raw objects of one ``kind`` (Service, Deployment, Pod, PodDisruptionBudget,
         HorizontalPodAutoscaler) in ``namespace``, or in every namespace for None."""
         where = f"namespace {namespace}" if namespace else "all namespaces"
-        with translating(f"list {kind}s in {where}"):
+        with translating(f"list {kind}s in {where}", kind=kind, namespace=namespace or ""):
             return [
                 _dict(o)
                 for o in self.client.list(

@@ -32,8 +32,15 @@ def _describe(exc: ApiError) -> str:
 
 
 @contextmanager
-def translating(what: str) -> Iterator[None]:
-    """Run one API call; map its errors. ``what`` reads like "get Service hello in ns web"."""
+def translating(
+    what: str, *, kind: str = "", name: str = "", namespace: str = ""
+) -> Iterator[None]:
+    """Run one API call; map its errors. ``what`` reads like "get Service hello in ns web".
+
+    ``kind``, ``name`` and ``namespace`` name the object (or, for a list, the kind) on the
+    :class:`NotFoundError` and :class:`ForbiddenError` raised, so callers can tell which
+    object was missing or refused without reading the message.
+    """
     try:
         yield
     except KprismError:
@@ -42,11 +49,14 @@ def translating(what: str) -> Iterator[None]:
         code = exc.status.code or 0
         detail = _describe(exc)
         if code == 404:
-            raise NotFoundError(f"cannot {what}: not found ({detail})") from exc
+            raise NotFoundError(
+                f"cannot {what}: not found ({detail})", kind=kind, name=name, namespace=namespace
+            ) from exc
         if code == 403:
             raise ForbiddenError(
                 f"forbidden: cannot {what}: {detail} — grant this verb in the app's Role "
-                "(see docs/rbac.md)"
+                "(see docs/rbac.md)",
+                kind=kind,
             ) from exc
         if code == 401:
             raise ClusterError(

@@ -35,7 +35,7 @@ import yaml
 from kprism.errors import ConflictError, ForbiddenError, NotFoundError, UsageError
 from kprism.kube.client import Kube
 from kprism.model.release import ANNOTATION_RELEASE, LABEL_MANAGED, Phase
-from kprism.ops import DEFAULT_TRACK_LABEL, App, _namespace_missing
+from kprism.ops.apps import DEFAULT_TRACK_LABEL, App, app_not_found
 from kprism.plan.doctor import (
     DEFAULT_CONFIG,
     DoctorConfig,
@@ -175,15 +175,7 @@ def _read_service(kube: Kube, app: App) -> Obj:
     try:
         return kube.raw_service(app.name, app.namespace)
     except NotFoundError as exc:
-        if _namespace_missing(kube, app.namespace):
-            raise NotFoundError(
-                f"namespace {app.namespace!r} does not exist: pass -n/--namespace with an "
-                "existing namespace"
-            ) from exc
-        raise NotFoundError(
-            f"app {app.name!r} not found: there is no Service {app.name} in namespace "
-            f"{app.namespace} (an app is named by its Service; see `kprism list`)"
-        ) from exc
+        raise app_not_found(kube, app) from exc
 
 
 def _read_app(kube: Kube, app: App, *, pdbs: bool = True) -> list[Obj]:
@@ -438,7 +430,7 @@ def check_release(kube: Kube, app: App, *, force: bool = False) -> tuple[str, ..
         objects = _read_app(kube, app)
         config = live_config(DEFAULT_CONFIG, app=app, service=objects[0])
     except ForbiddenError as exc:
-        if "PodDisruptionBudget" not in str(exc):
+        if exc.kind != "PodDisruptionBudget":
             raise
         objects = _read_app(kube, app, pdbs=False)
         config = replace(live_config(DEFAULT_CONFIG, app=app, service=objects[0]), expect_pdb=False)

@@ -486,6 +486,17 @@ def apply_intent(
 StepFn = Callable[[ReleaseStatus, AppObs, datetime], _Result]
 
 
+def promote_refusal(st: ReleaseStatus) -> str | None:
+    """Why ``kprism promote`` has nothing to do for this release, or None if it may."""
+    if st.aborting:
+        return f"nothing to promote: release {st.id} is being aborted"
+    if st.step not in BEFORE_SWITCH:
+        return f"nothing to promote: release {st.id} is past promotion (step {st.step})"
+    if st.promoted or st.spec.auto_promote:
+        return f"nothing to promote: release {st.id} is already promoted (step {st.step})"
+    return None
+
+
 def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
     """Next status and actions for a blue-green release or rollback (pure)."""
     return drive(st, obs, now, intent, table=_STEPS)

@@ -375,6 +375,16 @@ _STEPS: dict[str, bg.StepFn] = {
 }
 
 
+def promote_refusal(st: ReleaseStatus) -> str | None:
+    """Why ``kprism promote`` has nothing to do for this canary, or None if it may: a
+    promotion is taken until the steps are over (``--full`` skips the rest of them)."""
+    if st.aborting:
+        return f"nothing to promote: release {st.id} is being aborted"
+    if st.step not in (bg.PIN, bg.CREATE, STEP) or st.full:
+        return f"nothing to promote: release {st.id} is past its steps (step {st.step})"
+    return None
+
+
 def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
     """Next status and actions for a canary release (pure)."""
     return bg.drive(st, obs, now, intent, table=_STEPS, abort_step=ABORT_ROUTES)

@@ -64,7 +64,7 @@ def _live_tracks(obs: AppObs) -> list[DeploymentObs]:
     ]
 
 
-def _stable_track(obs: AppObs, requested: str | None) -> DeploymentObs:
+def stable_track(obs: AppObs, requested: str | None) -> DeploymentObs:
     """The track serving traffic now (the Service pins it, or the only live one)."""
     serving = obs.serving_track()
     untracked = [d for d in obs.deployments if d.track is None]
@@ -104,7 +104,7 @@ def _stable_track(obs: AppObs, requested: str | None) -> DeploymentObs:
     )
 
 
-def _candidate_track(obs: AppObs, stable: DeploymentObs, requested: str | None) -> str:
+def candidate_track(obs: AppObs, stable: DeploymentObs, requested: str | None) -> str:
     assert stable.track is not None
     if requested:
         check_track(requested, label=obs.track_label)
@@ -135,7 +135,7 @@ def _candidate_track(obs: AppObs, stable: DeploymentObs, requested: str | None) 
     )
 
 
-def _check_hpa(obs: AppObs, dep: DeploymentObs, *, force: bool) -> None:
+def check_hpa(obs: AppObs, dep: DeploymentObs, *, force: bool) -> None:
     for h in obs.hpas:
         if h.target == dep.name and not force:
             raise UsageError(

@@ -1,0 +1,207 @@
+"""Naming and reading apps: connect, observe, status, history, list.
+
+An app is named by its Service. Reading never changes anything and never takes the
+app's Lease, so it works while another machine drives a release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kprism.errors import NotFoundError
+from kprism.kube.client import Kube, Target
+from kprism.kube.lease import AppLease, LeaseInfo
+from kprism.kube.state import read_history, read_intent, read_release
+from kprism.model.observed import AppObs, ServiceObs
+from kprism.model.release import (
+    ANNOTATION_RELEASE,
+    Intent,
+    ReleaseStatus,
+    history_entry,
+    status_to_json,
+)
+from kprism.plan.validate import check_label_key
+
+DEFAULT_TRACK_LABEL = "color"
+
+
+def connect(
+    *, kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None
+) -> Kube:
+    """Open a connection (kubeconfig file and context as kubectl would pick them)."""
+    return Kube(Target(kubeconfig=kubeconfig, context=context, namespace=namespace))
+
+
+@dataclass(frozen=True, kw_only=True)
+class App:
+    """Names one app: a Service in a namespace, and the label that tells tracks apart."""
+
+    name: str
+    namespace: str
+    track_label: str = DEFAULT_TRACK_LABEL
+
+
+def app_ref(
+    kube: Kube, name: str, *, namespace: str | None = None, track_label: str = DEFAULT_TRACK_LABEL
+) -> App:
+    check_label_key(track_label)
+    return App(name=name, namespace=namespace or kube.namespace, track_label=track_label)
+
+
+def namespace_missing(kube: Kube, namespace: str) -> bool:
+    """Whether ``namespace`` surely does not exist (False when we may not tell)."""
+    try:
+        kube.check_namespace(namespace)
+    except NotFoundError:
+        return True
+    except Exception:  # forbidden to read namespaces: we cannot tell
+        return False
+    return False
+
+
+def app_not_found(kube: Kube, app: App) -> NotFoundError:
+    """The error for an app whose Service is missing: its namespace, or the app."""
+    if namespace_missing(kube, app.namespace):
+        return NotFoundError(
+            f"namespace {app.namespace!r} does not exist: pass -n/--namespace with an "
+            "existing namespace",
+            kind="Namespace",
+            name=app.namespace,
+        )
+    return NotFoundError(
+        f"app {app.name!r} not found: there is no Service {app.name} in namespace "
+        f"{app.namespace} (an app is named by its Service; see `kprism list`)",
+        kind="Service",
+        name=app.name,
+        namespace=app.namespace,
+    )
+
+
+def observe(kube: Kube, app: App) -> AppObs:
+    """Observe an app, turning a missing Service or namespace into a clear error."""
+    try:
+        return kube.observe(namespace=app.namespace, service=app.name, track_label=app.track_label)
+    except NotFoundError as exc:
+        if exc.kind == "Service" and exc.name == app.name:
+            raise app_not_found(kube, app) from exc
+        raise
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackView:
+    track: str | None
+    deployment: str
+    replicas: int
+    ready: int
+    images: dict[str, str]
+    serving: bool
+    endpoints: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppStatus:
+    app: App
+    selector: dict[str, str]
+    tracks: tuple[TrackView, ...]
+    release: ReleaseStatus | None
+    intent: Intent | None
+    lease: LeaseInfo | None
+    endpoints: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "app": self.app.name,
+            "namespace": self.app.namespace,
+            "trackLabel": self.app.track_label,
+            "selector": self.selector,
+            "readyEndpoints": self.endpoints,
+            "tracks": [t.__dict__ for t in self.tracks],
+            "release": status_to_json(self.release) if self.release else None,
+            "intent": self.intent.__dict__ if self.intent else None,
+            "lease": (
+                {
+                    "holder": self.lease.holder,
+                    "renewed": self.lease.renewed.isoformat() if self.lease.renewed else None,
+                }
+                if self.lease and self.lease.holder
+                else None
+            ),
+        }
+
+
+def track_views(obs: AppObs) -> tuple[TrackView, ...]:
+    """One row per Deployment of the app: size, readiness, images, whether it serves."""
+    serving = obs.serving_track()
+    return tuple(
+        TrackView(
+            track=d.track,
+            deployment=d.name,
+            replicas=d.replicas,
+            ready=d.ready,
+            images=d.images(),
+            serving=(serving is None and d.ready > 0)
+            or (serving is not None and d.track == serving),
+            endpoints=len(obs.endpoints & {p.name for p in obs.pods if p.track == d.track}),
+        )
+        for d in obs.deployments
+    )
+
+
+def app_status(kube: Kube, app: App) -> AppStatus:
+    obs = observe(kube, app)
+    lease = AppLease(kube, namespace=app.namespace, app=app.name).info()
+    return AppStatus(
+        app=app,
+        selector=dict(obs.service.selector),
+        tracks=track_views(obs),
+        release=read_release(obs.service),
+        intent=read_intent(obs.service),
+        lease=lease,
+        endpoints=len(obs.endpoints),
+    )
+
+
+def history(kube: Kube, app: App) -> list[dict[str, Any]]:
+    svc = observe(kube, app).service
+    entries = read_history(svc)
+    current = read_release(svc)
+    if current is not None and not current.phase.terminal:
+        entries.append(history_entry(current))
+    return list(reversed(entries))
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppSummary:
+    namespace: str
+    name: str
+    serving: str | None
+    phase: str
+    step: str
+    tracks: str
+
+
+def _summary(svc: ServiceObs, track_label: str) -> AppSummary | None:
+    st = read_release(svc) if ANNOTATION_RELEASE in svc.annotations else None
+    if st is None and track_label not in svc.selector:
+        return None
+    return AppSummary(
+        namespace=svc.namespace,
+        name=svc.name,
+        serving=svc.selector.get(track_label),
+        phase=st.phase.value if st else "-",
+        step=st.step if st else "-",
+        tracks=f"{st.stable}→{st.candidate}" if st else "-",
+    )
+
+
+def list_apps(
+    kube: Kube, *, namespace: str | None, track_label: str = DEFAULT_TRACK_LABEL
+) -> list[AppSummary]:
+    """Services that are kprism apps: they carry release state or select by the track label."""
+    out = []
+    for svc in kube.list_services(namespace):
+        summary = _summary(svc, track_label)
+        if summary is not None:
+            out.append(summary)
+    return out

@@ -1,0 +1,179 @@
+"""Operator intents on a release in flight (promote, abort, pause, resume), and rollback.
+
+An intent is written onto the app's Service; the engine that holds the app's Lease
+sees it through its watch and acts. If no engine holds the Lease, the call takes it
+and drives the release itself — to its end or to its next wait point, as the strategy
+says (:mod:`kprism.plan.strategies`) — so an intent is never left unattended.
+"""
+
+from __future__ import annotations
+
+from kprism.engine.clock import Clock, SystemClock
+from kprism.errors import ConflictError, LockedError, UsageError
+from kprism.kube.client import Kube
+from kprism.kube.lease import AppLease
+from kprism.kube.state import intent_patch, read_history, read_release
+from kprism.model.release import Action, Intent, ReleaseStatus
+from kprism.ops.apps import App, observe
+from kprism.ops.releases import new_release_id
+from kprism.ops.running import (
+    TickHandler,
+    app_lease,
+    check_outcome,
+    drive,
+    identity,
+    record_release,
+    stop_at_wait_points,
+    utcnow,
+)
+from kprism.plan.bluegreen import iso
+from kprism.plan.intents import check_intent, drives_to_end, writes_intent
+from kprism.plan.start import rollback_status, rollback_target
+
+LEASE_POLL = 0.5  # seconds between attempts to take the Lease in ``resume``
+
+
+def send_intent(
+    kube: Kube,
+    app: App,
+    action: Action,
+    *,
+    reason: str = "",
+    drive_if_unattended: bool = True,
+    on_tick: TickHandler | None = None,
+    timeout: float | None = None,
+) -> ReleaseStatus:
+    """Write an intent onto the app. If no engine holds the Lease, take it and act."""
+    st = check_intent(read_release(observe(kube, app).service), action, app=app.name)
+    if writes_intent(st, action):
+        intent = Intent(
+            action=action, release=st.id, by=identity(), at=iso(utcnow()), reason=reason
+        )
+        write_intent(kube, app, intent)
+    if not drive_if_unattended:
+        return st
+    lease = app_lease(kube, app)
+    if lease.try_acquire() is not None:
+        return st  # a live engine holds the Lease: it sees the intent through its watch
+    until = None if drives_to_end(st, action) else stop_at_wait_points
+    return drive(kube, app, lease=lease, on_tick=on_tick, until=until, timeout=timeout)
+
+
+def write_intent(kube: Kube, app: App, intent: Intent, *, attempts: int = 20) -> None:
+    """Write ``intent`` with the Service's resourceVersion as precondition; on a conflict
+    (the engine recorded a status meanwhile) re-read and write again."""
+    svc = observe(kube, app).service
+    for attempt in range(attempts):
+        try:
+            kube.patch_service(app.name, app.namespace, intent_patch(svc, intent))
+            return
+        except ConflictError:
+            if attempt == attempts - 1:
+                raise
+            svc = kube.get_service(app.name, app.namespace)
+            current = read_release(svc)
+            if current is None or current.id != intent.release or current.phase.terminal:
+                raise UsageError(
+                    f"release {intent.release} of {app.name} ended before the "
+                    f"{intent.action.value} intent could be written"
+                ) from None
+
+
+def _take_lease(
+    kube: Kube, app: App, *, sent: bool, wait_for_lease: float, clock: Clock
+) -> AppLease | None:
+    """The app's Lease, waiting up to ``wait_for_lease`` seconds; None when a live
+    engine holds it and ``sent`` (it will act on the intent sent); LockedError when it
+    stays held."""
+    lease = app_lease(kube, app)
+    start = clock.monotonic()
+    while True:
+        holder = lease.try_acquire()
+        if holder is None:
+            return lease
+        if sent:
+            return None
+        if clock.monotonic() - start >= wait_for_lease:
+            raise LockedError(
+                f"app {app.name} is being driven by {holder.holder} (renewed {holder.age(utcnow()):.0f}s ago): "
+                f"it will be resumable once that Lease expires ({holder.duration}s without renewal)",
+                holder=holder.holder,
+            )
+        clock.sleep(LEASE_POLL)
+
+
+def resume(
+    kube: Kube,
+    app: App,
+    *,
+    on_tick: TickHandler | None = None,
+    timeout: float | None = None,
+    wait_for_lease: float = 0.0,
+    clock: Clock | None = None,
+) -> ReleaseStatus:
+    """Take over an unattended (or crashed) release and drive it to the end."""
+    st = read_release(observe(kube, app).service)
+    if st is None:
+        raise UsageError(f"nothing to resume: app {app.name} has no release")
+    sent = False
+    if st.paused and not st.phase.terminal:
+        # A paused release: the resume intent is enough if an engine is driving it.
+        write_intent(
+            kube,
+            app,
+            Intent(action=Action.RESUME, release=st.id, by=identity(), at=iso(utcnow())),
+        )
+        sent = True
+    clock = clock or SystemClock()
+    lease = _take_lease(kube, app, sent=sent, wait_for_lease=wait_for_lease, clock=clock)
+    if lease is None:
+        return st  # the live engine holding the Lease sees the intent through its watch
+    if st.phase.terminal:
+        lease.release()
+        return st
+    return drive(kube, app, lease=lease, on_tick=on_tick, timeout=timeout)
+
+
+def rollback(
+    kube: Kube,
+    app: App,
+    *,
+    on_tick: TickHandler | None = None,
+    scale_down_delay: float = 30.0,
+    timeout: float | None = None,
+    wait: bool = True,
+) -> ReleaseStatus:
+    """Go back to the previous track: abort a release in flight, or reverse-flip a finished one."""
+    obs = observe(kube, app)
+    st = read_release(obs.service)
+    if st is not None and not st.phase.terminal:
+        return check_outcome(
+            send_intent(
+                kube, app, Action.ABORT, reason="rollback", on_tick=on_tick, timeout=timeout
+            )
+        )
+    current, previous = rollback_target(obs, read_history(obs.service), app=app.name)
+    now = utcnow()
+    status = rollback_status(
+        release_id=new_release_id(now),
+        current=current,
+        previous=previous,
+        scale_down_delay=scale_down_delay,
+        now=now,
+    )
+    lease = record_release(
+        kube,
+        app,
+        status,
+        reason="RollbackStarted",
+        message=lambda by: f"rollback {status.id}: {status.stable} → {status.candidate} by {by}",
+    )
+    final = drive(
+        kube,
+        app,
+        lease=lease,
+        on_tick=on_tick,
+        timeout=timeout,
+        until=None if wait else stop_at_wait_points,
+    )
+    return check_outcome(final)

@@ -1,0 +1,120 @@
+"""Taking an app's Lease, recording a new release on it, and running the engine.
+
+Every operation that starts something the engine then drives (a release, a rollback)
+goes the same way, in :func:`record_release`: take the Lease → observe → write the
+first status → emit an Event → hand the Lease to :func:`drive`, which gives it back
+when the engine stops. If anything fails before the engine runs, the Lease is given
+back at once, so a refused start never leaves the app locked.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from kprism.engine.clock import Clock, SystemClock
+from kprism.engine.loop import Engine, Tick
+from kprism.errors import ReleaseFailed
+from kprism.kube.client import Kube
+from kprism.kube.lease import AppLease
+from kprism.kube.state import status_patch
+from kprism.model.observed import AppObs
+from kprism.model.release import Phase, ReleaseStatus
+from kprism.ops.apps import App, observe
+
+TickHandler = Callable[[Tick], None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def identity() -> str:
+    """Who sends an intent: ``user@host``."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{os.uname().nodename}"
+
+
+def app_lease(kube: Kube, app: App) -> AppLease:
+    return AppLease(kube, namespace=app.namespace, app=app.name)
+
+
+def record_release(
+    kube: Kube,
+    app: App,
+    status: ReleaseStatus,
+    *,
+    reason: str,
+    message: Callable[[str], str],
+    lease: AppLease | None = None,
+    check: Callable[[AppObs], None] | None = None,
+) -> AppLease:
+    """Take the app's Lease, observe, run ``check`` on what is there now, record
+    ``status`` and emit an Event (``reason``, ``message(holder identity)``).
+
+    Returns the held Lease for :func:`drive`; gives it back if any of this fails.
+    """
+    lease = lease or app_lease(kube, app)
+    lease.acquire()
+    try:
+        obs = observe(kube, app)
+        if check is not None:
+            check(obs)
+        kube.patch_service(app.name, app.namespace, status_patch(obs.service, status))
+        kube.emit_event(
+            namespace=app.namespace,
+            service=app.name,
+            reason=reason,
+            message=message(lease.identity),
+        )
+    except BaseException:
+        lease.release()
+        raise
+    return lease
+
+
+def drive(
+    kube: Kube,
+    app: App,
+    *,
+    lease: AppLease,
+    on_tick: TickHandler | None = None,
+    until: Callable[[ReleaseStatus], bool] | None = None,
+    timeout: float | None = None,
+    clock: Clock | None = None,
+) -> ReleaseStatus:
+    """Run the engine for ``app`` while holding ``lease``; release the Lease afterwards."""
+    try:
+        engine = Engine(
+            kube,
+            namespace=app.namespace,
+            service=app.name,
+            track_label=app.track_label,
+            lease=lease,
+            clock=clock or SystemClock(),
+            on_tick=on_tick,
+        )
+        return engine.run(until=until, timeout=timeout)
+    finally:
+        lease.release()
+
+
+def stop_at_wait_points(st: ReleaseStatus) -> bool:
+    """For --no-wait: stop when the release needs an operator (paused or awaiting promotion)."""
+    return st.phase == Phase.PAUSED
+
+
+def check_outcome(st: ReleaseStatus) -> ReleaseStatus:
+    """``st`` if the release did not end failed or aborted; :class:`ReleaseFailed` otherwise."""
+    if st.phase in (Phase.FAILED, Phase.ABORTED):
+        raise ReleaseFailed(
+            f"release {st.id} {st.phase.value.lower()}: "
+            f"{st.message.removeprefix('aborted: ').removeprefix('failed: ')}",
+            phase=st.phase.value,
+        )
+    return st

@@ -1,0 +1,44 @@
+"""Release options as the shells collect them, turned into a :class:`ReleaseSpec`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kprism.model.release import Change, ReleaseSpec, Strategy
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpecArgs:
+    """Release options as the shells collect them."""
+
+    images: Sequence[tuple[str, str]] = ()
+    env: Sequence[tuple[str, str, str]] = ()
+    patch: dict[str, Any] = field(default_factory=dict)
+    strategy: Strategy = Strategy.BLUEGREEN
+    preview: bool = False
+    auto_promote: bool = False
+    scale_down_delay: float = 30.0
+    ready_timeout: float = 600.0
+    track: str | None = None
+    canary: dict[str, Any] | None = None
+    router: str = "replicas"
+    router_options: dict[str, str] = field(default_factory=dict)
+
+    def to_spec(self) -> ReleaseSpec:
+        env: dict[str, dict[str, str]] = {}
+        for container, name, value in self.env:
+            env.setdefault(container, {})[name] = value
+        return ReleaseSpec(
+            strategy=self.strategy,
+            change=Change(images=dict(self.images), env=env, patch=self.patch),
+            preview=self.preview,
+            auto_promote=self.auto_promote,
+            scale_down_delay=self.scale_down_delay,
+            ready_timeout=self.ready_timeout,
+            track=self.track,
+            canary=self.canary,
+            router=self.router,
+            router_options=self.router_options,
+        )

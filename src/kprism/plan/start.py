@@ -1,0 +1,108 @@
+"""How a release or a rollback starts: its first recorded status (pure).
+
+:mod:`kprism.ops` observes the app, checks it (:mod:`kprism.plan.preflight`) and picks a
+release id; these functions decide the first status the engine will drive, so the two
+ways a release begins (``release`` and ``rollback``) are unit-tested without a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from kprism.errors import UsageError
+from kprism.model.observed import AppObs, DeploymentObs, HpaObs
+from kprism.model.release import Kind, Phase, ReleaseSpec, ReleaseStatus
+from kprism.plan import bluegreen
+
+
+def initial_status(
+    *,
+    release_id: str,
+    spec: ReleaseSpec,
+    stable: DeploymentObs,
+    candidate: str,
+    candidate_deployment: str,
+    candidate_images: Mapping[str, str],
+    now: datetime,
+    hpa: HpaObs | None = None,
+) -> ReleaseStatus:
+    """The status a new release is recorded with: every strategy starts at pinning the
+    Service to stable. ``hpa`` (the user's HPA on stable) is driven by a canary only."""
+    assert stable.track is not None
+    status = ReleaseStatus(
+        id=release_id,
+        kind=Kind.RELEASE,
+        spec=spec,
+        phase=Phase.PROGRESSING,
+        step=bluegreen.PIN,
+        stable=stable.track,
+        candidate=candidate,
+        stable_deployment=stable.name,
+        candidate_deployment=candidate_deployment,
+        replicas=stable.replicas,
+        stable_images=stable.images(),
+        candidate_images=dict(candidate_images),
+        started_at=bluegreen.iso(now),
+        step_started_at=bluegreen.iso(now),
+        message="starting",
+    )
+    if hpa is not None:
+        status = status.evolve(hpa=hpa.name, hpa_min=hpa.min_replicas, hpa_max=hpa.max_replicas)
+    return status
+
+
+def rollback_target(
+    obs: AppObs, history: Sequence[Mapping[str, Any]], *, app: str
+) -> tuple[DeploymentObs, DeploymentObs]:
+    """(serving, previous) Deployments of a rollback: the track the last successful
+    release into the serving one came from, else the only other track.
+    UsageError when there is nothing to roll back (to)."""
+    serving = obs.serving_track()
+    if serving is None:
+        raise UsageError(f"nothing to roll back: Service {app} does not pin a track")
+    current = obs.track(serving)
+    previous = None
+    for entry in reversed(history):
+        if entry.get("phase") == Phase.SUCCEEDED.value and entry.get("candidate") == serving:
+            previous = entry.get("stable")
+            break
+    if previous is None:
+        others = [d for d in obs.deployments if d.track and d.track != serving]
+        previous = others[0].track if len(others) == 1 else None
+    prev_dep = obs.track(previous) if previous else None
+    if current is None or prev_dep is None:
+        raise UsageError(f"nothing to roll back to: app {app} has no previous track")
+    return current, prev_dep
+
+
+def rollback_status(
+    *,
+    release_id: str,
+    current: DeploymentObs,
+    previous: DeploymentObs,
+    scale_down_delay: float,
+    now: datetime,
+) -> ReleaseStatus:
+    """A rollback is a blue-green release back onto ``previous`` with its unchanged
+    template, promoted automatically; it starts at (re)scaling that track."""
+    assert current.track is not None
+    assert previous.track is not None
+    return ReleaseStatus(
+        id=release_id,
+        kind=Kind.ROLLBACK,
+        spec=ReleaseSpec(auto_promote=True, scale_down_delay=scale_down_delay),
+        phase=Phase.PROGRESSING,
+        step=bluegreen.CREATE,
+        stable=current.track,
+        candidate=previous.track,
+        stable_deployment=current.name,
+        candidate_deployment=previous.name,
+        replicas=max(current.replicas, 1),
+        stable_images=current.images(),
+        candidate_images=previous.images(),
+        started_at=bluegreen.iso(now),
+        step_started_at=bluegreen.iso(now),
+        message="rolling back",
+    )
