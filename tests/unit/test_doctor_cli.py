@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from kprism.cli.doctor import register
-from kprism.doctor_report import Located, render_sarif, render_text
+from kprism.cli.doctor_report import Located, render_sarif, render_text
 from kprism.plan.doctor import RULES, DoctorConfig, audit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "doctor"

@@ -1,10 +1,9 @@
 """``kprism doctor``: find (and fix) what makes a release drop requests.
 
-A thin shell with two sources. Files: it loads manifests (:mod:`kprism.manifests`), runs
-the pure rules (:mod:`kprism.plan.doctor`) and optionally rewrites the files. The
-cluster (``kprism doctor APP``, ``-A``): it calls :mod:`kprism.ops.doctor`, which reads
-the app's objects and patches them. Either way the findings are rendered by
-:mod:`kprism.doctor_report` (a table for live apps). Exit codes gate CI: 0 clean, 1
+A thin shell over :mod:`kprism.ops.doctor` with two sources. Files: it audits manifests
+(and with ``--fix`` rewrites them). The cluster (``kprism doctor APP``, ``-A``): ops
+reads the app's objects and patches them. Either way the findings are rendered by
+:mod:`kprism.cli.doctor_report` (a table for live apps). Exit codes gate CI: 0 clean, 1
 something at or above ``--fail-on`` was found, 2 bad input (missing file, bad YAML,
 unknown rule or app), 3 cluster unreachable or forbidden.
 
@@ -26,7 +25,7 @@ from rich.table import Table
 
 from kprism import ops
 from kprism.cli import render
-from kprism.doctor_report import (
+from kprism.cli.doctor_report import (
     Located,
     locate,
     render_json,
@@ -35,10 +34,9 @@ from kprism.doctor_report import (
     summary,
 )
 from kprism.errors import KprismError, UsageError
-from kprism.kube.client import Kube
-from kprism.manifests import STDIN, Manifest, apply_fixes, load
+from kprism.ops import Kube
 from kprism.ops import doctor as live
-from kprism.plan.doctor import DoctorConfig, Finding, Severity, audit, plan_fixes
+from kprism.ops.doctor import DoctorConfig, Finding, Severity
 
 #: Opens a connection from ``--kubeconfig``, ``--context``, ``--namespace`` (each may be None).
 Connect = Callable[[str | None, str | None, str | None], Kube]
@@ -72,11 +70,6 @@ def _key(f: Finding) -> tuple[int, str, str, str]:
     return f.index, f.rule_id, f.container or "", f.path
 
 
-def _audit(files: list[str], config: DoctorConfig) -> tuple[list[Manifest], list[Finding]]:
-    manifests = load(files)
-    return manifests, audit([m.obj for m in manifests], config=config)
-
-
 def _fail(findings: Sequence[Finding], fail_on: FailOn) -> int:
     if fail_on is FailOn.none:
         return 0
@@ -92,23 +85,23 @@ def _run(
     output: Output,
     config: DoctorConfig,
 ) -> int:
-    if fix and STDIN in files:
-        raise UsageError("--fix rewrites files in place and cannot rewrite stdin (-f -)")
-    manifests, findings = _audit(files, config)
+    if fix:
+        live.check_fixable_files(files)
+    result = live.audit_files(files, config=config)
     fixed: list[Located] = []
     if fix:
-        plans = plan_fixes([m.obj for m in manifests], findings, config=config)
-        if plans:
-            before = locate(findings, manifests)  # lines of the files as they were
-            written = apply_fixes(manifests, plans)
-            manifests, findings = _audit(files, config)
-            remaining = {_key(f) for f in findings}
+        before = locate(result.findings, result.manifests)  # lines of the files as they were
+        done = live.fix_files(files, result, config=config)
+        if done is not None:
+            written, result = done
+            remaining = {_key(f) for f in result.findings}
             fixed = [i for i in before if _key(i.finding) not in remaining]
             for item in fixed:
                 f = item.finding
                 typer.echo(f"fixed {item.where}: {f.rule_id} {f.slug}", err=True)
             for name in written:
                 typer.echo(f"wrote {name}", err=True)
+    manifests, findings = result.manifests, result.findings
     items = locate(findings, manifests)
     if output is Output.json:
         typer.echo(render_json(items, objects=len(manifests), fixed=fixed), nl=False)

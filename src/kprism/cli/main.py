@@ -22,9 +22,7 @@ from rich.markup import escape
 from kprism import __version__, ops
 from kprism.cli import render
 from kprism.errors import KprismError, UsageError
-from kprism.kube.client import Kube
 from kprism.model.release import Action, ReleaseStatus, Strategy, status_to_json
-from kprism.plan.validate import parse_env_arg, parse_image_arg
 
 app = typer.Typer(
     name="kprism",
@@ -89,7 +87,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 _globals: dict[str, str | None] = {"namespace": None, "context": None, "kubeconfig": None}
 
 
-def _kube(kubeconfig: str | None, context: str | None, namespace: str | None) -> Kube:
+def _kube(kubeconfig: str | None, context: str | None, namespace: str | None) -> ops.Kube:
     """Connect; options given after the command win over those given before it."""
     return ops.connect(
         kubeconfig=kubeconfig or _globals["kubeconfig"],
@@ -261,8 +259,8 @@ def release(
         if v
     }
     args = ops.SpecArgs(
-        images=[parse_image_arg(i) for i in image or []],
-        env=[parse_env_arg(e) for e in set_env or []],
+        images=[ops.parse_image_arg(i) for i in image or []],
+        env=[ops.parse_env_arg(e) for e in set_env or []],
         patch=_load_patch(patch_file),
         strategy=Strategy.CANARY if canary is not None else strategy,
         preview=preview,
@@ -559,14 +557,12 @@ def _show_status(view: ops.AppStatus, fmt: Output) -> None:
 
 
 def _show_canary_steps(st: ReleaseStatus) -> None:
-    from kprism.plan import canary
-
     render.out.print(
         f"weight: {st.requested_weight:g}% requested, {st.achieved_weight:g}% achieved "
         f"(router {st.spec.router})"
     )
     rows = []
-    for row in canary.describe(st):
+    for row in ops.canary_steps(st):
         i = row["index"]
         mark = (
             "✓"
@@ -697,8 +693,8 @@ def clone(
 ) -> None:
     """Clone the serving track into a new track with a change, without traffic."""
     args = ops.SpecArgs(
-        images=[parse_image_arg(i) for i in image or []],
-        env=[parse_env_arg(e) for e in set_env or []],
+        images=[ops.parse_image_arg(i) for i in image or []],
+        env=[ops.parse_env_arg(e) for e in set_env or []],
         patch=_load_patch(patch_file),
     )
     kube = _kube(kubeconfig, context, namespace)
@@ -728,9 +724,7 @@ def split(
     track_label: TrackLabel = ops.DEFAULT_TRACK_LABEL,
 ) -> None:
     """Rainbow: split traffic over several live tracks, e.g. blue=80 green=15 red=5."""
-    from kprism.plan.rainbow import parse_weights
-
-    parsed = parse_weights(weights)
+    parsed = ops.parse_weights(weights)
     kube = _kube(kubeconfig, context, namespace)
     ref = ops.app_ref(kube, app_name, track_label=track_label)
     options = {k: v for k, v in {"httproute": httproute, "ingress": ingress}.items() if v}

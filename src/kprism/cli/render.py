@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.status import Status
 from rich.table import Table
 
-from kprism.engine.loop import Tick
+from kprism.ops import Tick
 
 out = Console(highlight=False, soft_wrap=True)
 if not out.is_terminal:

@@ -8,6 +8,7 @@ Waiting, retrying and deciding live elsewhere.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from collections.abc import Iterable, Mapping
@@ -20,12 +21,14 @@ import httpx2
 from lightkube import Client, KubeConfig
 from lightkube.codecs import from_dict
 from lightkube.config.kubeconfig import SingleConfig
+from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import EventSource, ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import Event, Namespace, Pod, Service
 from lightkube.resources.discovery_v1 import EndpointSlice
+from lightkube.resources.networking_v1 import Ingress
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
@@ -57,6 +60,31 @@ _LISTABLE: dict[str, Any] = {
     "PodDisruptionBudget": PodDisruptionBudget,
     "HorizontalPodAutoscaler": HorizontalPodAutoscaler,
 }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceKind:
+    """A namespaced resource type, for the generic object calls (``get_object`` …) that
+    routers use for objects the adapter has no typed method for (Ingress, HTTPRoute)."""
+
+    api_version: str  # "v1", "networking.k8s.io/v1", "gateway.networking.k8s.io/v1"
+    kind: str
+    plural: str
+
+
+SERVICE = ResourceKind(api_version="v1", kind="Service", plural="services")
+INGRESS = ResourceKind(api_version="networking.k8s.io/v1", kind="Ingress", plural="ingresses")
+
+_BUILTIN: dict[ResourceKind, Any] = {SERVICE: Service, INGRESS: Ingress}
+
+
+@functools.cache
+def _resource(res: ResourceKind) -> Any:
+    """The lightkube resource class of ``res`` (built in, or a generic one for a CRD)."""
+    if res in _BUILTIN:
+        return _BUILTIN[res]
+    group, _, version = res.api_version.rpartition("/")
+    return create_namespaced_resource(group, version, res.kind, res.plural)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,6 +283,64 @@ class Kube:
                 h for h in self.list_hpas(namespace) if any(d.name == h.target for d in deployments)
             ),
         )
+
+    # -- generic objects (one request each; plain JSON in and out) -----------------------
+
+    def _what(self, verb: str, res: ResourceKind, name: str, namespace: str) -> str:
+        return f"{verb} {res.kind} {name} in namespace {namespace}"
+
+    def get_object(self, res: ResourceKind, name: str, namespace: str) -> dict[str, Any]:
+        """One object as JSON; NotFoundError (with kind/name/namespace) when it is missing,
+        :class:`~kprism.kube.errors.ResourceTypeMissing` when its type is not served."""
+        with translating(
+            self._what("get", res, name, namespace), kind=res.kind, name=name, namespace=namespace
+        ):
+            return _dict(self.client.get(_resource(res), name, namespace=namespace))
+
+    def find_object(self, res: ResourceKind, name: str, namespace: str) -> dict[str, Any] | None:
+        try:
+            return self.get_object(res, name, namespace)
+        except NotFoundError:
+            return None
+
+    def create_object(self, res: ResourceKind, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        with translating(
+            f"create {res.kind} {meta['name']} in namespace {meta['namespace']}", kind=res.kind
+        ):
+            self.client.create(cast(Any, from_dict(dict(body))), namespace=meta["namespace"])
+
+    def replace_object(self, res: ResourceKind, body: Mapping[str, Any]) -> None:
+        """PUT ``body``; its ``metadata.resourceVersion`` is the precondition."""
+        meta = body["metadata"]
+        with translating(
+            f"replace {res.kind} {meta['name']} in namespace {meta['namespace']}", kind=res.kind
+        ):
+            self.client.replace(cast(Any, from_dict(dict(body))))
+
+    def patch_object(
+        self, res: ResourceKind, name: str, namespace: str, patch: Mapping[str, Any]
+    ) -> None:
+        """JSON merge patch; include metadata.resourceVersion in ``patch`` for a precondition."""
+        with translating(
+            self._what("patch", res, name, namespace), kind=res.kind, name=name, namespace=namespace
+        ):
+            self.client.patch(
+                _resource(res), name, dict(patch), namespace=namespace, patch_type=PatchType.MERGE
+            )
+
+    def delete_object(self, res: ResourceKind, name: str, namespace: str) -> None:
+        """Delete one object; one that is already gone is not an error."""
+        with (
+            suppress(NotFoundError),
+            translating(
+                self._what("delete", res, name, namespace),
+                kind=res.kind,
+                name=name,
+                namespace=namespace,
+            ),
+        ):
+            self.client.delete(_resource(res), name, namespace=namespace)
 
     # -- writing ------------------------------------------------------------------------
 

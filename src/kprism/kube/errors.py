@@ -26,6 +26,15 @@ class TransientError(ClusterError):
     """A failure worth retrying: connection reset, 429, 5xx, timeouts."""
 
 
+class ResourceTypeMissing(UsageError):
+    """The API server does not serve this resource type at all (a plain-text 404, which
+    lightkube does not turn into an ApiError): its CRD is not installed."""
+
+    def __init__(self, message: str, *, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
 def _describe(exc: ApiError) -> str:
     msg = (exc.status.message or "").strip()
     return msg.split("\n", 1)[0]
@@ -69,5 +78,13 @@ def translating(
         if code == 429 or code >= 500:
             raise TransientError(f"cannot {what}: HTTP {code}: {detail}") from exc
         raise ClusterError(f"cannot {what}: HTTP {code}: {detail}") from exc
+    except httpx2.HTTPStatusError as exc:
+        code = exc.response.status_code
+        if code == 404:
+            raise ResourceTypeMissing(
+                f"cannot {what}: the API server does not serve {kind or 'this resource type'}",
+                kind=kind,
+            ) from exc
+        raise UsageError(f"cannot {what}: HTTP {code} from the API server") from exc
     except httpx2.TransportError as exc:
         raise TransientError(f"cannot {what}: the API server is unreachable ({exc})") from exc

@@ -22,6 +22,7 @@ This module only re-exports; the code lives in one module per concern:
 
 from __future__ import annotations
 
+from kprism.kube.client import Kube
 from kprism.ops import doctor as doctor
 from kprism.ops.apps import (
     DEFAULT_TRACK_LABEL,
@@ -31,6 +32,7 @@ from kprism.ops.apps import (
     TrackView,
     app_ref,
     app_status,
+    canary_steps,
     connect,
     history,
     list_apps,
@@ -46,9 +48,9 @@ from kprism.ops.releases import (
     release,
     start_release,
 )
-from kprism.ops.running import TickHandler, check_outcome, drive, stop_at_wait_points
-from kprism.ops.specs import SpecArgs
-from kprism.ops.tracks import adopt, clone, pin, scale, split
+from kprism.ops.running import Tick, TickHandler, check_outcome, drive, stop_at_wait_points
+from kprism.ops.specs import SpecArgs, parse_env_arg, parse_image_arg
+from kprism.ops.tracks import adopt, clone, parse_weights, pin, scale, split
 from kprism.plan.preflight import fmt_labels
 
 __all__ = [
@@ -56,13 +58,16 @@ __all__ = [
     "App",
     "AppStatus",
     "AppSummary",
+    "Kube",
     "ReleasePlan",
     "SpecArgs",
+    "Tick",
     "TickHandler",
     "TrackView",
     "adopt",
     "app_ref",
     "app_status",
+    "canary_steps",
     "check_canary_spec",
     "check_outcome",
     "check_router",
@@ -75,6 +80,9 @@ __all__ = [
     "list_apps",
     "new_release_id",
     "observe",
+    "parse_env_arg",
+    "parse_image_arg",
+    "parse_weights",
     "pin",
     "plan_release",
     "release",

@@ -21,6 +21,7 @@ from kprism.model.release import (
     history_entry,
     status_to_json,
 )
+from kprism.plan import canary
 from kprism.plan.validate import check_label_key
 
 DEFAULT_TRACK_LABEL = "color"
@@ -169,6 +170,13 @@ def history(kube: Kube, app: App) -> list[dict[str, Any]]:
     if current is not None and not current.phase.terminal:
         entries.append(history_entry(current))
     return list(reversed(entries))
+
+
+def canary_steps(st: ReleaseStatus) -> list[dict[str, Any]]:
+    """A canary release's steps with replica counts and achievable weights (for status
+    and plan views): ``index``, ``kind``, ``weight``, ``candidate``, ``stable``,
+    ``achieved``, ``pause``, ``untilPromote``."""
+    return canary.describe(st)
 
 
 @dataclass(frozen=True, kw_only=True)

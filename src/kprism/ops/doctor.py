@@ -20,6 +20,10 @@ them with one request per kind, and turns fixes into requests:
 
 The same audit is the release pre-flight (:func:`check_release`): error findings refuse
 the release unless forced, warnings are printed and the release goes on.
+
+Manifest files (``kprism doctor -f``) are audited and fixed here too
+(:func:`audit_files`, :func:`fix_files`): :mod:`kprism.manifests` reads and rewrites
+them, the same pure rules judge them. The shells render the findings.
 """
 
 from __future__ import annotations
@@ -34,10 +38,12 @@ import yaml
 
 from kprism.errors import ConflictError, ForbiddenError, NotFoundError, UsageError
 from kprism.kube.client import Kube
+from kprism.manifests import STDIN, Manifest, apply_fixes, load
 from kprism.model.release import ANNOTATION_RELEASE, LABEL_MANAGED, Phase
 from kprism.ops.apps import DEFAULT_TRACK_LABEL, App, app_not_found
 from kprism.plan.doctor import (
     DEFAULT_CONFIG,
+    RULES,
     DoctorConfig,
     Finding,
     ObjectRef,
@@ -398,6 +404,42 @@ def fix_app(
     return out
 
 
+# -- manifest files -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileAudit:
+    """What an audit of manifest files loaded and found."""
+
+    manifests: tuple[Manifest, ...]
+    findings: tuple[Finding, ...]
+
+
+def audit_files(files: Sequence[str], *, config: DoctorConfig = DEFAULT_CONFIG) -> FileAudit:
+    """Load manifests (files, directories, ``-`` for stdin) and run the doctor rules."""
+    manifests = load(list(files))
+    findings = audit([m.obj for m in manifests], config=config)
+    return FileAudit(manifests=tuple(manifests), findings=tuple(findings))
+
+
+def check_fixable_files(files: Sequence[str]) -> None:
+    """``--fix`` rewrites files in place: refuse stdin before reading anything."""
+    if STDIN in files:
+        raise UsageError("--fix rewrites files in place and cannot rewrite stdin (-f -)")
+
+
+def fix_files(
+    files: Sequence[str], before: FileAudit, *, config: DoctorConfig = DEFAULT_CONFIG
+) -> tuple[list[str], FileAudit] | None:
+    """Rewrite the files for the fixable findings of ``before``; the names written and a
+    fresh audit of the files, or None when nothing was fixable (nothing written)."""
+    plans = plan_fixes([m.obj for m in before.manifests], list(before.findings), config=config)
+    if not plans:
+        return None
+    written = apply_fixes(list(before.manifests), plans)
+    return written, audit_files(files, config=config)
+
+
 # -- release pre-flight ---------------------------------------------------------------------
 
 
@@ -452,15 +494,25 @@ def check_release(kube: Kube, app: App, *, force: bool = False) -> tuple[str, ..
 
 
 __all__ = [
+    "DEFAULT_CONFIG",
+    "RULES",
+    "DoctorConfig",
+    "FileAudit",
+    "Finding",
     "LiveAudit",
     "LivePatch",
+    "ObjectRef",
+    "Severity",
     "app_objects",
     "audit_app",
+    "audit_files",
     "audit_namespace",
+    "check_fixable_files",
     "check_release",
     "doctor_app",
     "doctor_namespace",
     "fix_app",
+    "fix_files",
     "live_config",
     "preflight",
     "release_in_progress",

@@ -26,6 +26,18 @@ from kprism.ops.apps import App, observe
 
 TickHandler = Callable[[Tick], None]
 
+__all__ = [
+    "Tick",
+    "TickHandler",
+    "app_lease",
+    "check_outcome",
+    "drive",
+    "identity",
+    "record_release",
+    "stop_at_wait_points",
+    "utcnow",
+]
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -1,4 +1,8 @@
-"""Release options as the shells collect them, turned into a :class:`ReleaseSpec`."""
+"""Release options as the shells collect them, turned into a :class:`ReleaseSpec`.
+
+``parse_image_arg`` (``[CONTAINER=]IMAGE``) and ``parse_env_arg``
+(``[CONTAINER:]NAME=VALUE``) are the parsers both shells use for their fields.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kprism.model.release import Change, ReleaseSpec, Strategy
+from kprism.plan.validate import parse_env_arg, parse_image_arg
+
+__all__ = ["SpecArgs", "parse_env_arg", "parse_image_arg"]
 
 
 @dataclass(frozen=True, kw_only=True)

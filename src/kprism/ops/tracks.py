@@ -29,7 +29,9 @@ from kprism.ops.running import app_lease
 from kprism.plan.adopt import decide_adopt
 from kprism.plan.converge import ConvergeStep
 from kprism.plan.preflight import PALETTE, check_hpa, check_single_app, fmt_labels
-from kprism.plan.rainbow import decide_split
+from kprism.plan.rainbow import decide_split, parse_weights
+
+__all__ = ["adopt", "clone", "parse_weights", "pin", "scale", "split"]
 from kprism.plan.template import apply_change, track_deployment, track_deployment_name, with_track
 from kprism.plan.validate import check_track
 

@@ -15,8 +15,8 @@ RemoveManagedRoutes, Type):
 The exact routers send each track's share to a per-track Service ``<service>-<track>``
 that kprism creates (:func:`ensure_track_services`) and deletes again
 (:func:`delete_track_services`). Routers do I/O, so unlike :mod:`kprism.plan` this
-package talks to the API server, through :class:`kprism.kube.client.Kube` (its lightkube
-client for the objects the adapter has no method for: HTTPRoute, Ingress); every
+package talks to the API server, through :class:`kprism.kube.client.Kube` (its generic
+object calls for the objects the adapter has no typed method for: HTTPRoute, Ingress); every
 rewrite of an object is a pure function in :mod:`kprism.plan.routes`. A router call
 makes a few requests (read, then write with ``resourceVersion`` as precondition), never
 waits and never retries: a 409 surfaces as :class:`kprism.errors.ConflictError` and the
@@ -26,16 +26,11 @@ engine calls again, which is safe because every call is idempotent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from lightkube.codecs import from_dict
-from lightkube.resources.core_v1 import Service
-
-from kprism.errors import NotFoundError, UsageError
-from kprism.kube.client import Kube
-from kprism.kube.errors import translating
+from kprism.errors import UsageError
+from kprism.kube.client import SERVICE, Kube
 from kprism.model.observed import AppObs, ServiceObs
 from kprism.model.release import LABEL_MANAGED
 from kprism.plan.routes import ANNOTATION_TRACK_SERVICE_OF, track_service_name, unknown_options
@@ -189,8 +184,7 @@ def ensure_track_services(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]
         name = body["metadata"]["name"]
         spec = body["spec"]
         if existing is None:
-            with translating(f"create Service {name} in namespace {ctx.namespace}"):
-                kube.client.create(cast(Service, from_dict(body)), namespace=ctx.namespace)
+            kube.create_object(SERVICE, body)
         elif (
             dict(existing.selector) != spec["selector"]
             or _port_view(existing.ports) != spec["ports"]
@@ -220,8 +214,4 @@ def track_services(kube: Kube, ctx: RouteContext) -> list[ServiceObs]:
 def delete_track_services(kube: Kube, ctx: RouteContext) -> None:
     """Delete every per-track Service kprism created for the app."""
     for svc in track_services(kube, ctx):
-        with (
-            suppress(NotFoundError),
-            translating(f"delete Service {svc.name} in namespace {ctx.namespace}"),
-        ):
-            kube.client.delete(Service, svc.name, namespace=ctx.namespace)
+        kube.delete_object(SERVICE, svc.name, ctx.namespace)

@@ -15,13 +15,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import httpx2
-from lightkube.generic_resource import create_namespaced_resource
-from lightkube.types import PatchType
-
 from kprism.errors import NotFoundError, UsageError
-from kprism.kube.client import Kube
-from kprism.kube.errors import translating
+from kprism.kube.client import Kube, ResourceKind
+from kprism.kube.errors import ResourceTypeMissing
 from kprism.plan.routes import (
     ANNOTATION_ORIGINAL_REFS,
     dump_saved,
@@ -62,43 +58,32 @@ class GatewayRouter:
         self.kind = kind
         self.crd = f"{plural}.{group}"
         self.api_version = f"{group}/{version}"
-        self.resource = create_namespaced_resource(group, version, kind, plural)
+        self.resource = ResourceKind(api_version=self.api_version, kind=kind, plural=plural)
 
     # -- I/O --------------------------------------------------------------------------------
 
     @contextmanager
-    def _call(self, what: str) -> Iterator[None]:
-        """translating(), plus the API server's plain-text 404 for an unknown resource type
-        (which lightkube does not turn into an ApiError): the CRD is not installed."""
+    def _call(self) -> Iterator[None]:
+        """The API server does not serve the route's type: the CRD is not installed."""
         try:
-            with translating(what):
-                yield
-        except httpx2.HTTPStatusError as exc:
-            if exc.response.status_code == 404:
-                raise UsageError(
-                    f"Gateway API CRD {self.crd} ({self.api_version}) is not installed in the "
-                    f"cluster: install the Gateway API standard channel, or use another router"
-                ) from exc
+            yield
+        except ResourceTypeMissing as exc:
             raise UsageError(
-                f"cannot {what}: HTTP {exc.response.status_code} from the API server"
+                f"Gateway API CRD {self.crd} ({self.api_version}) is not installed in the "
+                f"cluster: install the Gateway API standard channel, or use another router"
             ) from exc
 
     def _get(self, kube: Kube, ctx: RouteContext) -> dict[str, Any]:
-        name = ctx.options.get(OPTION, "")
-        with self._call(f"get {self.kind} {name} in namespace {ctx.namespace}"):
-            obj: Any = kube.client.get(self.resource, name, namespace=ctx.namespace)
-        data: dict[str, Any] = obj.to_dict()
-        return data
+        with self._call():
+            return kube.get_object(self.resource, ctx.options.get(OPTION, ""), ctx.namespace)
 
     def _patch(
         self, kube: Kube, ctx: RouteContext, route: Mapping[str, Any], patch: dict[str, Any]
     ) -> None:
         name = route["metadata"]["name"]
         patch.setdefault("metadata", {})["resourceVersion"] = route["metadata"]["resourceVersion"]
-        with self._call(f"patch {self.kind} {name} in namespace {ctx.namespace}"):
-            kube.client.patch(
-                self.resource, name, patch, namespace=ctx.namespace, patch_type=PatchType.MERGE
-            )
+        with self._call():
+            kube.patch_object(self.resource, name, ctx.namespace, patch)
 
     # -- Router -----------------------------------------------------------------------------
 

@@ -13,15 +13,10 @@ host/path, so this router takes at most two tracks.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import suppress
-from typing import Any, cast
-
-from lightkube.codecs import from_dict
-from lightkube.resources.networking_v1 import Ingress
+from typing import Any
 
 from kprism.errors import NotFoundError, UsageError
-from kprism.kube.client import Kube
-from kprism.kube.errors import translating
+from kprism.kube.client import INGRESS, Kube
 from kprism.model.release import LABEL_MANAGED
 from kprism.plan.routes import (
     ANNOTATION_CANARY_OF,
@@ -48,11 +43,6 @@ OPTION = "ingress"
 OPTIONAL = ("header", "header-value", "cookie")
 
 
-def _dict(obj: Any) -> dict[str, Any]:
-    data: dict[str, Any] = obj.to_dict()
-    return data
-
-
 class NginxRouter:
     """A canary Ingress with ``canary-weight`` beside the user's Ingress."""
 
@@ -63,8 +53,7 @@ class NginxRouter:
     # -- I/O --------------------------------------------------------------------------------
 
     def _get(self, kube: Kube, name: str, namespace: str) -> dict[str, Any]:
-        with translating(f"get Ingress {name} in namespace {namespace}"):
-            return _dict(kube.client.get(Ingress, name, namespace=namespace))
+        return kube.get_object(INGRESS, name, namespace)
 
     def _find(self, kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
         try:
@@ -168,15 +157,13 @@ class NginxRouter:
         }
         ensure_track_services(kube, ctx, (track,))
         if existing is None:
-            with translating(f"create Ingress {name} in namespace {ctx.namespace}"):
-                kube.client.create(cast(Ingress, from_dict(body)), namespace=ctx.namespace)
+            kube.create_object(INGRESS, body)
             return
         meta = existing["metadata"]
         if existing.get("spec") == spec and (meta.get("annotations") or {}) == annotations:
             return
         body["metadata"]["resourceVersion"] = meta["resourceVersion"]
-        with translating(f"replace Ingress {name} in namespace {ctx.namespace}"):
-            kube.client.replace(cast(Ingress, from_dict(body)))
+        kube.replace_object(INGRESS, body)
 
     def observed_weights(self, kube: Kube, ctx: RouteContext) -> dict[str, int] | None:
         self._check_options(ctx)
@@ -210,9 +197,4 @@ class NginxRouter:
     ) -> None:
         if existing is None:
             return
-        name = existing["metadata"]["name"]
-        with (
-            suppress(NotFoundError),
-            translating(f"delete Ingress {name} in namespace {ctx.namespace}"),
-        ):
-            kube.client.delete(Ingress, name, namespace=ctx.namespace)
+        kube.delete_object(INGRESS, existing["metadata"]["name"], ctx.namespace)

@@ -53,7 +53,7 @@ from kprism.web.forms import (
 from kprism.web.jobs import Job, Jobs
 
 if TYPE_CHECKING:  # the type ops.connect returns; the dashboard only passes it to ops
-    from kprism.kube.client import Kube
+    from kprism.ops import Kube
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: Seconds a POST waits for its job to pass validation before answering 202.

@@ -25,7 +25,6 @@ from kprism.errors import (
 )
 from kprism.model.release import Action, Strategy
 from kprism.model.steps import CanarySpec, canary_spec_from_data
-from kprism.plan.validate import parse_image_arg
 
 #: Words that mean "pause until someone promotes" in the release form's pause field.
 MANUAL_PAUSE = frozenset({"manual", "promote", "until promote", "indefinite", "∞"})
@@ -80,7 +79,7 @@ def split_words(text: str) -> list[str]:
 
 
 def parse_images(text: str) -> list[tuple[str, str]]:
-    images = [parse_image_arg(word) for word in split_words(text)]
+    images = [ops.parse_image_arg(word) for word in split_words(text)]
     if not images:
         raise UsageError("give an image: [CONTAINER=]IMAGE, e.g. registry.example/web:2.4.1")
     return images

@@ -44,8 +44,6 @@ def canary_rows(release: dict[str, Any] | None) -> list[dict[str, Any]] | None:
             what = f"setWeight {weight}%"
         elif kind == "pause":
             what = _pause_text(step.get("pause"))
-        elif kind == "setCanaryScale":
-            what = "setCanaryScale"
         else:
             what = kind
         if done_all or i < index:

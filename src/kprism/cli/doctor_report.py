@@ -16,7 +16,7 @@ from pathlib import PurePath
 from typing import Any, Final, Protocol
 
 from kprism import __version__
-from kprism.plan.doctor import RULES, Finding, Severity
+from kprism.ops.doctor import RULES, Finding, Severity
 
 SARIF_SCHEMA: Final = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL: Final = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
