@@ -62,7 +62,9 @@ def main() -> None:
     for n in sizes:
         ns = f"bench-{uuid.uuid4().hex[:6]}"
         app(ns, n)
-        total, _ = run(ns, "--image", "registry.example/hello:2", "--auto-promote", "--scale-down-delay", "0")
+        total, _ = run(
+            ns, "--image", "registry.example/hello:2", "--auto-promote", "--scale-down-delay", "0"
+        )
         print(f"{n:>8} {'bluegreen':>9} {total:8.1f}")
         total, _ = run(ns, "--image", "registry.example/hello:3", "--steps", "10,25,50,100")
         print(f"{n:>8} {'canary':>9} {total:8.1f}")

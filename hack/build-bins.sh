@@ -2,6 +2,7 @@
 # Build the local control plane from the Go module proxy (no release downloads).
 #
 #   hack/build-bins.sh            build what is missing, print the bin dir
+#   hack/build-bins.sh dataplane  also kube-proxy and vegeta (hack/dataplane.sh)
 #
 # Binaries are cached per version in .cache/bin/<piece>-<version>/ (git-ignored).
 # Each piece is built into a temporary directory and renamed into place only
@@ -55,6 +56,17 @@ build_etcd() {
   go build -trimpath -ldflags "-s -w" -o "$1/etcd" .
 }
 
+build_kube_proxy() {
+  local dst=$1 v=$2 p=k8s.io/component-base/version
+  cd "$here/kubebin"
+  go build -trimpath -ldflags "-s -w -X $p.gitVersion=v$v -X $p.gitMajor=${v%%.*} -X $p.gitMinor=$(echo "$v" | cut -d. -f2)" \
+    -o "$dst/" k8s.io/kubernetes/cmd/kube-proxy
+}
+
+build_vegeta() {
+  GOBIN=$1 go install -trimpath -ldflags "-s -w" "github.com/tsenart/vegeta/v12@v$2"
+}
+
 build_kwok() {
   GOBIN=$1 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$2" "sigs.k8s.io/kwok/cmd/kwokctl@v$2"
 }
@@ -62,11 +74,17 @@ build_kwok() {
 build_piece etcd "$ETCD_VERSION" build_etcd
 build_piece kwok "$KWOK_VERSION" build_kwok
 build_piece kube "$KUBE_VERSION" build_kube
+pieces=("$cache/kube-$KUBE_VERSION"/* "$cache/etcd-$ETCD_VERSION/etcd" "$cache/kwok-$KWOK_VERSION"/*)
+if [ "${1:-}" = dataplane ]; then
+  build_piece kube-proxy "$KUBE_VERSION" build_kube_proxy
+  build_piece vegeta "$VEGETA_VERSION" build_vegeta
+  pieces+=("$cache/kube-proxy-$KUBE_VERSION/kube-proxy" "$cache/vegeta-$VEGETA_VERSION/vegeta")
+fi
 
 # One stable directory of symlinks so callers need not know versions.
 bin="$cache/current"
 mkdir -p "$bin"
-for f in "$cache/kube-$KUBE_VERSION"/* "$cache/etcd-$ETCD_VERSION/etcd" "$cache/kwok-$KWOK_VERSION"/*; do
+for f in "${pieces[@]}"; do
   ln -sfn "$f" "$bin/$(basename "$f")"
 done
 echo "$bin"

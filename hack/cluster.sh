@@ -18,6 +18,13 @@ root=$(cd "$here/.." && pwd)
 source "$here/versions.env"
 name=${KPRISM_CLUSTER_NAME:-kprism}
 port=${KPRISM_APISERVER_PORT:-36443}
+# The data plane (hack/dataplane.sh) runs a cluster whose Services kube-proxy can route
+# (198.19.0.0/16 with a route inside its network namespace) next to a node whose pods
+# are real processes (KPRISM_PROCESS_NODE=1: KWOK manages only its own annotated nodes,
+# and they are tainted so that pods land on the process node unless they tolerate it).
+service_cidr=${KPRISM_SERVICE_CIDR:-127.64.0.0/16}
+pod_cidr=${KPRISM_POD_CIDR:-198.18.0.0/15}
+process_node=${KPRISM_PROCESS_NODE:-}
 state="${KPRISM_CACHE:-$root/.cache}/cluster-$name"
 kubeconfig="$state/kubeconfig"
 # kwokctl reads KWOK_* variables over its config file: keep them out of its way.
@@ -62,7 +69,7 @@ componentsPatches:
   - key: advertise-address
     value: 127.0.0.1
   - key: service-cluster-ip-range
-    value: 127.64.0.0/16
+    value: $service_cidr
   - key: endpoint-reconciler-type
     value: none
 - name: kwok-controller
@@ -70,15 +77,23 @@ componentsPatches:
   - key: node-ip
     value: 127.0.0.1
     override: true
+$(if [ -n "$process_node" ]; then cat <<KWOK
+  - key: manage-all-nodes
+    value: "false"
+    override: true
+  - key: manage-nodes-with-annotation-selector
+    value: kwok.x-k8s.io/node=fake
+KWOK
+fi)
 - name: kube-controller-manager
   extraArgs:
   - key: service-cluster-ip-range
-    value: 127.64.0.0/16
+    value: $service_cidr
 ---
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
 options:
-  cidr: 198.18.0.0/15
+  cidr: $pod_cidr
   nodeIP: 127.0.0.1
   nodePort: 10247
   podPlayStageParallelism: 8
@@ -112,7 +127,8 @@ metadata:
     kubernetes.io/os: linux
     kubernetes.io/arch: amd64
     type: kwok
-spec: {}
+spec:
+$(if [ -n "$process_node" ]; then printf '  taints:\n  - key: kprism.dev/simulated\n    value: "true"\n    effect: NoSchedule\n'; else echo '  {}'; fi)
 YAML
   done | kubectl_ apply -f - >/dev/null
   kubectl_ wait --for=condition=Ready node --all --timeout=60s >/dev/null

@@ -1,13 +1,40 @@
 #!/usr/bin/env bash
-# Run the test suite: unit tier, then the integration tier against a dedicated local
-# cluster. Where the machine allows it (root, util-linux unshare), the cluster and the
-# tests run in a fresh network namespace that has only loopback, so nothing they do can
-# reach another address even by mistake. Extra arguments go to pytest.
+# Run the test suite in two isolated places:
+#
+# 1. unit, integration and browser tiers against a dedicated local cluster. Where the
+#    machine allows it (root, util-linux unshare), the cluster and the tests run in a
+#    fresh network namespace that has only loopback, so nothing they do can reach
+#    another address even by mistake;
+# 2. the data-plane tier (tests/dataplane) inside the data plane's own namespace
+#    (hack/dataplane.sh): real kube-proxy, pods that are real processes, a gateway,
+#    vegeta load. Where network namespaces are not allowed it says so in one line and
+#    is not run; KPRISM_REQUIRE_DATAPLANE=1 (CI) makes that an error.
+#
+# Extra arguments go to pytest (both tiers). KPRISM_TIERS=cluster|dataplane runs one.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 cd "$root"
 py="${VENV:-.venv}/bin/python"
+
+cluster_tier() {
+  if [ -n "${KPRISM_IN_NETNS:-}" ]; then
+    echo "kprism: tests run in a loopback-only network namespace ($(ip -o link | awk -F': ' '{print $2}' | tr '\n' ' '))"
+  else
+    echo "kprism: no network namespace here (not root or no unshare); the pytest socket guard still applies"
+  fi
+  export KPRISM_CLUSTER_NAME=kprism-test KPRISM_APISERVER_PORT=${KPRISM_APISERVER_PORT:-36543}
+  trap 'hack/cluster.sh down >/dev/null 2>&1 || true' EXIT
+  kubeconfig=$(hack/cluster.sh up | tail -1)
+  export KPRISM_TEST_KUBECONFIG="$kubeconfig"
+  "$py" -m pytest tests --ignore=tests/dataplane "$@"
+}
+
+if [ "${1:-}" = --cluster-tier ]; then
+  shift
+  cluster_tier "$@"
+  exit
+fi
 
 # The gateway router's tests need the Gateway API CRDs, which come from the Go module
 # proxy: fetch them (cached in .cache/) before entering the loopback-only namespace.
@@ -16,18 +43,27 @@ if [ -z "${KPRISM_GATEWAY_CRDS:-}" ]; then
   export KPRISM_GATEWAY_CRDS
 fi
 
-if [ -z "${KPRISM_IN_NETNS:-}" ] && [ -z "${KPRISM_NO_NETNS:-}" ] &&
-   unshare --net true 2>/dev/null; then
-  exec unshare --net env KPRISM_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
-fi
-if [ -n "${KPRISM_IN_NETNS:-}" ]; then
-  echo "kprism: tests run in a loopback-only network namespace ($(ip -o link | awk -F': ' '{print $2}' | tr '\n' ' '))"
-else
-  echo "kprism: no network namespace here (not root or no unshare); the pytest socket guard still applies"
+tiers=${KPRISM_TIERS:-cluster dataplane}
+rc=0
+if [[ " $tiers " == *" cluster "* ]]; then
+  if [ -z "${KPRISM_NO_NETNS:-}" ] && unshare --net true 2>/dev/null; then
+    unshare --net env KPRISM_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" --cluster-tier "$@"' "$0" "$@" || rc=$?
+  else
+    "$0" --cluster-tier "$@" || rc=$?
+  fi
 fi
 
-export KPRISM_CLUSTER_NAME=kprism-test KPRISM_APISERVER_PORT=${KPRISM_APISERVER_PORT:-36543}
-trap 'hack/cluster.sh down >/dev/null 2>&1 || true' EXIT
-kubeconfig=$(hack/cluster.sh up | tail -1)
-export KPRISM_TEST_KUBECONFIG="$kubeconfig"
-"$py" -m pytest tests "$@"
+if [[ " $tiers " == *" dataplane "* ]]; then
+  if reason=$(hack/dataplane.sh check 2>&1); then
+    trap 'hack/dataplane.sh down >/dev/null 2>&1 || true' EXIT
+    hack/dataplane.sh up >/dev/null
+    hack/dataplane.sh exec -- "$py" -m pytest tests/dataplane "$@" || rc=$?
+  elif [ -n "${KPRISM_REQUIRE_DATAPLANE:-}" ]; then
+    echo "$reason" >&2
+    echo "kprism: KPRISM_REQUIRE_DATAPLANE is set: failing" >&2
+    rc=1
+  else
+    echo "$reason; the data-plane tier (tests/dataplane) was not run" >&2
+  fi
+fi
+exit $rc

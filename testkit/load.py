@@ -112,6 +112,10 @@ class Attack:
         head = "".join(f"{k}: {v}\n" for k, v in self.headers.items())
         (self.dir / "targets").write_text(f"GET {self.url}\n{head}")
         self.started = time.time()
+        with open(self.dir / "stderr", "wb") as err:
+            self._popen(vegeta, err)
+
+    def _popen(self, vegeta: str, err: Any) -> None:
         self.proc = subprocess.Popen(
             [
                 vegeta,
@@ -126,7 +130,7 @@ class Attack:
                 f"-output={self.dir / 'results.bin'}",
             ],
             stdin=subprocess.DEVNULL,
-            stderr=open(self.dir / "stderr", "wb"),  # noqa: SIM115
+            stderr=err,
         )
 
     def stop(self) -> None:

@@ -760,6 +760,7 @@ def main() -> None:
     ap.add_argument("--state", required=True, type=Path)
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     client = Client(KubeConfig.from_file(args.kubeconfig), field_manager="kprism-noderuntime")
     rt = Runtime(client, args.node, args.state)
 

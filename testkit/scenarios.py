@@ -205,7 +205,7 @@ class Timeline:
         return None
 
     def windows(
-        self, new: str, *, settle: float = 1.5, min_len: float = 2.0
+        self, new: str, version: str, *, settle: float = 1.5, min_len: float = 2.0
     ) -> list[tuple[float, float, str, float]]:
         """Intervals of constant composition: (start+settle, end, new, expected share)."""
         out = []
@@ -217,7 +217,7 @@ class Timeline:
                 counts[pod.rsplit("-", 2)[0]] = counts.get(pod.rsplit("-", 2)[0], 0) + 1
             total = sum(counts.values())
             if total and end - when - settle >= min_len:
-                out.append((when + settle, end, new, round(counts.get(new, 0) / total, 4)))
+                out.append((when + settle, end, version, round(counts.get(new, 0) / total, 4)))
         return out
 
 
