@@ -2,7 +2,7 @@
 # Build the local control plane from the Go module proxy (no release downloads).
 #
 #   hack/build-bins.sh            build what is missing, print the bin dir
-#   hack/build-bins.sh dataplane  also kube-proxy and vegeta (hack/dataplane.sh)
+#   hack/build-bins.sh dataplane  also kube-proxy, vegeta and Traefik (hack/dataplane.sh)
 #
 # Binaries are cached per version in .cache/bin/<piece>-<version>/ (git-ignored).
 # Each piece is built into a temporary directory and renamed into place only
@@ -27,7 +27,7 @@ build_piece() { # name version dir-with-go.mod build-fn
   if [ -f "$out/.complete" ]; then return 0; fi
   local tmp="$cache/.$name-$version.tmp.$$"
   rm -rf "$tmp"; mkdir -p "$tmp"
-  log "building $name $version (first time only; the Kubernetes build takes 10-25 min on 2 cores)"
+  log "building $name $version (first time only; Kubernetes and Traefik take 10-25 min each on 2 cores)"
   local start=$SECONDS
   if ! "$3" "$tmp" "$version" >"$tmp.log" 2>&1; then
     tail -20 "$tmp.log" >&2
@@ -67,6 +67,10 @@ build_vegeta() {
   GOBIN=$1 go install -trimpath -ldflags "-s -w" "github.com/tsenart/vegeta/v12@v$2"
 }
 
+build_traefik() {
+  "$here/traefikbin/build.sh" "$1" "$2"
+}
+
 build_kwok() {
   GOBIN=$1 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$2" "sigs.k8s.io/kwok/cmd/kwokctl@v$2"
 }
@@ -78,7 +82,9 @@ pieces=("$cache/kube-$KUBE_VERSION"/* "$cache/etcd-$ETCD_VERSION/etcd" "$cache/k
 if [ "${1:-}" = dataplane ]; then
   build_piece kube-proxy "$KUBE_VERSION" build_kube_proxy
   build_piece vegeta "$VEGETA_VERSION" build_vegeta
-  pieces+=("$cache/kube-proxy-$KUBE_VERSION/kube-proxy" "$cache/vegeta-$VEGETA_VERSION/vegeta")
+  build_piece traefik "$TRAEFIK_VERSION" build_traefik
+  pieces+=("$cache/kube-proxy-$KUBE_VERSION/kube-proxy" "$cache/vegeta-$VEGETA_VERSION/vegeta"
+           "$cache/traefik-$TRAEFIK_VERSION/traefik")
 fi
 
 # One stable directory of symlinks so callers need not know versions.

@@ -20,7 +20,9 @@
 #     same k8s.io/kubernetes module as the control plane;
 #   - the process node kprism-proc-0 (testkit/noderuntime.py): its pods are real
 #     processes with IPs from 198.18.128.0/17 on `lo`;
-#   - a Gateway API data plane (Traefik, when it builds: hack/traefikbin).
+#   - Traefik (hack/traefikbin, built from the Go module proxy) implementing the Gateway
+#     `kprism-gateway/kprism` on 127.0.0.1:8000 for HTTPRoutes in every namespace
+#     (its default 2 s provider throttle kept: KPRISM_GATEWAY_THROTTLE changes it).
 # Pod and Service IPs (198.18.0.0/15, RFC 2544) are reachable only inside the namespace;
 # outside it nothing new listens at all.
 set -euo pipefail
@@ -69,6 +71,10 @@ make_netns() {
   if ! ip netns list | grep -qw "^$netns"; then
     ip netns add "$netns"
   fi
+  # `ip netns exec` bind-mounts /etc/netns/NAME/* over /etc: name lookups inside the
+  # namespace go to loopback (nothing answers), never to the machine's resolver.
+  mkdir -p "/etc/netns/$netns"
+  echo "nameserver 127.0.0.1" >"/etc/netns/$netns/resolv.conf"
   in_ns ip link set lo up
   if ! in_ns ip link show kpdp0 >/dev/null 2>&1; then
     in_ns ip link add kpdp0 type veth peer name kpdp1
@@ -141,9 +147,10 @@ start_gateway() {
     env KUBECONFIG="$kubeconfig" "$bin/traefik" \
     --entryPoints.web.address=127.0.0.1:8000 \
     --entryPoints.traefik.address=127.0.0.1:8080 \
-    --api.insecure=false --ping=true --ping.entryPoint=traefik \
+    --ping=true --ping.entryPoint=traefik \
+    --global.checkNewVersion=false --global.sendAnonymousUsage=false \
     --providers.kubernetesgateway=true \
-    --providers.kubernetesgateway.throttleDuration="${KPRISM_GATEWAY_THROTTLE:-0s}" \
+    --providers.providersthrottleduration="${KPRISM_GATEWAY_THROTTLE:-2s}" \
     --log.level=INFO
   wait_for 60 "Traefik to answer /ping" in_ns "$venv/bin/python" -c \
     'import urllib.request; urllib.request.urlopen("http://127.0.0.1:8080/ping", timeout=1)'
@@ -167,6 +174,7 @@ down() {
   if ip netns list 2>/dev/null | grep -qw "^$netns"; then
     in_ns env KPRISM_CLUSTER_NAME=$name KPRISM_APISERVER_PORT="$port" "$here/cluster.sh" down >/dev/null 2>&1 || true
     ip netns del "$netns"
+    rm -rf "/etc/netns/$netns"
   else
     KPRISM_CLUSTER_NAME=$name "$here/cluster.sh" down >/dev/null 2>&1 || true
   fi

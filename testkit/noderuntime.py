@@ -54,7 +54,7 @@ from typing import Any
 
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.resources.coordination_v1 import Lease
-from lightkube.resources.core_v1 import Node, Pod
+from lightkube.resources.core_v1 import Event, Node, Pod
 from lightkube.types import PatchType
 
 log = logging.getLogger("noderuntime")
@@ -312,6 +312,12 @@ class PodWorker:
             }
         }
         c.restart_at = time.monotonic() + c.backoff
+        self.rt.event(
+            self.pod,
+            "BackOff",
+            f"container {c.name} exited ({reason}, code {code}): "
+            f"back-off {c.backoff:.0f}s restarting it",
+        )
         c.backoff = min(c.backoff * 2, BACKOFF_MAX)
 
     def kill_all(self) -> None:
@@ -520,6 +526,11 @@ class PodWorker:
                     c.name,
                 )
                 (self.dir / f"{c.name}.sigkill").write_text(now_micro())
+                self.rt.event(
+                    self.pod,
+                    "KilledAtGraceDeadline",
+                    f"container {c.name} did not exit within the {grace}s grace period: SIGKILL",
+                )
         self.kill_all()
         for c in self.containers:
             code = c.proc.returncode if c.proc is not None else 0
@@ -578,6 +589,35 @@ class Runtime:
         self.workers: dict[str, PodWorker] = {}
         self.lock = threading.Lock()
         self.imagebin = state / "imagebin"
+
+    def event(
+        self, pod: dict[str, Any], reason: str, message: str, *, warning: bool = True
+    ) -> None:
+        """An Event on the pod, as a kubelet records one (source: the node)."""
+        meta = pod["metadata"]
+        ev = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "kind": "Pod",
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+                "apiVersion": "v1",
+            },
+            "reason": reason,
+            "message": message,
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "kubelet", "host": self.node},
+            "firstTimestamp": now(),
+            "lastTimestamp": now(),
+            "count": 1,
+        }
+        try:
+            self.client.create(Event.from_dict(ev))
+        except ApiError as exc:
+            log.warning("event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
 
     def forget(self, uid: str) -> None:
         with self.lock:

@@ -162,6 +162,71 @@ def cluster_url(ns: str, svc: str, path: str = "/") -> str:
 GATEWAY_URL = "http://127.0.0.1:8000"
 
 
+def http_route(ns: str, name: str, service: str, port: int) -> dict[str, str]:
+    """An HTTPRoute on the data plane's Gateway (Traefik) to ``service``; returns the
+    headers that reach it (its own host name)."""
+    host = f"{name}.{ns}.example"
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name},
+        "spec": {
+            "parentRefs": [{"name": "kprism", "namespace": "kprism-gateway"}],
+            "hostnames": [host],
+            "rules": [{"backendRefs": [{"name": service, "port": port}]}],
+        },
+    }
+    apply(ns, [route])
+    return {"Host": host}
+
+
+class RouteLog:
+    """Poll an HTTPRoute's backend weights: (time, share of backends whose name ends
+    with ``suffix``) at every change."""
+
+    def __init__(self, ns: str, name: str, suffix: str) -> None:
+        self.ns, self.name, self.suffix = ns, name, suffix
+        self.events: list[tuple[float, float | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> RouteLog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        last: float | None = -1.0
+        while not self._stop.is_set():
+            out = kubectl(self.ns, "get", "httproute", self.name, "-o", "json", check=False)
+            try:
+                refs = json.loads(out)["spec"]["rules"][0]["backendRefs"]
+            except (ValueError, KeyError, IndexError):
+                refs = []
+            total = sum(int(r.get("weight", 1)) for r in refs)
+            mine = sum(int(r.get("weight", 1)) for r in refs if r["name"].endswith(self.suffix))
+            managed = any(r["name"].endswith(self.suffix) for r in refs)
+            # None: the route points at the app's Service again (no weights to compare)
+            share = mine / total if total and managed else None
+            if share != last:
+                self.events.append((time.time(), share))
+                last = share
+            time.sleep(0.2)
+
+    def windows(
+        self, version: str, *, settle: float, min_len: float = 2.0
+    ) -> list[tuple[float, float, str, float]]:
+        out = []
+        for i, (when, share) in enumerate(self.events):
+            end = self.events[i + 1][0] if i + 1 < len(self.events) else time.time()
+            if share is not None and end - when - settle >= min_len:
+                out.append((when + settle, end, version, round(share, 4)))
+        return out
+
+
 # ---- the load around an action ---------------------------------------------------------
 @dataclass
 class Result:
@@ -245,7 +310,7 @@ def under_load(
             time.sleep(lead)
             extra = action() or {}
             time.sleep(tail)
-            while (time.time() - attack.started) * rate < min_requests:
+            while (time.time() - attack.started - 0.5) * rate < min_requests:  # vegeta starts late
                 time.sleep(0.2)
         finally:
             attack.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from lightkube import Client
 
 from testkit import scenarios as sc
@@ -17,6 +18,7 @@ from testkit.load import summarize
 RATE = 100  # req/s
 MIN_REQUESTS = 3000
 SHARE_TOLERANCE = 0.12  # absolute, per canary step of >= 3 s at 100 req/s (fresh connections)
+GATEWAY_TOLERANCE = 0.05  # Traefik's weighted round robin is exact up to rounding
 APP = "py-hello-service"
 
 
@@ -127,3 +129,81 @@ def test_canary_by_replicas_loses_nothing_and_follows_the_plan(
     for w in s.shares:
         if w["requests"] >= 200:
             assert abs(w["achieved"] - w["requested"]) <= SHARE_TOLERANCE, s.shares
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="known bug found by this test: the gateway router points the HTTPRoute at a "
+    "per-track Service before its EndpointSlice exists, and deletes the track Services while "
+    "the gateway may still use them (Traefik answers 500 for a moment); fixed in the next change",
+)
+def test_canary_through_the_gateway_loses_nothing_and_is_exact(
+    dp_kube: Client, dp_namespace: str
+) -> None:
+    """Traefik implements the HTTPRoute: kprism sets exact weights, keep-alive or not."""
+    ns = dp_namespace
+    url = _seed(ns, sc.recommended_seed())
+    headers = sc.http_route(ns, "web", APP, 8888)
+    _wait_routed(headers)
+
+    def canary() -> None:
+        sc.kprism(
+            ns,
+            "release",
+            APP,
+            "--image",
+            "hello=localhost:5001/py-http:2",
+            "--steps",
+            "10,25,50,100",
+            "--pause",
+            "6s",
+            "--scale-down-delay",
+            "2",
+            "--router",
+            "gateway",
+            "--httproute",
+            "web",
+        )
+        sc.pods_gone(ns, "color=blue")
+
+    with sc.RouteLog(ns, "web", "-green") as routes:
+        hits, _, _ = sc.under_load(
+            dp_kube,
+            ns,
+            APP,
+            sc.GATEWAY_URL + "/",
+            rate=RATE,
+            keepalive=True,
+            action=canary,
+            min_requests=MIN_REQUESTS,
+            headers=headers,
+        )
+    assert url
+    # Traefik applies a route change within its 2 s provider throttle (+ margin).
+    s = summarize(hits, windows=routes.windows("2", settle=3.0, min_len=1.5))
+    assert s.requests >= MIN_REQUESTS
+    assert s.failed == 0, s.as_dict()
+    steps = [w for w in s.shares if 0 < w["requested"] < 1 and w["requests"] >= 100]
+    assert {w["requested"] for w in steps} >= {0.1, 0.25, 0.5}, s.shares
+    for w in s.shares:
+        if w["requests"] >= 100:
+            assert abs(w["achieved"] - w["requested"]) <= GATEWAY_TOLERANCE, s.shares
+
+
+def _wait_routed(headers: dict[str, str], timeout: float = 30) -> None:
+    import http.client
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", 8000, timeout=2)
+        try:
+            conn.request("GET", "/", headers=headers)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.3)
+    raise AssertionError("the Gateway never routed the HTTPRoute")
