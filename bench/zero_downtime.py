@@ -104,6 +104,27 @@ def canary(ns: str) -> None:
     sc.pods_gone(ns, "color=blue")
 
 
+def canary_gateway(ns: str) -> None:
+    sc.kprism(
+        ns,
+        "release",
+        APP,
+        "--image",
+        V2,
+        "--steps",
+        "10,25,50,100",
+        "--pause",
+        "6s",
+        "--scale-down-delay",
+        "2",
+        "--router",
+        "gateway",
+        "--httproute",
+        APP,
+    )
+    sc.pods_gone(ns, "color=blue")
+
+
 def canary_abort(ns: str) -> None:
     sc.kprism(
         ns,
@@ -147,6 +168,11 @@ SCENARIOS: dict[
     ),
     "canary": ("kprism canary by replicas 10,25,50,100", _adopt, canary),
     "canary-abort": ("kprism canary by replicas, aborted at 50%", _adopt, canary_abort),
+    "canary-gateway": (
+        "kprism canary on the Gateway's HTTPRoute (exact weights)",
+        _adopt,
+        canary_gateway,
+    ),
 }
 
 MANIFESTS: dict[str, Callable[[], list[dict[str, Any]]]] = {
@@ -172,23 +198,29 @@ def run_one(
         if path == "gateway":
             headers = {"Host": _route(ns, [(APP, 1)])}
             url = f"{GATEWAY}/"
+            _wait_routed(headers)
         else:
             url = sc.cluster_url(ns, APP)
+        if name == "canary-gateway" and path != "gateway":
+            raise ValueError("canary-gateway runs on the gateway path only")
         started = time.time()
-        hits, timeline, _ = sc.under_load(
-            client,
-            ns,
-            APP,
-            url,
-            rate=rate,
-            keepalive=keepalive,
-            action=lambda: action(ns),
-            min_requests=3000,
-            headers=headers,
-        )
+        with sc.RouteLog(ns, APP, "-green") as routes:
+            hits, timeline, _ = sc.under_load(
+                client,
+                ns,
+                APP,
+                url,
+                rate=rate,
+                keepalive=keepalive,
+                action=lambda: action(ns),
+                min_requests=3000,
+                headers=headers,
+            )
         new = "py-hello-green" if name != "rolling-update" else ""
         cut = timeline.first_time(lambda c: bool(c) and set(c) == {new}) if new else None
         windows = timeline.windows(new, "2") if name.startswith("canary") else None
+        if name == "canary-gateway":
+            windows = routes.windows("2", settle=3.0, min_len=1.5)
         s = summarize(hits, old="1" if name != "rollback" else "2", cutover=cut, windows=windows)
         return {
             "scenario": name,
@@ -203,6 +235,24 @@ def run_one(
         }
     finally:
         sc.delete_namespace(ns)
+
+
+def _wait_routed(headers: dict[str, str], timeout: float = 30) -> None:
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", 8000, timeout=2)
+        try:
+            conn.request("GET", "/", headers=headers)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.3)
+    raise TimeoutError("the Gateway never routed the HTTPRoute")
 
 
 def table(rows: list[dict[str, Any]]) -> str:
