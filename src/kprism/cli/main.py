@@ -23,6 +23,7 @@ from kprism import __version__, ops
 from kprism.cli import render
 from kprism.errors import KprismError, UsageError
 from kprism.model.release import Action, ReleaseStatus, Strategy, status_to_json
+from kprism.model.routing import DEFAULT_ROUTER
 
 app = typer.Typer(
     name="kprism",
@@ -211,7 +212,7 @@ def release(
     ] = "25%",
     router: Annotated[
         str, typer.Option("--router", help="Canary traffic router: replicas, gateway or nginx.")
-    ] = "replicas",
+    ] = DEFAULT_ROUTER,
     httproute: Annotated[
         str | None, typer.Option("--httproute", help="HTTPRoute for --router gateway.")
     ] = None,
@@ -713,7 +714,7 @@ def split(
     weights: Annotated[list[str], typer.Argument(help="TRACK=PERCENT ..., summing to 100.")],
     router: Annotated[
         str, typer.Option("--router", help="replicas (pod ratio), gateway or nginx.")
-    ] = "replicas",
+    ] = DEFAULT_ROUTER,
     httproute: Annotated[str | None, typer.Option("--httproute")] = None,
     ingress: Annotated[str | None, typer.Option("--ingress")] = None,
     timeout: Annotated[float, typer.Option("--timeout")] = 300.0,

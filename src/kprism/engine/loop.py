@@ -27,6 +27,7 @@ from kprism.kube.watch import AppFeed
 from kprism.model.actions import KubeAction, RemoveRoutes, SetWeights
 from kprism.model.observed import AppObs
 from kprism.model.release import ReleaseStatus
+from kprism.model.routing import exact_weights
 from kprism.plan.decision import Decision
 from kprism.plan.strategies import planner_for
 
@@ -110,7 +111,7 @@ class Engine:
 
     def _with_routes(self, obs: AppObs, status: ReleaseStatus | None) -> AppObs:
         """Add what the release's traffic router reads back (its VerifyWeight)."""
-        if status is None or status.spec.router == "replicas":
+        if status is None or not exact_weights(status.spec.router):
             return obs
         from kprism.traffic import route_context, router_for
 

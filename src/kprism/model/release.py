@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from kprism.model.routing import DEFAULT_ROUTER
+
 SCHEMA_VERSION = 1
 
 ANNOTATION_RELEASE = "kprism.dev/release"
@@ -83,7 +85,7 @@ class ReleaseSpec:
     verify_timeout: float = 60.0
     track: str | None = None  # explicit candidate track; default: the idle one
     canary: Mapping[str, Any] | None = None  # CanarySpec as JSON (aliases), canary only
-    router: str = "replicas"  # traffic router plug-in (canary)
+    router: str = DEFAULT_ROUTER  # traffic router plug-in (canary), see kprism.model.routing
     router_options: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -187,7 +189,7 @@ def spec_from_json(data: Mapping[str, Any]) -> ReleaseSpec:
         verify_timeout=float(data.get("verify_timeout", 60.0)),
         track=data.get("track"),
         canary=data.get("canary"),
-        router=str(data.get("router", "replicas")),
+        router=str(data.get("router", DEFAULT_ROUTER)),
         router_options={str(k): str(v) for k, v in (data.get("router_options") or {}).items()},
     )
 

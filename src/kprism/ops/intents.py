@@ -26,8 +26,8 @@ from kprism.ops.running import (
     stop_at_wait_points,
     utcnow,
 )
-from kprism.plan.bluegreen import iso
 from kprism.plan.intents import check_intent, drives_to_end, writes_intent
+from kprism.plan.machine import iso
 from kprism.plan.start import rollback_status, rollback_target
 
 LEASE_POLL = 0.5  # seconds between attempts to take the Lease in ``resume``

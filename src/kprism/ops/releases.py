@@ -19,6 +19,7 @@ from kprism.kube.lease import AppLease
 from kprism.kube.state import read_release
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import ReleaseSpec, ReleaseStatus, Strategy, status_to_json
+from kprism.model.routing import router_kind
 from kprism.model.steps import Analysis, canary_spec_from_data
 from kprism.ops.apps import App, observe
 from kprism.ops.doctor import check_release
@@ -91,8 +92,7 @@ def check_canary_spec(spec: ReleaseSpec) -> None:
         raise UsageError(
             "analysis steps are not available yet (no analysis provider is installed): remove them"
         )
-    if spec.router not in ("replicas", "gateway", "nginx"):
-        raise UsageError(f"--router {spec.router!r} is unknown: use replicas, gateway or nginx")
+    router_kind(spec.router)  # UsageError naming the known routers
     if spec.preview:
         raise UsageError(
             "--preview is for blue-green releases: canary steps expose the new version"
@@ -100,8 +100,8 @@ def check_canary_spec(spec: ReleaseSpec) -> None:
 
 
 def check_router(kube: Kube, app: App, obs: AppObs, spec: ReleaseSpec) -> None:
-    if spec.router == "replicas":
-        return
+    if not router_kind(spec.router).exact_weights:
+        return  # no routing objects to check: the ready-pod ratio is the split
     from kprism.traffic import route_context, router_for
 
     router_for(spec.router).check(kube, route_context(obs, spec.router_options))
@@ -154,7 +154,7 @@ def _check_canary_tracks(app: App, obs: AppObs, spec: ReleaseSpec, status: Relea
         for d in obs.deployments
         if d.track not in (status.stable, status.candidate) and d.replicas > 0
     ]
-    if others and spec.router == "replicas":
+    if others and not router_kind(spec.router).exact_weights:
         names = ", ".join(
             f"{d.name} ({app.track_label}={d.track}, {d.replicas} replicas)" for d in others
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kprism.model.release import Change, ReleaseSpec, Strategy
+from kprism.model.routing import DEFAULT_ROUTER
 from kprism.plan.validate import parse_env_arg, parse_image_arg
 
 __all__ = ["SpecArgs", "parse_env_arg", "parse_image_arg"]
@@ -30,7 +31,7 @@ class SpecArgs:
     ready_timeout: float = 600.0
     track: str | None = None
     canary: dict[str, Any] | None = None
-    router: str = "replicas"
+    router: str = DEFAULT_ROUTER
     router_options: dict[str, str] = field(default_factory=dict)
 
     def to_spec(self) -> ReleaseSpec:

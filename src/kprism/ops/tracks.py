@@ -24,6 +24,7 @@ from kprism.model.actions import (
 )
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import Change
+from kprism.model.routing import DEFAULT_ROUTER, router_kind
 from kprism.ops.apps import App, observe
 from kprism.ops.running import app_lease
 from kprism.plan.adopt import decide_adopt
@@ -185,7 +186,7 @@ def split(
     app: App,
     weights: dict[str, int],
     *,
-    router: str = "replicas",
+    router: str = DEFAULT_ROUTER,
     router_options: dict[str, str] | None = None,
     timeout: float = 300.0,
     on_progress: Callable[[str], None] | None = None,
@@ -200,14 +201,13 @@ def split(
         raise UsageError(
             f"release {st.id} of {app.name} is in progress: finish or abort it before a split"
         )
-    if router not in ("replicas", "gateway", "nginx"):
-        raise UsageError(f"--router {router!r} is unknown: use replicas, gateway or nginx")
+    exact = router_kind(router).exact_weights  # UsageError naming the known routers
     total = sum(d.replicas for d in obs.deployments if d.track and obs.ready_pods(d.track)) or max(
         (d.replicas for d in obs.deployments), default=1
     )
     options = router_options or {}
     ctx: RouteContext | None = None
-    if router != "replicas":
+    if exact:
         ctx = route_context(obs, options, tracks=tuple(weights))
         router_for(router).check(kube, ctx)
     decide_split(obs, weights, router=router, total=total)  # validate before any change
@@ -215,7 +215,7 @@ def split(
     def decide() -> ConvergeStep:
         nonlocal ctx
         current = observe(kube, app)
-        if router != "replicas":
+        if exact:
             ctx = route_context(current, options, tracks=tuple(weights))
             current = dataclasses.replace(
                 current, route_weights=router_for(router).observed_weights(kube, ctx)

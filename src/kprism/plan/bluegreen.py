@@ -24,14 +24,11 @@ Safety invariants (property-tested):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
 from kprism.model.actions import (
     CreateDeployment,
     DeleteService,
-    EmitEvent,
     EnsureService,
     KubeAction,
     ReplaceTemplate,
@@ -41,13 +38,24 @@ from kprism.model.actions import (
 from kprism.model.observed import AppObs
 from kprism.model.release import (
     ANNOTATION_TEMPLATE_HASH,
-    Action,
     Intent,
     Kind,
     Phase,
     ReleaseStatus,
 )
 from kprism.plan.decision import Decision
+from kprism.plan.machine import (
+    Act,
+    Fail,
+    Next,
+    Result,
+    StepFn,
+    Wait,
+    drive,
+    elapsed,
+    iso,
+    parse_iso,
+)
 from kprism.plan.template import apply_change, template_hash, track_deployment, with_track
 
 PIN = "pin-service"
@@ -69,50 +77,6 @@ ABORTED = "aborted"
 FORWARD = (PIN, CREATE, WAIT_READY, PREVIEW, AWAIT, SWITCH, VERIFY, DELAY, SCALE_DOWN, DONE)
 BACKWARD = (RESTORE, SWITCH_BACK, VERIFY_BACK, SCALE_DOWN_CANDIDATE, ABORTED)
 BEFORE_SWITCH = (PIN, CREATE, WAIT_READY, PREVIEW, AWAIT)
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
-def parse_iso(s: str) -> datetime | None:
-    if not s:
-        return None
-    return datetime.fromisoformat(s.replace("Z", "+00:00"))
-
-
-@dataclass(frozen=True)
-class _Act:
-    actions: tuple[KubeAction, ...]
-    status: ReleaseStatus | None = None
-
-
-@dataclass(frozen=True)
-class _Wait:
-    message: str
-    requeue_after: float | None = None
-    status: ReleaseStatus | None = None
-    event: tuple[str, str, bool] | None = None
-
-
-@dataclass(frozen=True)
-class _Next:
-    step: str
-    status: ReleaseStatus | None = None
-    event: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class _Fail:
-    error: str
-
-
-_Result = _Act | _Wait | _Next | _Fail
-
-
-def _elapsed(st: ReleaseStatus, now: datetime) -> float:
-    t = parse_iso(st.step_started_at)
-    return (now - t).total_seconds() if t else 0.0
 
 
 def _selector(obs: AppObs, track: str) -> dict[str, str]:
@@ -142,26 +106,26 @@ def desired_candidate_template(st: ReleaseStatus, obs: AppObs) -> dict[str, obje
 # -- forward steps ----------------------------------------------------------------------
 
 
-def _pin(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def step_pin(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     serving = obs.serving_track()
     if serving == st.stable:
-        return _Next(CREATE)
+        return Next(CREATE)
     if serving is None:
-        return _Act((_set_selector(obs, st.stable),))
-    return _Fail(
+        return Act((_set_selector(obs, st.stable),))
+    return Fail(
         f"Service {obs.service.name} selects {obs.track_label}={serving}, "
         f"but the release started from {st.stable}: someone changed it"
     )
 
 
-def _ensure_candidate(st: ReleaseStatus, obs: AppObs) -> _Result | None:
+def ensure_candidate(st: ReleaseStatus, obs: AppObs) -> Result | None:
     """Actions that bring the candidate Deployment to the wanted template and size."""
     stable = obs.deployment(st.stable_deployment)
     cand = obs.deployment(st.candidate_deployment)
     template = desired_candidate_template(st, obs)
     if cand is None:
         if stable is None or template is None:
-            return _Fail(
+            return Fail(
                 f"Deployment {st.candidate_deployment} does not exist and cannot be created"
             )
         body = track_deployment(
@@ -173,9 +137,9 @@ def _ensure_candidate(st: ReleaseStatus, obs: AppObs) -> _Result | None:
             replicas=st.replicas,
             release_id=st.id,
         )
-        return _Act((CreateDeployment(name=st.candidate_deployment, body=body),))
+        return Act((CreateDeployment(name=st.candidate_deployment, body=body),))
     if cand.track != st.candidate:
-        return _Fail(
+        return Fail(
             f"Deployment {cand.name} selects {obs.track_label}={cand.track}, not {st.candidate}"
         )
     actions: list[KubeAction] = []
@@ -189,11 +153,11 @@ def _ensure_candidate(st: ReleaseStatus, obs: AppObs) -> _Result | None:
             )
     if cand.replicas != st.replicas:
         actions.append(ScaleDeployment(name=cand.name, replicas=st.replicas))
-    return _Act(tuple(actions)) if actions else None
+    return Act(tuple(actions)) if actions else None
 
 
-def _create(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
-    return _ensure_candidate(st, obs) or _Next(WAIT_READY)
+def _create(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
+    return ensure_candidate(st, obs) or Next(WAIT_READY)
 
 
 def _candidate_ready(st: ReleaseStatus, obs: AppObs) -> bool:
@@ -206,12 +170,12 @@ def _candidate_ready(st: ReleaseStatus, obs: AppObs) -> bool:
     )
 
 
-def _wait_ready(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
-    fix = _ensure_candidate(st, obs)
+def _wait_ready(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
+    fix = ensure_candidate(st, obs)
     if fix is not None:
         return fix
     if _candidate_ready(st, obs):
-        return _Next(
+        return Next(
             PREVIEW,
             event=(
                 "CandidateReady",
@@ -220,25 +184,25 @@ def _wait_ready(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
         )
     cand = obs.deployment(st.candidate_deployment)
     ready = len(obs.ready_pods(st.candidate))
-    left = st.spec.ready_timeout - _elapsed(st, now)
+    left = st.spec.ready_timeout - elapsed(st, now)
     if left <= 0:
-        return _Fail(
+        return Fail(
             f"candidate {st.candidate_deployment} not ready after {st.spec.ready_timeout:.0f}s: "
             f"{ready}/{st.replicas} pods ready"
         )
     updated = cand.updated if cand else 0
-    return _Wait(
+    return Wait(
         f"waiting for {st.candidate_deployment}: {ready}/{st.replicas} ready, {updated} updated",
         left,
     )
 
 
-def _preview(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def _preview(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if not st.spec.preview:
-        return _Next(AWAIT)
+        return Next(AWAIT)
     want = _selector(obs, st.candidate)
     if obs.preview is None or dict(obs.preview.selector) != want:
-        return _Act(
+        return Act(
             (
                 EnsureService(
                     name=f"{obs.service.name}-preview",
@@ -250,25 +214,25 @@ def _preview(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
         )
     ready = obs.ready_pods(st.candidate)
     if ready and obs.preview_endpoints == ready:
-        return _Next(
+        return Next(
             AWAIT, event=("PreviewReady", f"Service {obs.preview.name} serves {st.candidate}")
         )
-    return _Wait(f"waiting for preview Service {obs.preview.name} endpoints", 5.0)
+    return Wait(f"waiting for preview Service {obs.preview.name} endpoints", 5.0)
 
 
-def _await(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def _await(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if st.spec.auto_promote or st.promoted:
-        return _Next(SWITCH, status=st.evolve(phase=Phase.PROGRESSING))
-    return _Wait(
+        return Next(SWITCH, status=st.evolve(phase=Phase.PROGRESSING))
+    return Wait(
         f"{st.candidate} is ready: waiting for `kprism promote {obs.service.name}`",
         None,
         status=st.evolve(phase=Phase.PAUSED),
     )
 
 
-def _switch(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def _switch(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if obs.serving_track() == st.candidate:
-        return _Next(
+        return Next(
             VERIFY,
             status=st.evolve(switched_at=st.switched_at or iso(now)),
             event=(
@@ -278,16 +242,16 @@ def _switch(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
         )
     if not _candidate_ready(st, obs):
         # Never flip traffic onto a track that is not fully ready.
-        return _Next(WAIT_READY)
-    return _Act((_set_selector(obs, st.candidate),))
+        return Next(WAIT_READY)
+    return Act((_set_selector(obs, st.candidate),))
 
 
-def _verify(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def _verify(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if obs.serving_track() != st.candidate:
-        return _Act((_set_selector(obs, st.candidate),))
+        return Act((_set_selector(obs, st.candidate),))
     ready = obs.ready_pods(st.candidate)
     if ready and obs.endpoints == ready:
-        return _Next(
+        return Next(
             DELAY,
             status=st.evolve(verified_at=iso(now)),
             event=(
@@ -295,28 +259,28 @@ def _verify(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
                 f"ready endpoints of {obs.service.name} are exactly the {len(ready)} pods of {st.candidate}",
             ),
         )
-    left = st.spec.verify_timeout - _elapsed(st, now)
+    left = st.spec.verify_timeout - elapsed(st, now)
     if left <= 0:
-        return _Fail(
+        return Fail(
             f"cutover not verified after {st.spec.verify_timeout:.0f}s: Service {obs.service.name} lists "
             f"{len(obs.endpoints)} ready endpoints, {len(obs.endpoints & ready)} of them {st.candidate} pods"
         )
-    return _Wait(
+    return Wait(
         f"verifying cutover: {len(obs.endpoints & ready)}/{len(ready)} {st.candidate} pods ready in endpoints, "
         f"{len(obs.endpoints - ready)} others",
         left,
     )
 
 
-def _delay(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def _delay(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     verified = parse_iso(st.verified_at) or now
     left = st.spec.scale_down_delay - (now - verified).total_seconds()
     if left <= 0:
-        return _Next(SCALE_DOWN)
-    return _Wait(f"keeping {st.stable_deployment} for {left:.0f}s more (scale-down delay)", left)
+        return Next(SCALE_DOWN)
+    return Wait(f"keeping {st.stable_deployment} for {left:.0f}s more (scale-down delay)", left)
 
 
-def _scale_down(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def _scale_down(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     actions: list[KubeAction] = []
     old = obs.deployment(st.stable_deployment)
     if old is not None and old.replicas != 0:
@@ -324,13 +288,13 @@ def _scale_down(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
     if obs.preview is not None:
         actions.append(DeleteService(name=obs.preview.name))
     if actions:
-        return _Act(tuple(actions))
-    return _Next(DONE, event=("StableScaledDown", f"{st.stable_deployment} scaled to 0"))
+        return Act(tuple(actions))
+    return Next(DONE, event=("StableScaledDown", f"{st.stable_deployment} scaled to 0"))
 
 
-def _done(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def step_done(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     what = "rolled back to" if st.kind == Kind.ROLLBACK else "released"
-    return _Wait(
+    return Wait(
         f"{what} {st.candidate}",
         event=("ReleaseSucceeded", f"{what} {st.candidate} ({st.candidate_deployment})", False),
         status=st.evolve(
@@ -344,42 +308,42 @@ def _done(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
 # -- abort steps ------------------------------------------------------------------------
 
 
-def _restore(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def step_restore(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     stable = obs.deployment(st.stable_deployment)
     if stable is None:
-        return _Wait(f"stable Deployment {st.stable_deployment} is gone: cannot switch back", 10.0)
+        return Wait(f"stable Deployment {st.stable_deployment} is gone: cannot switch back", 10.0)
     if stable.replicas < st.replicas:
-        return _Act((ScaleDeployment(name=stable.name, replicas=st.replicas),))
+        return Act((ScaleDeployment(name=stable.name, replicas=st.replicas),))
     ready = len(obs.ready_pods(st.stable))
     if ready >= st.replicas and stable.rolled_out:
-        return _Next(SWITCH_BACK)
+        return Next(SWITCH_BACK)
     if obs.serving_track() == st.stable and ready > 0:
-        return _Next(SWITCH_BACK)
-    return _Wait(
+        return Next(SWITCH_BACK)
+    return Wait(
         f"waiting for {st.stable_deployment}: {ready}/{st.replicas} ready before switching back",
         10.0,
     )
 
 
-def _switch_back(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def step_switch_back(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if obs.serving_track() == st.stable:
-        return _Next(VERIFY_BACK)
-    return _Act((_set_selector(obs, st.stable),))
+        return Next(VERIFY_BACK)
+    return Act((_set_selector(obs, st.stable),))
 
 
-def _verify_back(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def step_verify_back(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if obs.serving_track() != st.stable:
-        return _Act((_set_selector(obs, st.stable),))
+        return Act((_set_selector(obs, st.stable),))
     ready = obs.ready_pods(st.stable)
     if ready and obs.endpoints == ready:
-        return _Next(SCALE_DOWN_CANDIDATE)
-    return _Wait(
+        return Next(SCALE_DOWN_CANDIDATE)
+    return Wait(
         f"verifying switch-back: {len(obs.endpoints & ready)}/{len(ready)} {st.stable} pods in endpoints",
         5.0,
     )
 
 
-def _scale_down_candidate(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def step_scale_down_candidate(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     actions: list[KubeAction] = []
     cand = obs.deployment(st.candidate_deployment)
     if cand is not None and cand.replicas != 0 and st.candidate_deployment != st.stable_deployment:
@@ -387,13 +351,13 @@ def _scale_down_candidate(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Res
     if obs.preview is not None:
         actions.append(DeleteService(name=obs.preview.name))
     if actions:
-        return _Act(tuple(actions))
-    return _Next(ABORTED)
+        return Act(tuple(actions))
+    return Next(ABORTED)
 
 
-def _aborted(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def step_aborted(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     failed = bool(st.last_error)
-    return _Wait(
+    return Wait(
         "done",
         event=(
             (
@@ -416,8 +380,8 @@ def _aborted(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
     )
 
 
-_STEPS: dict[str, Callable[[ReleaseStatus, AppObs, datetime], _Result]] = {
-    PIN: _pin,
+STEPS: dict[str, StepFn] = {
+    PIN: step_pin,
     CREATE: _create,
     WAIT_READY: _wait_ready,
     PREVIEW: _preview,
@@ -426,64 +390,18 @@ _STEPS: dict[str, Callable[[ReleaseStatus, AppObs, datetime], _Result]] = {
     VERIFY: _verify,
     DELAY: _delay,
     SCALE_DOWN: _scale_down,
-    DONE: _done,
-    RESTORE: _restore,
-    SWITCH_BACK: _switch_back,
-    VERIFY_BACK: _verify_back,
-    SCALE_DOWN_CANDIDATE: _scale_down_candidate,
-    ABORTED: _aborted,
+    DONE: step_done,
+    RESTORE: step_restore,
+    SWITCH_BACK: step_switch_back,
+    VERIFY_BACK: step_verify_back,
+    SCALE_DOWN_CANDIDATE: step_scale_down_candidate,
+    ABORTED: step_aborted,
 }
 
 
-def apply_intent(
-    st: ReleaseStatus, intent: Intent, now: datetime, *, abort_step: str = RESTORE
-) -> tuple[ReleaseStatus, EmitEvent | None]:
-    """Fold an operator intent into the status (pure)."""
-    who = f" by {intent.by}" if intent.by else ""
-    match intent.action:
-        case Action.ABORT:
-            if st.aborting or st.step in (DONE,):
-                return st, None
-            reason = f": {intent.reason}" if intent.reason else ""
-            return (
-                st.evolve(
-                    aborting=True,
-                    paused=False,
-                    step=abort_step,
-                    step_started_at=iso(now),
-                    message=f"aborting{who}{reason}",
-                ),
-                EmitEvent(
-                    reason="AbortRequested", message=f"abort requested{who}{reason}", warning=True
-                ),
-            )
-        case Action.PROMOTE | Action.PROMOTE_FULL:
-            if st.aborting:
-                return st, None
-            full = intent.action == Action.PROMOTE_FULL
-            return (
-                st.evolve(
-                    promoted=True, full=st.full or full, paused=False, phase=Phase.PROGRESSING
-                ),
-                EmitEvent(
-                    reason="Promoted", message=f"{'full ' if full else ''}promotion requested{who}"
-                ),
-            )
-        case Action.PAUSE:
-            if st.aborting:
-                return st, None
-            return (
-                st.evolve(paused=True, phase=Phase.PAUSED, message=f"paused{who}"),
-                EmitEvent(reason="Paused", message=f"release paused{who}"),
-            )
-        case Action.RESUME:
-            return (
-                st.evolve(paused=False, phase=Phase.PROGRESSING, message=f"resumed{who}"),
-                EmitEvent(reason="Resumed", message=f"release resumed{who}"),
-            )
-
-
-StepFn = Callable[[ReleaseStatus, AppObs, datetime], _Result]
+def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
+    """Next status and actions for a blue-green release or rollback (pure)."""
+    return drive(st, obs, now, intent, table=STEPS, abort_step=RESTORE, done_step=DONE)
 
 
 def promote_refusal(st: ReleaseStatus) -> str | None:
@@ -495,81 +413,3 @@ def promote_refusal(st: ReleaseStatus) -> str | None:
     if st.promoted or st.spec.auto_promote:
         return f"nothing to promote: release {st.id} is already promoted (step {st.step})"
     return None
-
-
-def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
-    """Next status and actions for a blue-green release or rollback (pure)."""
-    return drive(st, obs, now, intent, table=_STEPS)
-
-
-def drive(
-    st: ReleaseStatus,
-    obs: AppObs,
-    now: datetime,
-    intent: Intent | None,
-    *,
-    table: Mapping[str, StepFn],
-    abort_step: str = RESTORE,
-) -> Decision:
-    """Run a step machine: fold the intent in, then advance through satisfied steps until
-    one acts, waits or fails. Shared by every strategy; ``table`` maps step → function."""
-    events: list[KubeAction] = []
-    consume = False
-    if intent is not None:
-        consume = True
-        if intent.release == st.id and not st.phase.terminal:
-            st, ev = apply_intent(st, intent, now, abort_step=abort_step)
-            if ev is not None:
-                events.append(ev)
-    if st.phase.terminal:
-        return Decision(status=st, actions=tuple(events), consume_intent=consume)
-    if st.paused and not st.aborting:
-        return Decision(
-            status=st.evolve(phase=Phase.PAUSED), actions=tuple(events), consume_intent=consume
-        )
-    for _ in range(len(table) + 3):
-        result = table[st.step](st, obs, now)
-        match result:
-            case _Act(actions=actions, status=new):
-                st = (new or st).evolve(message="; ".join(a.describe() for a in actions))
-                return Decision(
-                    status=st,
-                    actions=tuple(events) + actions,
-                    requeue_after=5.0,
-                    consume_intent=consume,
-                )
-            case _Wait(message=message, requeue_after=after, status=new, event=wait_event):
-                st = new or st
-                if not st.phase.terminal:
-                    st = st.evolve(message=message)
-                if wait_event is not None:
-                    events.append(
-                        EmitEvent(
-                            reason=wait_event[0], message=wait_event[1], warning=wait_event[2]
-                        )
-                    )
-                return Decision(
-                    status=st, actions=tuple(events), requeue_after=after, consume_intent=consume
-                )
-            case _Next(step=step, status=new, event=event):
-                st = (new or st).evolve(step=step, step_started_at=iso(now))
-                if event is not None:
-                    events.append(EmitEvent(reason=event[0], message=event[1]))
-            case _Fail(error=error):
-                if st.aborting:
-                    # Already on the way back: record and keep trying to restore stable.
-                    return Decision(
-                        status=st.evolve(last_error=error, message=error),
-                        actions=tuple(events),
-                        requeue_after=10.0,
-                        consume_intent=consume,
-                    )
-                events.append(EmitEvent(reason="ReleaseFailed", message=error, warning=True))
-                st = st.evolve(
-                    aborting=True,
-                    last_error=error,
-                    step=abort_step,
-                    step_started_at=iso(now),
-                    message=f"failed, rolling back: {error}",
-                )
-    raise AssertionError(f"planner did not settle at step {st.step}")  # pragma: no cover

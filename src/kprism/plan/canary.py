@@ -43,10 +43,18 @@ from kprism.model.actions import (
 )
 from kprism.model.observed import AppObs
 from kprism.model.release import Intent, Phase, ReleaseStatus
-from kprism.model.steps import CanarySpec, canary_spec_from_data, candidate_pods
+from kprism.model.routing import exact_weights
+from kprism.model.steps import (
+    CanarySpec,
+    Pause,
+    SetCandidateScale,
+    SetWeight,
+    canary_spec_from_data,
+    candidate_pods,
+)
 from kprism.plan import bluegreen as bg
-from kprism.plan.bluegreen import _Act, _Fail, _Next, _Result, _Wait, iso, parse_iso
 from kprism.plan.decision import Decision
+from kprism.plan.machine import Act, Fail, Next, Result, StepFn, Wait, drive, iso, parse_iso
 from kprism.plan.weights import (
     CanaryCounts,
     ReplicaPair,
@@ -63,7 +71,11 @@ FINALIZE = "finalize"
 CLEANUP = "remove-routes"
 ABORT_ROUTES = "abort-routes"
 
-REPLICAS = "replicas"
+
+def _ratio(st: ReleaseStatus) -> bool:
+    """True when the router's split is the ready-pod ratio (the Service selects every
+    track and replica counts define the split), False for an exact-weight router."""
+    return not exact_weights(st.spec.router)
 
 
 def canary_spec(st: ReleaseStatus) -> CanarySpec:
@@ -86,7 +98,7 @@ def router_target(*, total: int, weight: float) -> ReplicaPair:
 
 
 def step_target(st: ReleaseStatus, weight: float) -> ReplicaPair:
-    if st.spec.router == REPLICAS:
+    if _ratio(st):
         c, s = replicas_for_weight(total=st.replicas, weight=weight, max_surge=_surge(st))
         return ReplicaPair(candidate=c, stable=s)
     return router_target(total=st.replicas, weight=weight)
@@ -106,22 +118,22 @@ def _counts(st: ReleaseStatus, obs: AppObs) -> CanaryCounts | None:
     )
 
 
-def _scale_to(st: ReleaseStatus, obs: AppObs, target: ReplicaPair) -> _Result | None:
+def _scale_to(st: ReleaseStatus, obs: AppObs, target: ReplicaPair) -> Result | None:
     """One capacity-safe move towards ``target``; None once every pod is there and ready."""
     counts = _counts(st, obs)
     if counts is None:
-        return _Wait("waiting for the Deployment controller to observe the last change", 2.0)
+        return Wait("waiting for the Deployment controller to observe the last change", 2.0)
     floor = st.replicas
-    surge = _surge(st) if st.spec.router == REPLICAS else max(_surge(st), target.total - floor)
+    surge = _surge(st) if _ratio(st) else max(_surge(st), target.total - floor)
     decision = next_scale(observed=counts, target=target, capacity_floor=floor, max_surge=surge)
     if decision.verdict is Verdict.SCALE:
         assert decision.replicas is not None
         name = (
             st.candidate_deployment if decision.track is Track.CANDIDATE else st.stable_deployment
         )
-        return _Act(scale_actions(st, obs, name, decision.replicas))
+        return Act(scale_actions(st, obs, name, decision.replicas))
     if decision.verdict is Verdict.WAIT:
-        return _Wait(decision.reason, 5.0)
+        return Wait(decision.reason, 5.0)
     return None
 
 
@@ -180,12 +192,12 @@ def _weights(st: ReleaseStatus, weight: float) -> dict[str, int]:
     return {st.stable: 100 - w, st.candidate: w}
 
 
-def _reach_weight(st: ReleaseStatus, obs: AppObs, weight: float, now: datetime) -> _Result | None:
+def _reach_weight(st: ReleaseStatus, obs: AppObs, weight: float, now: datetime) -> Result | None:
     """Actions or a wait until the traffic share ``weight`` is really served; None when it is."""
     target = step_target(st, weight)
-    if st.spec.router == REPLICAS and obs.serving_track() is not None and target.candidate > 0:
+    if _ratio(st) and obs.serving_track() is not None and target.candidate > 0:
         # The Service must select both tracks for the ratio to mean traffic.
-        return _Act(
+        return Act(
             (
                 SetSelector(
                     service=obs.service.name,
@@ -197,11 +209,11 @@ def _reach_weight(st: ReleaseStatus, obs: AppObs, weight: float, now: datetime) 
     moved = _scale_to(st, obs, target)
     if moved is not None:
         return moved
-    if st.spec.router == REPLICAS:
+    if _ratio(st):
         cand_eps = len(obs.endpoints & obs.ready_pods(st.candidate))
         stable_eps = len(obs.endpoints & obs.ready_pods(st.stable))
         if (cand_eps, stable_eps) != (target.candidate, target.stable):
-            return _Wait(
+            return Wait(
                 f"verifying endpoints: {cand_eps}/{target.candidate} {st.candidate}, "
                 f"{stable_eps}/{target.stable} {st.stable} ready in Service {obs.service.name}",
                 5.0,
@@ -209,12 +221,12 @@ def _reach_weight(st: ReleaseStatus, obs: AppObs, weight: float, now: datetime) 
         return None
     want = _weights(st, weight)
     if obs.route_weights is None or dict(obs.route_weights) != want:
-        return _Act((SetWeights(router=st.spec.router, weights=want),))
+        return Act((SetWeights(router=st.spec.router, weights=want),))
     return None
 
 
 def _achieved(st: ReleaseStatus, obs: AppObs, weight: float) -> float:
-    if st.spec.router != REPLICAS:
+    if not _ratio(st):
         return float(round(weight))
     return round(
         achieved_weight(
@@ -225,97 +237,109 @@ def _achieved(st: ReleaseStatus, obs: AppObs, weight: float) -> float:
     )
 
 
-def _create(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def _create(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     """Create (or update) the candidate with 0 pods: steps decide its size."""
     st0 = st.evolve(replicas=0)
-    fix = bg._ensure_candidate(st0, obs)
-    if fix is not None and isinstance(fix, _Act):
+    fix = bg.ensure_candidate(st0, obs)
+    if fix is not None and isinstance(fix, Act):
         # Creating: size 0. Never scale an existing candidate here.
         acts = tuple(a for a in fix.actions if not isinstance(a, ScaleDeployment))
         if acts:
-            return _Act(acts)
+            return Act(acts)
     elif fix is not None:
         return fix
-    return _Next(STEP, status=st.evolve(step_index=0))
+    return Next(STEP, status=st.evolve(step_index=0))
 
 
-def _step(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def _step(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     spec = canary_spec(st)
     steps = spec.steps
     if st.full or st.step_index >= len(steps):
         result = _reach_weight(st, obs, 100, now)
         if result is not None:
             return result
-        return _Next(
+        return Next(
             FINALIZE,
             status=st.evolve(requested_weight=100, achieved_weight=_achieved(st, obs, 100)),
             event=None
             if st.requested_weight >= 100
             else ("StepReached", f"100% on {st.candidate}"),
         )
-    raw = steps[st.step_index]
+    match steps[st.step_index]:
+        case SetWeight(weight=weight):
+            return _set_weight(st, obs, now, float(weight), n=len(steps))
+        case Pause(pause=pause):
+            return _pause(st, obs, now, pause.duration, n=len(steps))
+        case SetCandidateScale(scale=scale):
+            return _set_candidate_scale(st, obs, candidate_pods(scale.replicas, total=st.replicas))
+        case other:
+            return Fail(
+                f"step {st.step_index + 1} ({type(other).__name__}) is not supported yet: "
+                "analysis gates need an analysis provider"
+            )
+
+
+def _set_weight(st: ReleaseStatus, obs: AppObs, now: datetime, weight: float, *, n: int) -> Result:
+    result = _reach_weight(st, obs, weight, now)
+    if result is not None:
+        return result
     i = st.step_index
-    n = len(steps)
-    kind = type(raw).__name__
-    if kind == "SetWeight":
-        weight = float(raw.weight)  # type: ignore[union-attr]
-        result = _reach_weight(st, obs, weight, now)
-        if result is not None:
-            return result
-        achieved = _achieved(st, obs, weight)
-        target = step_target(st, weight)
-        return _Next(
-            STEP,
-            status=st.evolve(
-                step_index=i + 1, requested_weight=weight, achieved_weight=achieved, pause_until=""
-            ),
-            event=(
-                "StepReached",
-                f"step {i + 1}/{n}: weight {weight:g}% requested, {achieved:g}% achieved "
-                f"({target.candidate} {st.candidate} / {target.stable} {st.stable} pods)",
-            ),
-        )
-    if kind == "Pause":
-        duration = raw.pause.duration  # type: ignore[union-attr]
-        if st.promoted:
-            return _Next(STEP, status=st.evolve(step_index=i + 1, promoted=False, pause_until=""))
-        if duration is None:
-            return _Wait(
-                f"paused at step {i + 1}/{n} ({st.requested_weight:g}% on {st.candidate}): "
-                f"`kprism promote {obs.service.name}` to continue",
-                None,
-                status=st.evolve(phase=Phase.PAUSED),
-            )
-        until = parse_iso(st.pause_until) or (now + timedelta(seconds=duration))
-        left = (until - now).total_seconds()
-        if left <= 0:
-            return _Next(
-                STEP, status=st.evolve(step_index=i + 1, pause_until="", phase=Phase.PROGRESSING)
-            )
-        return _Wait(
-            f"pause at step {i + 1}/{n} until {iso(until)} ({st.requested_weight:g}% on {st.candidate})",
-            left,
-            status=st.evolve(pause_until=iso(until)),
-        )
-    if kind == "SetCandidateScale":
-        pods = candidate_pods(raw.scale.replicas, total=st.replicas)  # type: ignore[union-attr]
-        cand = obs.deployment(st.candidate_deployment)
-        if cand is not None and cand.replicas != pods:
-            return _Act(scale_actions(st, obs, cand.name, pods))
-        if len(obs.ready_pods(st.candidate)) < pods:
-            return _Wait(f"waiting for {pods} {st.candidate} pods", 5.0)
-        return _Next(STEP, status=st.evolve(step_index=i + 1))
-    return _Fail(
-        f"step {i + 1} ({kind}) is not supported yet: analysis gates need an analysis provider"
+    achieved = _achieved(st, obs, weight)
+    target = step_target(st, weight)
+    return Next(
+        STEP,
+        status=st.evolve(
+            step_index=i + 1, requested_weight=weight, achieved_weight=achieved, pause_until=""
+        ),
+        event=(
+            "StepReached",
+            f"step {i + 1}/{n}: weight {weight:g}% requested, {achieved:g}% achieved "
+            f"({target.candidate} {st.candidate} / {target.stable} {st.stable} pods)",
+        ),
     )
 
 
-def _finalize(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def _pause(
+    st: ReleaseStatus, obs: AppObs, now: datetime, duration: int | None, *, n: int
+) -> Result:
+    i = st.step_index
+    if st.promoted:
+        return Next(STEP, status=st.evolve(step_index=i + 1, promoted=False, pause_until=""))
+    if duration is None:
+        return Wait(
+            f"paused at step {i + 1}/{n} ({st.requested_weight:g}% on {st.candidate}): "
+            f"`kprism promote {obs.service.name}` to continue",
+            None,
+            status=st.evolve(phase=Phase.PAUSED),
+        )
+    until = parse_iso(st.pause_until) or (now + timedelta(seconds=duration))
+    left = (until - now).total_seconds()
+    if left <= 0:
+        return Next(
+            STEP, status=st.evolve(step_index=i + 1, pause_until="", phase=Phase.PROGRESSING)
+        )
+    return Wait(
+        f"pause at step {i + 1}/{n} until {iso(until)} ({st.requested_weight:g}% on {st.candidate})",
+        left,
+        status=st.evolve(pause_until=iso(until)),
+    )
+
+
+def _set_candidate_scale(st: ReleaseStatus, obs: AppObs, pods: int) -> Result:
+    cand = obs.deployment(st.candidate_deployment)
+    if cand is not None and cand.replicas != pods:
+        return Act(scale_actions(st, obs, cand.name, pods))
+    if len(obs.ready_pods(st.candidate)) < pods:
+        return Wait(f"waiting for {pods} {st.candidate} pods", 5.0)
+    return Next(STEP, status=st.evolve(step_index=st.step_index + 1))
+
+
+def _finalize(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     """All traffic is on the candidate: pin the Service to it and verify the endpoints."""
     if obs.serving_track() != st.candidate:
         if len(obs.ready_pods(st.candidate)) < st.replicas:
-            return _Next(STEP)
-        return _Act(
+            return Next(STEP)
+        return Act(
             (
                 SetSelector(
                     service=obs.service.name,
@@ -326,19 +350,19 @@ def _finalize(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
         )
     ready = obs.ready_pods(st.candidate)
     if not (ready and obs.endpoints == ready):
-        return _Wait(
+        return Wait(
             f"verifying Service {obs.service.name} endpoints are the {len(ready)} pods of {st.candidate}",
             5.0,
         )
-    if st.spec.router != REPLICAS and obs.route_weights is not None:
-        return _Act((RemoveRoutes(router=st.spec.router),))
+    if not _ratio(st) and obs.route_weights is not None:
+        return Act((RemoveRoutes(router=st.spec.router),))
     hpa = _restore_hpa(st, obs, onto=st.candidate_deployment)
     if hpa:
-        return _Act(hpa)
+        return Act(hpa)
     stable = obs.deployment(st.stable_deployment)
     if stable is not None and stable.replicas != 0:
-        return _Act((ScaleDeployment(name=stable.name, replicas=0),))
-    return _Next(
+        return Act((ScaleDeployment(name=stable.name, replicas=0),))
+    return Next(
         bg.DONE,
         status=st.evolve(
             verified_at=st.verified_at or iso(now), switched_at=st.switched_at or iso(now)
@@ -346,32 +370,32 @@ def _finalize(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
     )
 
 
-def _abort_routes(st: ReleaseStatus, obs: AppObs, now: datetime) -> _Result:
+def _abort_routes(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     hpa = _restore_hpa(st, obs, onto=st.stable_deployment)
     if hpa:
-        return _Act(hpa)
-    if st.spec.router == REPLICAS:
-        return _Next(bg.RESTORE)
+        return Act(hpa)
+    if _ratio(st):
+        return Next(bg.RESTORE)
     if obs.route_weights is None:
-        return _Next(bg.RESTORE)
+        return Next(bg.RESTORE)
     stable_only = {st.stable: 100, st.candidate: 0}
     if dict(obs.route_weights) != stable_only:
-        return _Act((SetWeights(router=st.spec.router, weights=stable_only),))
-    return _Act((RemoveRoutes(router=st.spec.router),))
+        return Act((SetWeights(router=st.spec.router, weights=stable_only),))
+    return Act((RemoveRoutes(router=st.spec.router),))
 
 
-_STEPS: dict[str, bg.StepFn] = {
-    bg.PIN: bg._pin,
+STEPS: dict[str, StepFn] = {
+    bg.PIN: bg.step_pin,
     bg.CREATE: _create,
     STEP: _step,
     FINALIZE: _finalize,
-    bg.DONE: bg._done,
+    bg.DONE: bg.step_done,
     ABORT_ROUTES: _abort_routes,
-    bg.RESTORE: bg._restore,
-    bg.SWITCH_BACK: bg._switch_back,
-    bg.VERIFY_BACK: bg._verify_back,
-    bg.SCALE_DOWN_CANDIDATE: bg._scale_down_candidate,
-    bg.ABORTED: bg._aborted,
+    bg.RESTORE: bg.step_restore,
+    bg.SWITCH_BACK: bg.step_switch_back,
+    bg.VERIFY_BACK: bg.step_verify_back,
+    bg.SCALE_DOWN_CANDIDATE: bg.step_scale_down_candidate,
+    bg.ABORTED: bg.step_aborted,
 }
 
 
@@ -387,7 +411,7 @@ def promote_refusal(st: ReleaseStatus) -> str | None:
 
 def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
     """Next status and actions for a canary release (pure)."""
-    return bg.drive(st, obs, now, intent, table=_STEPS, abort_step=ABORT_ROUTES)
+    return drive(st, obs, now, intent, table=STEPS, abort_step=ABORT_ROUTES, done_step=bg.DONE)
 
 
 def describe(st: ReleaseStatus) -> list[dict[str, Any]]:
@@ -407,7 +431,7 @@ def describe(st: ReleaseStatus) -> list[dict[str, Any]]:
                 "stable": target.stable if target else p.stable,
                 "achieved": (
                     float(p.requested_weight)
-                    if target and p.requested_weight is not None and st.spec.router != REPLICAS
+                    if target and p.requested_weight is not None and not _ratio(st)
                     else p.achieved_weight
                 ),
                 "pause": p.pause_seconds,

@@ -12,6 +12,7 @@ from typing import Any
 from kprism.errors import UsageError
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import Kind, ReleaseStatus
+from kprism.model.routing import exact_weights
 from kprism.plan.validate import check_track
 
 PALETTE = ("blue", "green")
@@ -195,7 +196,8 @@ def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
         f"{verb} Deployment {st.candidate_deployment} ({obs.track_label}={st.candidate}, "
         f"{fmt_labels(st.candidate_images)}) with 0 replicas"
     )
-    if st.spec.router == "replicas":
+    exact = exact_weights(st.spec.router)
+    if not exact:
         out.append(f"let Service {svc} select both tracks (traffic follows the ready-pod ratio)")
     else:
         out.append(
@@ -208,7 +210,7 @@ def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
                 f"step {i}: weight {row['weight']}% → {row['candidate']} {st.candidate} / "
                 f"{row['stable']} {st.stable} pods, achieved {row['achieved']:.3g}% "
                 "(capacity never below "
-                f"{st.replicas} ready; verified on {'EndpointSlices' if st.spec.router == 'replicas' else 'the routes'})"
+                f"{st.replicas} ready; verified on {'the routes' if exact else 'EndpointSlices'})"
             )
         elif row["kind"] == "pause":
             out.append(

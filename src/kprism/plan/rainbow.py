@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from kprism.errors import UsageError
 from kprism.model.actions import ScaleDeployment, SetSelector, SetWeights
 from kprism.model.observed import AppObs
+from kprism.model.routing import exact_weights
 from kprism.plan.converge import ConvergeStep
 from kprism.plan.weights import default_max_surge, replicas_for_weights
 
@@ -44,7 +45,7 @@ def parse_weights(args: list[str]) -> dict[str, int]:
 def pod_targets(
     obs: AppObs, weights: Mapping[str, int], *, router: str, total: int
 ) -> dict[str, int]:
-    if router == "replicas":
+    if not exact_weights(router):
         return replicas_for_weights(
             total=total, weights=weights, max_surge=default_max_surge(total)
         )
@@ -80,7 +81,7 @@ def decide_split(obs: AppObs, weights: Mapping[str, int], *, router: str, total:
     if unready:
         return SplitStep(waiting=f"waiting for pods: {', '.join(unready)}")
     live = [t for t, w in weights.items() if w > 0]
-    if router == "replicas":
+    if not exact_weights(router):
         want = (
             {**obs.app_selector, obs.track_label: live[0]}
             if len(live) == 1
@@ -105,7 +106,7 @@ def decide_split(obs: AppObs, weights: Mapping[str, int], *, router: str, total:
     ]
     if shrink:
         return SplitStep(actions=tuple(shrink))
-    if router == "replicas":
+    if not exact_weights(router):
         got = {t: len(obs.endpoints & obs.ready_pods(t)) for t in targets}
         if got != targets:
             return SplitStep(waiting=f"verifying endpoints: {got} (want {targets})")

@@ -15,6 +15,7 @@ from kprism.errors import UsageError
 from kprism.model.observed import AppObs, DeploymentObs, HpaObs
 from kprism.model.release import Kind, Phase, ReleaseSpec, ReleaseStatus
 from kprism.plan import bluegreen
+from kprism.plan.machine import iso
 
 
 def initial_status(
@@ -44,8 +45,8 @@ def initial_status(
         replicas=stable.replicas,
         stable_images=stable.images(),
         candidate_images=dict(candidate_images),
-        started_at=bluegreen.iso(now),
-        step_started_at=bluegreen.iso(now),
+        started_at=iso(now),
+        step_started_at=iso(now),
         message="starting",
     )
     if hpa is not None:
@@ -102,7 +103,7 @@ def rollback_status(
         replicas=max(current.replicas, 1),
         stable_images=current.images(),
         candidate_images=previous.images(),
-        started_at=bluegreen.iso(now),
-        step_started_at=bluegreen.iso(now),
+        started_at=iso(now),
+        step_started_at=iso(now),
         message="rolling back",
     )

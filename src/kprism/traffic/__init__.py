@@ -19,7 +19,11 @@ from kprism.traffic.gateway_api import GatewayRouter
 from kprism.traffic.ingress_nginx import NginxRouter
 from kprism.traffic.replicas import ReplicasRouter
 
-ROUTERS: dict[str, Router] = {r.name: r for r in (ReplicasRouter(), GatewayRouter(), NginxRouter())}
+#: every router by name; a router is one module plus its :class:`~kprism.model.routing.RouterKind`
+#: (in ``ROUTER_KINDS``) plus one entry here
+ROUTERS: dict[str, Router] = {
+    r.kind.name: r for r in (ReplicasRouter(), GatewayRouter(), NginxRouter())
+}
 
 
 def router_for(name: str) -> Router:

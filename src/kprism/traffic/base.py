@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from kprism.errors import UsageError
 from kprism.kube.client import SERVICE, Kube
 from kprism.model.observed import AppObs, ServiceObs
 from kprism.model.release import LABEL_MANAGED
+from kprism.model.routing import RouterKind
 from kprism.plan.routes import ANNOTATION_TRACK_SERVICE_OF, track_service_name, unknown_options
 
 
@@ -82,15 +83,26 @@ def route_context(
 
 
 class Router(Protocol):
-    """One way of splitting traffic between tracks."""
+    """One way of splitting traffic between tracks.
 
-    #: the name users pick it by (``--router NAME``)
-    name: str
-    #: True when the split is exactly the weights (objects carry it); False when it is the
-    #: ratio of ready pods, so replica counts define the split
-    exact: bool
-    #: most tracks with a weight at once (None: no limit)
-    max_tracks: int | None
+    ``kind`` is the router's entry in :mod:`kprism.model.routing`: its name and the
+    capabilities the planner plans by; ``name``, ``exact`` and ``max_tracks`` read it.
+    """
+
+    kind: ClassVar[RouterKind]
+
+    @property
+    def name(self) -> str:
+        """The name users pick it by (``--router NAME``)."""
+
+    @property
+    def exact(self) -> bool:
+        """True when the split is exactly the weights (objects carry it); False when it is
+        the ratio of ready pods, so replica counts define the split."""
+
+    @property
+    def max_tracks(self) -> int | None:
+        """Most tracks with a weight at once (None: no limit)."""
 
     def check(self, kube: Kube, ctx: RouteContext) -> None:
         """Pre-flight, changes nothing: raise UsageError (one line naming the object and
@@ -106,6 +118,24 @@ class Router(Protocol):
 
     def remove_managed_routes(self, kube: Kube, ctx: RouteContext) -> None:
         """Put the user's objects back as they were found; delete what kprism created."""
+
+
+class RouterBase:
+    """What every router shares: ``name``, ``exact`` and ``max_tracks`` from its ``kind``."""
+
+    kind: ClassVar[RouterKind]
+
+    @property
+    def name(self) -> str:
+        return self.kind.name
+
+    @property
+    def exact(self) -> bool:
+        return self.kind.exact_weights
+
+    @property
+    def max_tracks(self) -> int | None:
+        return self.kind.max_tracks
 
 
 def check_options(

@@ -18,6 +18,7 @@ from typing import Any
 from kprism.errors import NotFoundError, UsageError
 from kprism.kube.client import Kube, ResourceKind
 from kprism.kube.errors import ResourceTypeMissing
+from kprism.model.routing import GATEWAY
 from kprism.plan.routes import (
     ANNOTATION_ORIGINAL_REFS,
     dump_saved,
@@ -31,6 +32,7 @@ from kprism.plan.routes import (
 )
 from kprism.traffic.base import (
     RouteContext,
+    RouterBase,
     check_options,
     check_track_services,
     delete_track_services,
@@ -40,12 +42,10 @@ from kprism.traffic.base import (
 OPTION = "httproute"
 
 
-class GatewayRouter:
+class GatewayRouter(RouterBase):
     """Weighted ``backendRefs`` on the user's HTTPRoute."""
 
-    name = "gateway"
-    exact = True
-    max_tracks: int | None = None
+    kind = GATEWAY
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class GatewayRouter:
         kind: str = "HTTPRoute",
         plural: str = "httproutes",
     ) -> None:
-        self.kind = kind
+        self.route_kind = kind
         self.crd = f"{plural}.{group}"
         self.api_version = f"{group}/{version}"
         self.resource = ResourceKind(api_version=self.api_version, kind=kind, plural=plural)
@@ -95,7 +95,7 @@ class GatewayRouter:
             saved = (route["metadata"].get("annotations") or {}).get(ANNOTATION_ORIGINAL_REFS)
             if saved is None:
                 raise UsageError(
-                    f"{self.kind} {ctx.options[OPTION]} does not reference Service "
+                    f"{self.route_kind} {ctx.options[OPTION]} does not reference Service "
                     f"{ctx.service}: no rule has a backendRef to it (add one, or name the "
                     f"route that does with option {OPTION})"
                 )
@@ -113,7 +113,7 @@ class GatewayRouter:
             saved = save_backend_refs(rules, service=ctx.service, namespace=ctx.namespace)
             if all(s is None for s in saved):
                 raise UsageError(
-                    f"{self.kind} {name} does not reference Service {ctx.service}: no rule "
+                    f"{self.route_kind} {name} does not reference Service {ctx.service}: no rule "
                     "has a backendRef to it"
                 )
         else:

@@ -18,6 +18,7 @@ from typing import Any
 from kprism.errors import NotFoundError, UsageError
 from kprism.kube.client import INGRESS, Kube
 from kprism.model.release import LABEL_MANAGED
+from kprism.model.routing import NGINX
 from kprism.plan.routes import (
     ANNOTATION_CANARY_OF,
     ANNOTATION_CANARY_TRACK,
@@ -33,6 +34,7 @@ from kprism.plan.routes import (
 )
 from kprism.traffic.base import (
     RouteContext,
+    RouterBase,
     check_options,
     check_track_services,
     delete_track_services,
@@ -43,12 +45,10 @@ OPTION = "ingress"
 OPTIONAL = ("header", "header-value", "cookie")
 
 
-class NginxRouter:
+class NginxRouter(RouterBase):
     """A canary Ingress with ``canary-weight`` beside the user's Ingress."""
 
-    name = "nginx"
-    exact = True
-    max_tracks: int | None = 2
+    kind = NGINX
 
     # -- I/O --------------------------------------------------------------------------------
 

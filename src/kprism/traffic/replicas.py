@@ -12,15 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kprism.kube.client import Kube
-from kprism.traffic.base import RouteContext, check_options
+from kprism.model.routing import REPLICAS
+from kprism.traffic.base import RouteContext, RouterBase, check_options
 
 
-class ReplicasRouter:
+class ReplicasRouter(RouterBase):
     """No routing objects: replica counts are the split."""
 
-    name = "replicas"
-    exact = False
-    max_tracks: int | None = None
+    kind = REPLICAS
 
     def check(self, kube: Kube, ctx: RouteContext) -> None:
         check_options(ctx, router=self.name, required=())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kprism.model.routing import DEFAULT_ROUTER
+
 TERMINAL = ("Succeeded", "Failed", "Aborted")
 
 
@@ -86,7 +88,7 @@ def weights(release: dict[str, Any] | None) -> dict[str, Any] | None:
         "achieved": achieved,
         "now": now,
         "final": phase in TERMINAL,
-        "router": (release.get("spec") or {}).get("router", "replicas"),
+        "router": (release.get("spec") or {}).get("router", DEFAULT_ROUTER),
     }
 
 

@@ -1,0 +1,208 @@
+"""The step machine every release strategy runs on (pure).
+
+A strategy is a table ``step name → step function``. A step function looks at the
+recorded status and the observed cluster and returns one of four results:
+
+:class:`Act`   actions that move the cluster towards the step's goal (stay on the step);
+:class:`Wait`  nothing to do until something changes (a message, when to look again);
+:class:`Next`  the step's effect is *observed*: go on to the named step (at once);
+:class:`Fail`  the step cannot succeed: enter the strategy's abort path.
+
+:func:`drive` folds an operator intent in (:func:`apply_intent`), then runs steps until
+one acts, waits or fails, and returns the :class:`~kprism.plan.decision.Decision` the
+engine records and applies. Steps never see the clock: ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from kprism.model.actions import EmitEvent, KubeAction
+from kprism.model.observed import AppObs
+from kprism.model.release import Action, Intent, Phase, ReleaseStatus
+from kprism.plan.decision import Decision
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(s: str) -> datetime | None:
+    if not s:
+        return None
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def elapsed(st: ReleaseStatus, now: datetime) -> float:
+    """Seconds since the current step started."""
+    t = parse_iso(st.step_started_at)
+    return (now - t).total_seconds() if t else 0.0
+
+
+@dataclass(frozen=True)
+class Act:
+    """Take ``actions`` (and record ``status`` first, if given); stay on the step."""
+
+    actions: tuple[KubeAction, ...]
+    status: ReleaseStatus | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing to do now: look again after ``requeue_after`` seconds (None: on a change).
+    ``event`` is (reason, message, warning)."""
+
+    message: str
+    requeue_after: float | None = None
+    status: ReleaseStatus | None = None
+    event: tuple[str, str, bool] | None = None
+
+
+@dataclass(frozen=True)
+class Next:
+    """The step is done (its effect observed): go on to ``step``. ``event`` is (reason, message)."""
+
+    step: str
+    status: ReleaseStatus | None = None
+    event: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The step cannot succeed: record ``error`` and enter the abort path."""
+
+    error: str
+
+
+Result = Act | Wait | Next | Fail
+
+StepFn = Callable[[ReleaseStatus, AppObs, datetime], Result]
+
+
+def apply_intent(
+    st: ReleaseStatus, intent: Intent, now: datetime, *, abort_step: str, done_step: str
+) -> tuple[ReleaseStatus, EmitEvent | None]:
+    """Fold an operator intent into the status (pure). An abort is ignored once the
+    release reached ``done_step``."""
+    who = f" by {intent.by}" if intent.by else ""
+    match intent.action:
+        case Action.ABORT:
+            if st.aborting or st.step == done_step:
+                return st, None
+            reason = f": {intent.reason}" if intent.reason else ""
+            return (
+                st.evolve(
+                    aborting=True,
+                    paused=False,
+                    step=abort_step,
+                    step_started_at=iso(now),
+                    message=f"aborting{who}{reason}",
+                ),
+                EmitEvent(
+                    reason="AbortRequested", message=f"abort requested{who}{reason}", warning=True
+                ),
+            )
+        case Action.PROMOTE | Action.PROMOTE_FULL:
+            if st.aborting:
+                return st, None
+            full = intent.action == Action.PROMOTE_FULL
+            return (
+                st.evolve(
+                    promoted=True, full=st.full or full, paused=False, phase=Phase.PROGRESSING
+                ),
+                EmitEvent(
+                    reason="Promoted", message=f"{'full ' if full else ''}promotion requested{who}"
+                ),
+            )
+        case Action.PAUSE:
+            if st.aborting:
+                return st, None
+            return (
+                st.evolve(paused=True, phase=Phase.PAUSED, message=f"paused{who}"),
+                EmitEvent(reason="Paused", message=f"release paused{who}"),
+            )
+        case Action.RESUME:
+            return (
+                st.evolve(paused=False, phase=Phase.PROGRESSING, message=f"resumed{who}"),
+                EmitEvent(reason="Resumed", message=f"release resumed{who}"),
+            )
+
+
+def _fail(
+    st: ReleaseStatus, error: str, now: datetime, *, abort_step: str
+) -> tuple[ReleaseStatus, EmitEvent]:
+    """Leave the forward path: record the error and go to ``abort_step``."""
+    return (
+        st.evolve(
+            aborting=True,
+            last_error=error,
+            step=abort_step,
+            step_started_at=iso(now),
+            message=f"failed, rolling back: {error}",
+        ),
+        EmitEvent(reason="ReleaseFailed", message=error, warning=True),
+    )
+
+
+def drive(
+    st: ReleaseStatus,
+    obs: AppObs,
+    now: datetime,
+    intent: Intent | None,
+    *,
+    table: Mapping[str, StepFn],
+    abort_step: str,
+    done_step: str,
+) -> Decision:
+    """Run a step machine: fold the intent in, then advance through satisfied steps until
+    one acts, waits or fails. Shared by every strategy; ``table`` maps step → function."""
+    events: list[KubeAction] = []
+    consume = intent is not None
+    if intent is not None and intent.release == st.id and not st.phase.terminal:
+        st, ev = apply_intent(st, intent, now, abort_step=abort_step, done_step=done_step)
+        if ev is not None:
+            events.append(ev)
+    if st.phase.terminal:
+        return Decision(status=st, actions=tuple(events), consume_intent=consume)
+    if st.paused and not st.aborting:
+        return Decision(
+            status=st.evolve(phase=Phase.PAUSED), actions=tuple(events), consume_intent=consume
+        )
+    for _ in range(len(table) + 3):
+        match table[st.step](st, obs, now):
+            case Act(actions=actions, status=new):
+                st = (new or st).evolve(message="; ".join(a.describe() for a in actions))
+                return Decision(
+                    status=st,
+                    actions=tuple(events) + actions,
+                    requeue_after=5.0,
+                    consume_intent=consume,
+                )
+            case Wait(message=message, requeue_after=after, status=new, event=wait_event):
+                st = new or st
+                if not st.phase.terminal:
+                    st = st.evolve(message=message)
+                if wait_event is not None:
+                    reason, text, warning = wait_event
+                    events.append(EmitEvent(reason=reason, message=text, warning=warning))
+                return Decision(
+                    status=st, actions=tuple(events), requeue_after=after, consume_intent=consume
+                )
+            case Next(step=step, status=new, event=event):
+                st = (new or st).evolve(step=step, step_started_at=iso(now))
+                if event is not None:
+                    events.append(EmitEvent(reason=event[0], message=event[1]))
+            case Fail(error=error):
+                if st.aborting:
+                    # Already on the way back: record and keep trying to restore stable.
+                    return Decision(
+                        status=st.evolve(last_error=error, message=error),
+                        actions=tuple(events),
+                        requeue_after=10.0,
+                        consume_intent=consume,
+                    )
+                st, failed = _fail(st, error, now, abort_step=abort_step)
+                events.append(failed)
+    raise AssertionError(f"planner did not settle at step {st.step}")  # pragma: no cover
