@@ -255,6 +255,38 @@ def _wait_routed(headers: dict[str, str], timeout: float = 30) -> None:
     raise TimeoutError("the Gateway never routed the HTTPRoute")
 
 
+def programming_buckets() -> dict[float, int]:
+    """kube-proxy's own histogram: seconds from an endpoint change to its rules."""
+    import urllib.request
+
+    text = urllib.request.urlopen("http://127.0.0.1:10249/metrics", timeout=5).read().decode()
+    out: dict[float, int] = {}
+    for line in text.splitlines():
+        if line.startswith("kubeproxy_network_programming_duration_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            out[float(le)] = int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
+def programming_summary(before: dict[float, int], after: dict[float, int]) -> dict[str, Any]:
+    diff = {le: after.get(le, 0) - before.get(le, 0) for le in after}
+    total = diff.get(float("inf"), 0)
+
+    def upto(q: float) -> float | None:
+        for le in sorted(diff):
+            if total and diff[le] >= q * total:
+                return le
+        return None
+
+    return {
+        "changes": total,
+        "p50_le_s": upto(0.5),
+        "p90_le_s": upto(0.9),
+        "p99_le_s": upto(0.99),
+        "within_1s": round(diff.get(1.0, 0) / total, 3) if total else None,
+    }
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     out = [
         "| scenario | manifest | path | conns | requests | failed | p50 ms | p99 ms | old after cutover | canary shares (requested→achieved) |",
@@ -298,6 +330,7 @@ def main() -> None:
         field_manager="kprism-bench",
     )
     rows = []
+    proxy_before = programming_buckets()
     for name in args.only:
         for manifest in args.manifests:
             for path in args.paths:
@@ -338,10 +371,21 @@ def main() -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    proxy = programming_summary(proxy_before, programming_buckets())
     (out / f"zero-downtime-{stamp}.json").write_text(
-        json.dumps({"when": stamp, "rows": rows}, indent=1)
+        json.dumps(
+            {
+                "when": stamp,
+                "rate": args.rate,
+                "replicas": args.replicas,
+                "rows": rows,
+                "kube_proxy_network_programming": proxy,
+            },
+            indent=1,
+        )
     )
     print(table(rows))
+    print(f"\nkube-proxy network programming (endpoint change -> rules): {proxy}")
 
 
 if __name__ == "__main__":

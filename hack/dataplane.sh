@@ -95,8 +95,14 @@ pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 start_bg() { # name pidfile logfile cmd...
   local what=$1 pidfile=$2 logfile=$3; shift 3
   if pid_alive "$pidfile"; then return 0; fi
-  in_ns setsid "$@" >"$logfile" 2>&1 </dev/null &
-  echo $! >"$pidfile"
+  rm -f "$pidfile"
+  # The process writes its own PID (after setsid) and then execs the command, so the PID
+  # file names the daemon itself, never a wrapper.
+  nohup ip netns exec "$netns" setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" \
+    >"$logfile" 2>&1 </dev/null &
+  local i
+  for i in $(seq 1 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
+  pid_alive "$pidfile" || die "$what did not start (log: $logfile)"
   log "started $what (pid $(cat "$pidfile"), log $logfile)"
 }
 

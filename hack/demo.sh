@@ -27,7 +27,7 @@ ns=kprism-demo
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
 live_pid=""
-stop_live() { [ -z "$live_pid" ] || { kill "$live_pid" 2>/dev/null; wait "$live_pid" 2>/dev/null || true; }; }
+stop_live() { [ -z "$live_pid" ] || { kill "$live_pid" 2>/dev/null || true; wait "$live_pid" 2>/dev/null || true; live_pid=""; }; }
 trap stop_live EXIT
 
 kubectl delete namespace "$ns" --ignore-not-found --wait=true >/dev/null
@@ -38,7 +38,7 @@ run "$kprism" -n "$ns" doctor py-hello-service || true
 run "$kprism" -n "$ns" adopt py-hello-service
 if [ "$KPRISM_DEMO_INNER" = dataplane ]; then
   ip=$(kubectl -n "$ns" get service py-hello-service -o jsonpath='{.spec.clusterIP}')
-  say "live traffic: 50 req/s to http://$ip:8888 through kube-proxy (one line per second)"
+  say "live traffic: 50 req/s to http://$ip:8888 through kube-proxy, a new connection each (one line per second)"
   "$py" -m testkit.live "http://$ip:8888/" --rate 50 &
   live_pid=$!
   sleep 3

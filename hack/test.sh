@@ -30,6 +30,29 @@ cluster_tier() {
   "$py" -m pytest tests --ignore=tests/dataplane "$@"
 }
 
+# `down` after a crash: SIGKILL the node runtime and kube-proxy (as if `up` or the
+# machine had died), then `down` must stop every process its PID files name, the pods'
+# processes included, and delete the namespace.
+dataplane_down_after_crash() {
+  local state=.cache/dataplane pids=() f pid
+  for f in "$state"/*.pid "$state"/node/pods/*/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+  [ ${#pids[@]} -ge 3 ] || { echo "kprism: data plane: expected PID files, found ${#pids[@]}" >&2; return 1; }
+  kill -KILL "$(cat "$state/noderuntime.pid")" "$(cat "$state/kube-proxy.pid")"
+  hack/dataplane.sh down >/dev/null 2>&1
+  local alive i
+  for i in $(seq 1 50); do  # SIGKILL is asynchronous: give the kernel a moment
+    alive=()
+    for pid in "${pids[@]}"; do
+      if [ -e "/proc/$pid" ] && ! grep -q '^[^)]*) Z' "/proc/$pid/stat" 2>/dev/null; then alive+=("$pid"); fi
+    done
+    [ ${#alive[@]} -eq 0 ] && break
+    sleep 0.1
+  done
+  if [ ${#alive[@]} -gt 0 ]; then echo "kprism: data plane: pids ${alive[*]} survived 'down'" >&2; return 1; fi
+  if ip netns list | grep -qw '^kprism-dp'; then echo "kprism: data plane: namespace survived 'down'" >&2; return 1; fi
+  echo "kprism: data plane: 'down' after a crash stopped ${#pids[@]} processes and removed the namespace"
+}
+
 if [ "${1:-}" = --cluster-tier ]; then
   shift
   cluster_tier "$@"
@@ -58,6 +81,7 @@ if [[ " $tiers " == *" dataplane "* ]]; then
     trap 'hack/dataplane.sh down >/dev/null 2>&1 || true' EXIT
     hack/dataplane.sh up >/dev/null
     hack/dataplane.sh exec -- "$py" -m pytest tests/dataplane "$@" || rc=$?
+    dataplane_down_after_crash || rc=$?
   elif [ -n "${KPRISM_REQUIRE_DATAPLANE:-}" ]; then
     echo "$reason" >&2
     echo "kprism: KPRISM_REQUIRE_DATAPLANE is set: failing" >&2

@@ -27,6 +27,11 @@ def main() -> None:
         "--seconds", type=float, default=0, help="stop after this long (0: until killed)"
     )
     ap.add_argument("--prefix", default="traffic")
+    ap.add_argument(
+        "--keepalive",
+        action="store_true",
+        help="reuse connections (kube-proxy then balances connections, not requests)",
+    )
     args = ap.parse_args()
     vegeta = shutil.which("vegeta")
     if vegeta is None:
@@ -40,6 +45,7 @@ def main() -> None:
             "-timeout=5s",
             "-http2=false",
             "-max-body=64",
+            f"-keepalive={'true' if args.keepalive else 'false'}",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

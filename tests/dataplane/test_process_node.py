@@ -148,3 +148,18 @@ def test_sigterm_ignored_until_the_grace_deadline(dp_namespace: str) -> None:
         lambda: _events(ns, "KilledAtGraceDeadline"), timeout=10, what="the SIGKILL event"
     )
     assert pod in kills[0]["involvedObject"]["name"]
+
+
+def test_up_twice_reuses_everything() -> None:
+    """`hack/dataplane.sh up` again: same kubeconfig, same processes, nothing restarted."""
+    import os
+    from pathlib import Path
+
+    state = sc.ROOT / ".cache" / "dataplane"
+    pids = {p.name: p.read_text() for p in state.glob("*.pid")}
+    assert {"noderuntime.pid", "kube-proxy.pid"} <= set(pids)
+    out = sc.run(str(sc.ROOT / "hack" / "dataplane.sh"), "up", timeout=120)
+    assert out.strip().splitlines()[-1] == os.environ["KPRISM_DATAPLANE_KUBECONFIG"]
+    assert {p.name: p.read_text() for p in state.glob("*.pid")} == pids
+    for pid in pids.values():
+        assert Path(f"/proc/{pid.strip()}").exists()
