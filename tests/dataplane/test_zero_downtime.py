@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import pytest
 from lightkube import Client
 
 from testkit import scenarios as sc
@@ -131,12 +130,6 @@ def test_canary_by_replicas_loses_nothing_and_follows_the_plan(
             assert abs(w["achieved"] - w["requested"]) <= SHARE_TOLERANCE, s.shares
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug found by this test: the gateway router points the HTTPRoute at a "
-    "per-track Service before its EndpointSlice exists, and deletes the track Services while "
-    "the gateway may still use them (Traefik answers 500 for a moment); fixed in the next change",
-)
 def test_canary_through_the_gateway_loses_nothing_and_is_exact(
     dp_kube: Client, dp_namespace: str
 ) -> None:

@@ -11,6 +11,7 @@ their EndpointSlices must list exactly their track's pods.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from kprism.traffic import (
     GatewayRouter,
     RouteContext,
     context_for_service,
+    gateway_api,
     router_for,
 )
 from tests.integration.helpers import (
@@ -168,6 +170,36 @@ def test_replicas_router_writes_and_reads_nothing(kube: Client, namespace: str, 
 # -- Gateway API ----------------------------------------------------------------------------
 
 
+def gw_set(kp: Kube, ctx: Any, weights: dict[str, int], timeout: float = 15) -> None:
+    """What the engine does: set the weights until the route reads them back. The first
+    call of a release only creates the track Services: a route never names a Service
+    before its EndpointSlice exists."""
+    deadline = time.monotonic() + timeout
+    while True:
+        GATEWAY.set_weights(kp, ctx, weights)
+        if GATEWAY.observed_weights(kp, ctx) == weights:
+            return
+        assert time.monotonic() < deadline, "the route never took the weights"
+        time.sleep(0.1)
+
+
+def gw_remove(kp: Kube, ctx: Any, kube: Client, namespace: str) -> None:
+    """Restore the route, then (as after the settle time) delete the track Services."""
+    GATEWAY.remove_managed_routes(kp, ctx)
+    route = kube.get(HTTPRoute, ctx.options["httproute"], namespace=namespace)
+    mark = route["metadata"].get("annotations", {}).get(gateway_api.ANNOTATION_RESTORED)
+    if mark is not None:
+        past = json.dumps({**json.loads(mark), "at": 0})
+        kube.patch(
+            HTTPRoute,
+            route["metadata"]["name"],
+            namespace=namespace,
+            obj={"metadata": {"annotations": {gateway_api.ANNOTATION_RESTORED: past}}},
+            patch_type=PatchType.MERGE,
+        )
+    GATEWAY.remove_managed_routes(kp, ctx)
+
+
 ROUTE_RULES = [
     {
         "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
@@ -257,8 +289,7 @@ def test_gateway_weights_at_every_step_then_route_restored(
     GATEWAY.check(kp, ctx)
     assert GATEWAY.observed_weights(kp, ctx) is None
     for weights in STEPS:
-        GATEWAY.set_weights(kp, ctx, weights)
-        assert GATEWAY.observed_weights(kp, ctx) == weights
+        gw_set(kp, ctx, weights)
         route = kube.get(HTTPRoute, "web", namespace=namespace)
         b, g = weights["blue"], weights["green"]
         assert refs(route, 0) == [("hello-blue", 8888, b), ("hello-green", 8888, g)]
@@ -291,6 +322,14 @@ def test_gateway_weights_at_every_step_then_route_restored(
     assert kube.get(Service, "hello", namespace=namespace).to_dict()["spec"] == app_service["spec"]
 
     GATEWAY.remove_managed_routes(kp, ctx)
+    assert user_view(kube.get(HTTPRoute, "web", namespace=namespace))["spec"] == original["spec"]
+    # The gateway may still route to the track Services for a moment: they stay, and
+    # the read-back keeps the last weights so the planner asks again.
+    assert track_service_names(kube, namespace) == {"hello-blue", "hello-green"}
+    assert GATEWAY.observed_weights(kp, ctx) == STEPS[-1]
+    GATEWAY.remove_managed_routes(kp, ctx)  # within the settle time: nothing deleted
+    assert track_service_names(kube, namespace) == {"hello-blue", "hello-green"}
+    gw_remove(kp, ctx, kube, namespace)
     assert user_view(kube.get(HTTPRoute, "web", namespace=namespace)) == original
     assert track_service_names(kube, namespace) == set()
     assert GATEWAY.observed_weights(kp, ctx) is None
@@ -314,15 +353,14 @@ def test_gateway_rainbow_three_tracks(
         {"blue": 20, "green": 30, "red": 50},
         {"blue": 0, "green": 0, "red": 100},
     ):
-        GATEWAY.set_weights(kp, ctx, weights)
-        assert GATEWAY.observed_weights(kp, ctx) == weights
+        gw_set(kp, ctx, weights)
         route = kube.get(HTTPRoute, "web", namespace=namespace)
         assert refs(route, 0) == [
             (f"hello-{t}", 8888, weights[t]) for t in ("blue", "green", "red")
         ]
     for track, names in pods.items():
         assert_track_service(kube, namespace, track, names)
-    GATEWAY.remove_managed_routes(kp, ctx)
+    gw_remove(kp, ctx, kube, namespace)
     assert user_view(kube.get(HTTPRoute, "web", namespace=namespace)) == original
     assert track_service_names(kube, namespace) == set()
 
@@ -333,7 +371,7 @@ def test_gateway_read_back_catches_an_edited_route(
     make_app(kube, namespace, replicas=1)
     kube.create(http_route("web", ROUTE_RULES[:2]), namespace=namespace)
     ctx = ctx_for(kp, namespace, {"httproute": "web"})
-    GATEWAY.set_weights(kp, ctx, STEPS[0])
+    gw_set(kp, ctx, STEPS[0])
     route = kube.get(HTTPRoute, "web", namespace=namespace)
     rules = route["spec"]["rules"]
     rules[1]["backendRefs"][0]["weight"] = 0  # someone edits one rule behind kprism's back
@@ -583,3 +621,26 @@ def test_nginx_abort_to_stable_only(kube: Client, namespace: str, kp: Kube) -> N
     assert NGINX.observed_weights(kp, ctx) is None
     NGINX.remove_managed_routes(kp, ctx)
     assert track_service_names(kube, namespace) == set()
+
+
+def test_gateway_names_a_track_service_only_once_it_has_an_endpointslice(
+    kube: Client, namespace: str, kp: Kube, gateway_crds: list[str]
+) -> None:
+    """A gateway cannot load a backend whose EndpointSlice does not exist yet (Traefik
+    answered 500 for the whole route on the data plane): the first set only creates the
+    track Services; the route changes once their slices exist."""
+    make_app(kube, namespace, replicas=1)
+    kube.create(http_route("web", ROUTE_RULES[:1]), namespace=namespace)
+    original = user_view(kube.get(HTTPRoute, "web", namespace=namespace))
+    ctx = ctx_for(kp, namespace, {"httproute": "web"})
+    GATEWAY.set_weights(kp, ctx, STEPS[0])
+    assert track_service_names(kube, namespace) == {"hello-blue", "hello-green"}
+    slices = kp.list_objects(
+        "EndpointSlice", namespace, {"kubernetes.io/service-name": "hello-green"}
+    )
+    if not slices:  # the usual case: the controller has not made them yet
+        assert user_view(kube.get(HTTPRoute, "web", namespace=namespace)) == original
+        assert GATEWAY.observed_weights(kp, ctx) is None
+    gw_set(kp, ctx, STEPS[0])
+    for name in ("hello-blue", "hello-green"):
+        assert kp.list_objects("EndpointSlice", namespace, {"kubernetes.io/service-name": name})

@@ -59,6 +59,7 @@ _LISTABLE: dict[str, Any] = {
     "Pod": Pod,
     "PodDisruptionBudget": PodDisruptionBudget,
     "HorizontalPodAutoscaler": HorizontalPodAutoscaler,
+    "EndpointSlice": EndpointSlice,
 }
 
 
@@ -240,7 +241,7 @@ class Kube:
         self, kind: str, namespace: str | None, labels: Mapping[str, str] | None = None
     ) -> list[dict[str, Any]]:
         """Raw objects of one ``kind`` (Service, Deployment, Pod, PodDisruptionBudget,
-        HorizontalPodAutoscaler) in ``namespace``, or in every namespace for None."""
+        HorizontalPodAutoscaler, EndpointSlice) in ``namespace``, or in every namespace for None."""
         where = f"namespace {namespace}" if namespace else "all namespaces"
         with translating(f"list {kind}s in {where}", kind=kind, namespace=namespace or ""):
             return [

@@ -232,6 +232,23 @@ def ensure_track_services(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]
             kube.patch_service(name, ctx.namespace, patch)
 
 
+def track_services_routable(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]) -> bool:
+    """Every track's Service has its EndpointSlice, so a gateway can load it.
+
+    A route that names a Service before the EndpointSlice controller has made its slice
+    is a route a gateway cannot load: Traefik answered HTTP 500 for the whole route until
+    the slice existed (measured on the data plane, docs/zero-downtime.md). Routers point
+    routes at a new track Service only once this holds; the planner asks again."""
+    for track in tracks:
+        name = track_service_body(ctx, track)["metadata"]["name"]
+        slices = kube.list_objects(
+            "EndpointSlice", ctx.namespace, {"kubernetes.io/service-name": name}
+        )
+        if not slices:
+            return False
+    return True
+
+
 def track_services(kube: Kube, ctx: RouteContext) -> list[ServiceObs]:
     """kprism's per-track Services of this app."""
     return [

@@ -7,10 +7,20 @@ the original refs in the annotation ``kprism.dev/original-backend-refs`` on the 
 write; ``remove_managed_routes`` puts them back and drops the annotation. Any number of
 tracks (rainbow). The rewrites are :mod:`kprism.plan.routes`; this module only reads
 and writes.
+
+A gateway applies route changes on its own schedule (Traefik: a 2 s provider throttle).
+Two rules keep it from ever loading a route it cannot serve (both measured on the data
+plane, docs/zero-downtime.md): a route names a per-track Service only once that Service
+has its EndpointSlice, and after the original refs are restored the per-track Services
+are kept for ``SETTLE_SECONDS`` (the restore time is kept in the annotation
+``kprism.dev/routes-restored``, and ``observed_weights`` reports the last weights until
+then, so the planner asks again) before they are deleted.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -37,9 +47,12 @@ from kprism.traffic.base import (
     check_track_services,
     delete_track_services,
     ensure_track_services,
+    track_services_routable,
 )
 
 OPTION = "httproute"
+ANNOTATION_RESTORED = "kprism.dev/routes-restored"
+SETTLE_SECONDS = 5.0  # > Traefik's 2 s provider throttle plus its own reload
 
 
 class GatewayRouter(RouterBase):
@@ -129,16 +142,25 @@ class GatewayRouter(RouterBase):
         ensure_track_services(kube, ctx, tuple(sorted(want)))
         if new_rules == rules and raw is not None:
             return
+        if not track_services_routable(kube, ctx, tuple(sorted(want))):
+            return  # not yet: the planner sees the old weights and asks again
         patch: dict[str, Any] = {"spec": {"rules": new_rules}}
         if raw is None:
-            patch["metadata"] = {"annotations": {ANNOTATION_ORIGINAL_REFS: dump_saved(saved)}}
+            patch["metadata"] = {
+                "annotations": {
+                    ANNOTATION_ORIGINAL_REFS: dump_saved(saved),
+                    ANNOTATION_RESTORED: None,
+                }
+            }
         self._patch(kube, ctx, route, patch)
 
     def observed_weights(self, kube: Kube, ctx: RouteContext) -> dict[str, int] | None:
         route = self._get(kube, ctx)
-        raw = (route["metadata"].get("annotations") or {}).get(ANNOTATION_ORIGINAL_REFS)
+        annotations = route["metadata"].get("annotations") or {}
+        raw = annotations.get(ANNOTATION_ORIGINAL_REFS)
         if raw is None:
-            return None
+            restored = _restored(annotations)
+            return None if restored is None else restored[1]
         rules = (route.get("spec") or {}).get("rules") or []
         return gateway_weights(
             rules,
@@ -151,19 +173,46 @@ class GatewayRouter(RouterBase):
         try:
             route = self._get(kube, ctx)
         except NotFoundError:  # the user deleted the route: nothing to put back
-            route = {"metadata": {}}
+            delete_track_services(kube, ctx)
+            return
         name = route["metadata"].get("name", "")
-        raw = (route["metadata"].get("annotations") or {}).get(ANNOTATION_ORIGINAL_REFS)
+        annotations = route["metadata"].get("annotations") or {}
+        raw = annotations.get(ANNOTATION_ORIGINAL_REFS)
         if raw is not None:
             rules = (route.get("spec") or {}).get("rules") or []
-            restored = restore_rules(rules, load_saved(raw, route=name), route=name)
+            saved = load_saved(raw, route=name)
+            last = gateway_weights(rules, saved, service=ctx.service, namespace=ctx.namespace)
+            restored = restore_rules(rules, saved, route=name)
+            mark = json.dumps({"at": time.time(), "weights": last}, sort_keys=True)
             self._patch(
                 kube,
                 ctx,
                 route,
                 {
-                    "metadata": {"annotations": {ANNOTATION_ORIGINAL_REFS: None}},
+                    "metadata": {
+                        "annotations": {ANNOTATION_ORIGINAL_REFS: None, ANNOTATION_RESTORED: mark}
+                    },
                     "spec": {"rules": restored},
                 },
             )
+            return
+        done = _restored(annotations)
+        if done is not None and time.time() - done[0] < SETTLE_SECONDS:
+            return  # the gateway may still route to the track Services
         delete_track_services(kube, ctx)
+        if done is not None:
+            self._patch(
+                kube, ctx, route, {"metadata": {"annotations": {ANNOTATION_RESTORED: None}}}
+            )
+
+
+def _restored(annotations: Mapping[str, str]) -> tuple[float, dict[str, int]] | None:
+    """When the original refs were put back, and the weights in force until then."""
+    raw = annotations.get(ANNOTATION_RESTORED)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        return float(data["at"]), {str(k): int(v) for k, v in (data.get("weights") or {}).items()}
+    except (ValueError, KeyError, TypeError):
+        return (0.0, {})
