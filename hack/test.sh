@@ -49,7 +49,7 @@ dataplane_down_after_crash() {
     sleep 0.1
   done
   if [ ${#alive[@]} -gt 0 ]; then echo "kprism: data plane: pids ${alive[*]} survived 'down'" >&2; return 1; fi
-  if ip netns list | grep -qw '^kprism-dp'; then echo "kprism: data plane: namespace survived 'down'" >&2; return 1; fi
+  if ip netns list | grep -qw "^${KPRISM_NETNS:-kprism-dp}"; then echo "kprism: data plane: namespace survived 'down'" >&2; return 1; fi
   echo "kprism: data plane: 'down' after a crash stopped ${#pids[@]} processes and removed the namespace"
 }
 
