@@ -142,11 +142,25 @@ def canary_abort(ns: str) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         st = json.loads(sc.kprism(ns, "status", APP, "-o", "json").stdout or "{}")
-        if "50" in json.dumps(st.get("release", {}).get("message", "")):
+        if (_find(st, "requested_weight") or 0) >= 50:
             break
         time.sleep(0.5)
     sc.kprism(ns, "abort", APP)
     sc.pods_gone(ns, "color=green")
+
+
+def _find(data: Any, key: str) -> Any:
+    """The first value of ``key`` anywhere in a JSON document."""
+    if isinstance(data, dict):
+        if key in data:
+            return data[key]
+        data = list(data.values())
+    if isinstance(data, list):
+        for item in data:
+            found = _find(item, key)
+            if found is not None:
+                return found
+    return None
 
 
 def bg_prepared(ns: str, docs: list[dict[str, Any]]) -> None:
