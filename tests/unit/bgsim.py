@@ -32,6 +32,7 @@ from kprism.model.release import (
     ReleaseStatus,
 )
 from kprism.plan import bluegreen
+from kprism.plan.machine import iso
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -195,8 +196,8 @@ def new_release(
         stable_deployment="hello-blue",
         candidate_deployment="hello-green",
         replicas=stable.replicas,
-        started_at=bluegreen.iso(sim.now),
-        step_started_at=bluegreen.iso(sim.now),
+        started_at=iso(sim.now),
+        step_started_at=iso(sim.now),
     )
 
 

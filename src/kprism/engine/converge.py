@@ -7,15 +7,13 @@ from collections.abc import Callable, Mapping
 
 from kprism.engine.clock import Clock, SystemClock
 from kprism.errors import TimeoutError_
-from kprism.kube.client import Kube
-from kprism.kube.lease import AppLease
-from kprism.kube.watch import AppFeed
+from kprism.kube.api import KubeApi
 from kprism.model.actions import KubeAction
 from kprism.plan.converge import ConvergeStep
 
 
 def converge(
-    kube: Kube,
+    kube: KubeApi,
     *,
     namespace: str,
     service: str,
@@ -30,7 +28,7 @@ def converge(
 ) -> str:
     """Run ``decide`` (which observes and plans) until it says done; return its message."""
     clock = clock or SystemClock()
-    lease = AppLease(kube, namespace=namespace, app=service)
+    lease = kube.lease(namespace=namespace, app=service)
     lease.acquire()
     deadline = clock.monotonic() + timeout
     last = ""
@@ -44,7 +42,7 @@ def converge(
 
     act = apply or default_apply
     try:
-        with AppFeed(kube, namespace=namespace, service=service, app_selector=app_selector) as feed:
+        with kube.feed(namespace=namespace, service=service, app_selector=app_selector) as feed:
             while True:
                 lease.renew_if_due(clock.now())
                 step = decide()

@@ -19,11 +19,9 @@ from typing import TypeVar
 
 from kprism.engine.clock import Clock, SystemClock
 from kprism.errors import ConflictError, TimeoutError_, UsageError
-from kprism.kube.client import Kube
+from kprism.kube.api import KubeApi, Lock
 from kprism.kube.errors import TransientError
-from kprism.kube.lease import AppLease
 from kprism.kube.state import read_intent, read_release, status_patch
-from kprism.kube.watch import AppFeed
 from kprism.model.actions import KubeAction, RemoveRoutes, SetWeights
 from kprism.model.observed import AppObs
 from kprism.model.release import ReleaseStatus
@@ -60,12 +58,12 @@ class Engine:
 
     def __init__(
         self,
-        kube: Kube,
+        kube: KubeApi,
         *,
         namespace: str,
         service: str,
         track_label: str,
-        lease: AppLease,
+        lease: Lock,
         clock: Clock | None = None,
         on_tick: Callable[[Tick], None] | None = None,
     ) -> None:
@@ -168,8 +166,8 @@ class Engine:
         """Drive the release until it is terminal (or ``until`` says stop). Returns the last status."""
         deadline = None if timeout is None else self.clock.monotonic() + timeout
         app_selector = self.observe().app_selector
-        with AppFeed(
-            self.kube, namespace=self.namespace, service=self.service, app_selector=app_selector
+        with self.kube.feed(
+            namespace=self.namespace, service=self.service, app_selector=app_selector
         ) as feed:
             while True:
                 try:

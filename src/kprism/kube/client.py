@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx2
 from lightkube import Client, KubeConfig
@@ -49,6 +49,10 @@ from kprism.model.actions import (
 )
 from kprism.model.observed import AppObs, DeploymentObs, HpaObs, PodObs, ServiceObs
 from kprism.model.release import LABEL_MANAGED
+
+if TYPE_CHECKING:
+    from kprism.kube.lease import AppLease
+    from kprism.kube.watch import AppFeed
 
 FIELD_MANAGER = "kprism"
 
@@ -342,6 +346,20 @@ class Kube:
             ),
         ):
             self.client.delete(_resource(res), name, namespace=namespace)
+
+    # -- lock and change feed -----------------------------------------------------------
+
+    def lease(self, *, namespace: str, app: str) -> AppLease:
+        """The app's Lease (not taken yet)."""
+        from kprism.kube.lease import AppLease
+
+        return AppLease(self, namespace=namespace, app=app)
+
+    def feed(self, *, namespace: str, service: str, app_selector: Mapping[str, str]) -> AppFeed:
+        """A change feed for the app (started by ``with``)."""
+        from kprism.kube.watch import AppFeed
+
+        return AppFeed(self, namespace=namespace, service=service, app_selector=app_selector)
 
     # -- writing ------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """kprism's Python API: what the CLI, the dashboard and a future controller all call.
 
-Every function takes a :class:`~kprism.kube.client.Kube` connection and names an app
-by its Service. Functions that change a release in flight (promote, abort, pause,
+Every function takes a connection — a :class:`~kprism.kube.client.Kube` from
+:func:`connect`, or anything else that satisfies :class:`~kprism.kube.api.KubeApi`
+(the unit tests' in-memory fake) — and names an app by its Service. Functions that change a release in flight (promote, abort, pause,
 resume) write an *intent* onto the app; the engine that holds the app's Lease acts on
 it. If no engine holds the Lease, the call takes it and drives the release itself to
 the next stable point, so an intent is never left unattended.
@@ -22,6 +23,7 @@ This module only re-exports; the code lives in one module per concern:
 
 from __future__ import annotations
 
+from kprism.kube.api import KubeApi
 from kprism.kube.client import Kube
 from kprism.ops import doctor as doctor
 from kprism.ops.apps import (
@@ -59,6 +61,7 @@ __all__ = [
     "AppStatus",
     "AppSummary",
     "Kube",
+    "KubeApi",
     "ReleasePlan",
     "SpecArgs",
     "Tick",

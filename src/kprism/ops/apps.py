@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kprism.errors import NotFoundError
+from kprism.kube.api import KubeApi
 from kprism.kube.client import Kube, Target
-from kprism.kube.lease import AppLease, LeaseInfo
+from kprism.kube.lease import LeaseInfo
 from kprism.kube.state import read_history, read_intent, read_release
 from kprism.model.observed import AppObs, ServiceObs
 from kprism.model.release import (
@@ -44,13 +45,17 @@ class App:
 
 
 def app_ref(
-    kube: Kube, name: str, *, namespace: str | None = None, track_label: str = DEFAULT_TRACK_LABEL
+    kube: KubeApi,
+    name: str,
+    *,
+    namespace: str | None = None,
+    track_label: str = DEFAULT_TRACK_LABEL,
 ) -> App:
     check_label_key(track_label)
     return App(name=name, namespace=namespace or kube.namespace, track_label=track_label)
 
 
-def namespace_missing(kube: Kube, namespace: str) -> bool:
+def namespace_missing(kube: KubeApi, namespace: str) -> bool:
     """Whether ``namespace`` surely does not exist (False when we may not tell)."""
     try:
         kube.check_namespace(namespace)
@@ -61,7 +66,7 @@ def namespace_missing(kube: Kube, namespace: str) -> bool:
     return False
 
 
-def app_not_found(kube: Kube, app: App) -> NotFoundError:
+def app_not_found(kube: KubeApi, app: App) -> NotFoundError:
     """The error for an app whose Service is missing: its namespace, or the app."""
     if namespace_missing(kube, app.namespace):
         return NotFoundError(
@@ -79,7 +84,7 @@ def app_not_found(kube: Kube, app: App) -> NotFoundError:
     )
 
 
-def observe(kube: Kube, app: App) -> AppObs:
+def observe(kube: KubeApi, app: App) -> AppObs:
     """Observe an app, turning a missing Service or namespace into a clear error."""
     try:
         return kube.observe(namespace=app.namespace, service=app.name, track_label=app.track_label)
@@ -149,9 +154,9 @@ def track_views(obs: AppObs) -> tuple[TrackView, ...]:
     )
 
 
-def app_status(kube: Kube, app: App) -> AppStatus:
+def app_status(kube: KubeApi, app: App) -> AppStatus:
     obs = observe(kube, app)
-    lease = AppLease(kube, namespace=app.namespace, app=app.name).info()
+    lease = kube.lease(namespace=app.namespace, app=app.name).info()
     return AppStatus(
         app=app,
         selector=dict(obs.service.selector),
@@ -163,7 +168,7 @@ def app_status(kube: Kube, app: App) -> AppStatus:
     )
 
 
-def history(kube: Kube, app: App) -> list[dict[str, Any]]:
+def history(kube: KubeApi, app: App) -> list[dict[str, Any]]:
     svc = observe(kube, app).service
     entries = read_history(svc)
     current = read_release(svc)
@@ -204,7 +209,7 @@ def _summary(svc: ServiceObs, track_label: str) -> AppSummary | None:
 
 
 def list_apps(
-    kube: Kube, *, namespace: str | None, track_label: str = DEFAULT_TRACK_LABEL
+    kube: KubeApi, *, namespace: str | None, track_label: str = DEFAULT_TRACK_LABEL
 ) -> list[AppSummary]:
     """Services that are kprism apps: they carry release state or select by the track label."""
     out = []

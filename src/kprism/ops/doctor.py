@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from kprism.errors import ConflictError, ForbiddenError, NotFoundError, UsageError
-from kprism.kube.client import Kube
+from kprism.kube.api import KubeApi
 from kprism.manifests import STDIN, Manifest, apply_fixes, load
 from kprism.model.release import ANNOTATION_RELEASE, LABEL_MANAGED, Phase
 from kprism.ops.apps import DEFAULT_TRACK_LABEL, App, app_not_found
@@ -177,14 +177,14 @@ class LiveAudit:
         return sum(1 for o in self.objects if o.get("kind") != "Pod")
 
 
-def _read_service(kube: Kube, app: App) -> Obj:
+def _read_service(kube: KubeApi, app: App) -> Obj:
     try:
         return kube.raw_service(app.name, app.namespace)
     except NotFoundError as exc:
         raise app_not_found(kube, app) from exc
 
 
-def _read_app(kube: Kube, app: App, *, pdbs: bool = True) -> list[Obj]:
+def _read_app(kube: KubeApi, app: App, *, pdbs: bool = True) -> list[Obj]:
     """The app's objects; ``pdbs=False`` skips reading PodDisruptionBudgets."""
     service = _read_service(kube, app)
     selector = _selector(service)
@@ -204,7 +204,7 @@ def _read_app(kube: Kube, app: App, *, pdbs: bool = True) -> list[Obj]:
     )
 
 
-def audit_app(kube: Kube, app: App, *, config: DoctorConfig = DEFAULT_CONFIG) -> LiveAudit:
+def audit_app(kube: KubeApi, app: App, *, config: DoctorConfig = DEFAULT_CONFIG) -> LiveAudit:
     """Read the app's objects (five requests) and run the doctor rules on them."""
     objects = _read_app(kube, app)
     findings = audit(objects, config=live_config(config, app=app, service=objects[0]))
@@ -213,7 +213,7 @@ def audit_app(kube: Kube, app: App, *, config: DoctorConfig = DEFAULT_CONFIG) ->
     )
 
 
-def doctor_app(kube: Kube, app: App, *, config: DoctorConfig = DEFAULT_CONFIG) -> list[Finding]:
+def doctor_app(kube: KubeApi, app: App, *, config: DoctorConfig = DEFAULT_CONFIG) -> list[Finding]:
     """The doctor's findings on one live app, worst objects first."""
     return list(audit_app(kube, app, config=config).findings)
 
@@ -236,7 +236,7 @@ def _ref_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def audit_namespace(
-    kube: Kube,
+    kube: KubeApi,
     namespace: str | None,
     *,
     config: DoctorConfig = DEFAULT_CONFIG,
@@ -285,7 +285,7 @@ def audit_namespace(
 
 
 def doctor_namespace(
-    kube: Kube,
+    kube: KubeApi,
     namespace: str | None,
     *,
     config: DoctorConfig = DEFAULT_CONFIG,
@@ -349,7 +349,7 @@ def yaml_diff(before: Mapping[str, Any], after: Mapping[str, Any], *, label: str
 
 
 def fix_app(
-    kube: Kube, app: App, *, config: DoctorConfig = DEFAULT_CONFIG, dry_run: bool = False
+    kube: KubeApi, app: App, *, config: DoctorConfig = DEFAULT_CONFIG, dry_run: bool = False
 ) -> list[LivePatch]:
     """Patch the app's Deployments for the fixable findings; with ``dry_run`` change nothing.
 
@@ -460,7 +460,7 @@ def _line(f: Finding) -> str:
     return f"{f.rule_id} {f.object_ref}: {f.message}"
 
 
-def check_release(kube: Kube, app: App, *, force: bool = False) -> tuple[str, ...]:
+def check_release(kube: KubeApi, app: App, *, force: bool = False) -> tuple[str, ...]:
     """The release pre-flight: raise :class:`UsageError` for an error finding (unless
     ``force``), return one line per warning (``KP001 Deployment ns/web: ...``).
 

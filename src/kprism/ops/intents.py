@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from kprism.engine.clock import Clock, SystemClock
 from kprism.errors import ConflictError, LockedError, UsageError
-from kprism.kube.client import Kube
-from kprism.kube.lease import AppLease
+from kprism.kube.api import KubeApi, Lock
 from kprism.kube.state import intent_patch, read_history, read_release
 from kprism.model.release import Action, Intent, ReleaseStatus
 from kprism.ops.apps import App, observe
@@ -34,7 +33,7 @@ LEASE_POLL = 0.5  # seconds between attempts to take the Lease in ``resume``
 
 
 def send_intent(
-    kube: Kube,
+    kube: KubeApi,
     app: App,
     action: Action,
     *,
@@ -59,7 +58,7 @@ def send_intent(
     return drive(kube, app, lease=lease, on_tick=on_tick, until=until, timeout=timeout)
 
 
-def write_intent(kube: Kube, app: App, intent: Intent, *, attempts: int = 20) -> None:
+def write_intent(kube: KubeApi, app: App, intent: Intent, *, attempts: int = 20) -> None:
     """Write ``intent`` with the Service's resourceVersion as precondition; on a conflict
     (the engine recorded a status meanwhile) re-read and write again."""
     svc = observe(kube, app).service
@@ -80,8 +79,8 @@ def write_intent(kube: Kube, app: App, intent: Intent, *, attempts: int = 20) ->
 
 
 def _take_lease(
-    kube: Kube, app: App, *, sent: bool, wait_for_lease: float, clock: Clock
-) -> AppLease | None:
+    kube: KubeApi, app: App, *, sent: bool, wait_for_lease: float, clock: Clock
+) -> Lock | None:
     """The app's Lease, waiting up to ``wait_for_lease`` seconds; None when a live
     engine holds it and ``sent`` (it will act on the intent sent); LockedError when it
     stays held."""
@@ -103,7 +102,7 @@ def _take_lease(
 
 
 def resume(
-    kube: Kube,
+    kube: KubeApi,
     app: App,
     *,
     on_tick: TickHandler | None = None,
@@ -135,7 +134,7 @@ def resume(
 
 
 def rollback(
-    kube: Kube,
+    kube: KubeApi,
     app: App,
     *,
     on_tick: TickHandler | None = None,

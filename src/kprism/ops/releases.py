@@ -14,8 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from kprism.errors import UsageError
-from kprism.kube.client import Kube
-from kprism.kube.lease import AppLease
+from kprism.kube.api import KubeApi, Lock
 from kprism.kube.state import read_release
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import ReleaseSpec, ReleaseStatus, Strategy, status_to_json
@@ -49,7 +48,7 @@ def new_release_id(now: datetime) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
 
 
-def check_no_release(kube: Kube, app: App, obs: AppObs) -> None:
+def check_no_release(kube: KubeApi, app: App, obs: AppObs) -> None:
     """UsageError if a release of the app is in progress (naming who drives it)."""
     st = read_release(obs.service)
     if st is not None and not st.phase.terminal:
@@ -99,7 +98,7 @@ def check_canary_spec(spec: ReleaseSpec) -> None:
         )
 
 
-def check_router(kube: Kube, app: App, obs: AppObs, spec: ReleaseSpec) -> None:
+def check_router(kube: KubeApi, app: App, obs: AppObs, spec: ReleaseSpec) -> None:
     if not router_kind(spec.router).exact_weights:
         return  # no routing objects to check: the ready-pod ratio is the split
     from kprism.traffic import route_context, router_for
@@ -165,7 +164,7 @@ def _check_canary_tracks(app: App, obs: AppObs, spec: ReleaseSpec, status: Relea
 
 
 def plan_release(
-    kube: Kube,
+    kube: KubeApi,
     app: App,
     spec: ReleaseSpec,
     *,
@@ -205,15 +204,15 @@ def plan_release(
 
 
 def start_release(
-    kube: Kube,
+    kube: KubeApi,
     app: App,
     spec: ReleaseSpec,
     *,
     stable_track: str | None = None,
     force: bool = False,
-    lease: AppLease | None = None,
+    lease: Lock | None = None,
     on_warning: Callable[[str], None] | None = None,
-) -> tuple[ReleaseStatus, AppLease]:
+) -> tuple[ReleaseStatus, Lock]:
     """Validate, take the Lease and record a new release. Nothing else changes yet.
 
     ``on_warning`` gets each pre-flight warning (a doctor finding) once the release is
@@ -240,7 +239,7 @@ def start_release(
 
 
 def release(
-    kube: Kube,
+    kube: KubeApi,
     app: App,
     spec: ReleaseSpec,
     *,

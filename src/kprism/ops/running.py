@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 from kprism.engine.clock import Clock, SystemClock
 from kprism.engine.loop import Engine, Tick
 from kprism.errors import ReleaseFailed
-from kprism.kube.client import Kube
-from kprism.kube.lease import AppLease
+from kprism.kube.api import KubeApi, Lock
 from kprism.kube.state import status_patch
 from kprism.model.observed import AppObs
 from kprism.model.release import Phase, ReleaseStatus
@@ -52,20 +51,20 @@ def identity() -> str:
     return f"{user}@{os.uname().nodename}"
 
 
-def app_lease(kube: Kube, app: App) -> AppLease:
-    return AppLease(kube, namespace=app.namespace, app=app.name)
+def app_lease(kube: KubeApi, app: App) -> Lock:
+    return kube.lease(namespace=app.namespace, app=app.name)
 
 
 def record_release(
-    kube: Kube,
+    kube: KubeApi,
     app: App,
     status: ReleaseStatus,
     *,
     reason: str,
     message: Callable[[str], str],
-    lease: AppLease | None = None,
+    lease: Lock | None = None,
     check: Callable[[AppObs], None] | None = None,
-) -> AppLease:
+) -> Lock:
     """Take the app's Lease, observe, run ``check`` on what is there now, record
     ``status`` and emit an Event (``reason``, ``message(holder identity)``).
 
@@ -91,10 +90,10 @@ def record_release(
 
 
 def drive(
-    kube: Kube,
+    kube: KubeApi,
     app: App,
     *,
-    lease: AppLease,
+    lease: Lock,
     on_tick: TickHandler | None = None,
     until: Callable[[ReleaseStatus], bool] | None = None,
     timeout: float | None = None,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from kprism.engine.clock import Clock
 from kprism.engine.converge import converge
 from kprism.errors import UsageError
-from kprism.kube.client import Kube
+from kprism.kube.api import KubeApi
 from kprism.kube.state import read_release
 from kprism.model.actions import (
     CreateDeployment,
@@ -56,7 +56,7 @@ def _check_scale(obs: AppObs, app: App, *, track: str, replicas: int) -> Deploym
     return dep
 
 
-def scale(kube: Kube, app: App, *, track: str, replicas: int) -> DeploymentObs:
+def scale(kube: KubeApi, app: App, *, track: str, replicas: int) -> DeploymentObs:
     """Scale one track. Refuses to scale the serving track to 0 or to fight a release in flight."""
     if replicas < 0:
         raise UsageError("--replicas must be 0 or more")
@@ -80,7 +80,7 @@ def scale(kube: Kube, app: App, *, track: str, replicas: int) -> DeploymentObs:
     return dep
 
 
-def pin(kube: Kube, app: App, track: str) -> None:
+def pin(kube: KubeApi, app: App, track: str) -> None:
     """Point the Service at one track (used by adopt; a flip without a release)."""
     obs = observe(kube, app)
     kube.apply(
@@ -95,7 +95,7 @@ def pin(kube: Kube, app: App, track: str) -> None:
 
 
 def adopt(
-    kube: Kube,
+    kube: KubeApi,
     app: App,
     *,
     track: str = PALETTE[0],
@@ -141,7 +141,7 @@ def _serving_deployment(obs: AppObs, app: App) -> tuple[str, DeploymentObs]:
 
 
 def clone(
-    kube: Kube,
+    kube: KubeApi,
     app: App,
     *,
     track: str,
@@ -182,7 +182,7 @@ def clone(
 
 
 def split(
-    kube: Kube,
+    kube: KubeApi,
     app: App,
     weights: dict[str, int],
     *,

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from kprism.errors import UsageError
-from kprism.kube.client import SERVICE, Kube
+from kprism.kube.api import KubeApi
+from kprism.kube.client import SERVICE
 from kprism.model.observed import AppObs, ServiceObs
 from kprism.model.release import LABEL_MANAGED
 from kprism.model.routing import RouterKind
@@ -104,19 +105,19 @@ class Router(Protocol):
     def max_tracks(self) -> int | None:
         """Most tracks with a weight at once (None: no limit)."""
 
-    def check(self, kube: Kube, ctx: RouteContext) -> None:
+    def check(self, kube: KubeApi, ctx: RouteContext) -> None:
         """Pre-flight, changes nothing: raise UsageError (one line naming the object and
         the fix) if this router cannot work for the app."""
 
-    def set_weights(self, kube: Kube, ctx: RouteContext, weights: Mapping[str, int]) -> None:
+    def set_weights(self, kube: KubeApi, ctx: RouteContext, weights: Mapping[str, int]) -> None:
         """Route ``weights`` (track → percent, summing to 100). Idempotent."""
 
-    def observed_weights(self, kube: Kube, ctx: RouteContext) -> dict[str, int] | None:
+    def observed_weights(self, kube: KubeApi, ctx: RouteContext) -> dict[str, int] | None:
         """What the objects say now (track → percent), None when no managed route
         exists (never set, or removed). Empty dict when the objects contradict each
         other. Zero-weight tracks are included as written."""
 
-    def remove_managed_routes(self, kube: Kube, ctx: RouteContext) -> None:
+    def remove_managed_routes(self, kube: KubeApi, ctx: RouteContext) -> None:
         """Put the user's objects back as they were found; delete what kprism created."""
 
 
@@ -184,7 +185,7 @@ def _owned(svc: ServiceObs, ctx: RouteContext) -> bool:
 
 
 def _existing_track_services(
-    kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]
+    kube: KubeApi, ctx: RouteContext, tracks: tuple[str, ...]
 ) -> dict[str, ServiceObs | None]:
     """Track → its Service if it exists; UsageError if one is someone else's Service."""
     found: dict[str, ServiceObs | None] = {}
@@ -201,12 +202,12 @@ def _existing_track_services(
     return found
 
 
-def check_track_services(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]) -> None:
+def check_track_services(kube: KubeApi, ctx: RouteContext, tracks: tuple[str, ...]) -> None:
     """Refuse when a Service a track needs exists and is not kprism's track Service."""
     _existing_track_services(kube, ctx, tracks)
 
 
-def ensure_track_services(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]) -> None:
+def ensure_track_services(kube: KubeApi, ctx: RouteContext, tracks: tuple[str, ...]) -> None:
     """Create (or correct) the Service of every track in ``tracks``. Checks every name
     before the first write, so a taken name changes nothing."""
     for track, existing in _existing_track_services(kube, ctx, tracks).items():
@@ -232,7 +233,7 @@ def ensure_track_services(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]
             kube.patch_service(name, ctx.namespace, patch)
 
 
-def track_services_routable(kube: Kube, ctx: RouteContext, tracks: tuple[str, ...]) -> bool:
+def track_services_routable(kube: KubeApi, ctx: RouteContext, tracks: tuple[str, ...]) -> bool:
     """Every track's Service has its EndpointSlice, so a gateway can load it.
 
     A route that names a Service before the EndpointSlice controller has made its slice
@@ -249,7 +250,7 @@ def track_services_routable(kube: Kube, ctx: RouteContext, tracks: tuple[str, ..
     return True
 
 
-def track_services(kube: Kube, ctx: RouteContext) -> list[ServiceObs]:
+def track_services(kube: KubeApi, ctx: RouteContext) -> list[ServiceObs]:
     """kprism's per-track Services of this app."""
     return [
         s
@@ -258,7 +259,7 @@ def track_services(kube: Kube, ctx: RouteContext) -> list[ServiceObs]:
     ]
 
 
-def delete_track_services(kube: Kube, ctx: RouteContext) -> None:
+def delete_track_services(kube: KubeApi, ctx: RouteContext) -> None:
     """Delete every per-track Service kprism created for the app."""
     for svc in track_services(kube, ctx):
         kube.delete_object(SERVICE, svc.name, ctx.namespace)

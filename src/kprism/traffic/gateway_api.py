@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from kprism.errors import NotFoundError, UsageError
-from kprism.kube.client import Kube, ResourceKind
+from kprism.kube.api import KubeApi
+from kprism.kube.client import ResourceKind
 from kprism.kube.errors import ResourceTypeMissing
 from kprism.model.routing import GATEWAY
 from kprism.plan.routes import (
@@ -86,12 +87,12 @@ class GatewayRouter(RouterBase):
                 f"cluster: install the Gateway API standard channel, or use another router"
             ) from exc
 
-    def _get(self, kube: Kube, ctx: RouteContext) -> dict[str, Any]:
+    def _get(self, kube: KubeApi, ctx: RouteContext) -> dict[str, Any]:
         with self._call():
             return kube.get_object(self.resource, ctx.options.get(OPTION, ""), ctx.namespace)
 
     def _patch(
-        self, kube: Kube, ctx: RouteContext, route: Mapping[str, Any], patch: dict[str, Any]
+        self, kube: KubeApi, ctx: RouteContext, route: Mapping[str, Any], patch: dict[str, Any]
     ) -> None:
         name = route["metadata"]["name"]
         patch.setdefault("metadata", {})["resourceVersion"] = route["metadata"]["resourceVersion"]
@@ -100,7 +101,7 @@ class GatewayRouter(RouterBase):
 
     # -- Router -----------------------------------------------------------------------------
 
-    def check(self, kube: Kube, ctx: RouteContext) -> None:
+    def check(self, kube: KubeApi, ctx: RouteContext) -> None:
         check_options(ctx, router=self.name, required=(OPTION,))
         route = self._get(kube, ctx)
         rules = (route.get("spec") or {}).get("rules") or []
@@ -114,7 +115,7 @@ class GatewayRouter(RouterBase):
                 )
         check_track_services(kube, ctx, ctx.tracks)
 
-    def set_weights(self, kube: Kube, ctx: RouteContext, weights: Mapping[str, int]) -> None:
+    def set_weights(self, kube: KubeApi, ctx: RouteContext, weights: Mapping[str, int]) -> None:
         check_options(ctx, router=self.name, required=(OPTION,))
         want = validate_weights(weights, service=ctx.service)
         route = self._get(kube, ctx)
@@ -154,7 +155,7 @@ class GatewayRouter(RouterBase):
             }
         self._patch(kube, ctx, route, patch)
 
-    def observed_weights(self, kube: Kube, ctx: RouteContext) -> dict[str, int] | None:
+    def observed_weights(self, kube: KubeApi, ctx: RouteContext) -> dict[str, int] | None:
         route = self._get(kube, ctx)
         annotations = route["metadata"].get("annotations") or {}
         raw = annotations.get(ANNOTATION_ORIGINAL_REFS)
@@ -169,7 +170,7 @@ class GatewayRouter(RouterBase):
             namespace=ctx.namespace,
         )
 
-    def remove_managed_routes(self, kube: Kube, ctx: RouteContext) -> None:
+    def remove_managed_routes(self, kube: KubeApi, ctx: RouteContext) -> None:
         try:
             route = self._get(kube, ctx)
         except NotFoundError:  # the user deleted the route: nothing to put back

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from kprism.errors import NotFoundError, UsageError
-from kprism.kube.client import INGRESS, Kube
+from kprism.kube.api import KubeApi
+from kprism.kube.client import INGRESS
 from kprism.model.release import LABEL_MANAGED
 from kprism.model.routing import NGINX
 from kprism.plan.routes import (
@@ -52,10 +53,10 @@ class NginxRouter(RouterBase):
 
     # -- I/O --------------------------------------------------------------------------------
 
-    def _get(self, kube: Kube, name: str, namespace: str) -> dict[str, Any]:
+    def _get(self, kube: KubeApi, name: str, namespace: str) -> dict[str, Any]:
         return kube.get_object(INGRESS, name, namespace)
 
-    def _find(self, kube: Kube, name: str, namespace: str) -> dict[str, Any] | None:
+    def _find(self, kube: KubeApi, name: str, namespace: str) -> dict[str, Any] | None:
         try:
             return self._get(kube, name, namespace)
         except NotFoundError:
@@ -75,7 +76,7 @@ class NginxRouter(RouterBase):
                 "router nginx: option header-value needs option header (the header to match)"
             )
 
-    def _user_ingress(self, kube: Kube, ctx: RouteContext) -> dict[str, Any]:
+    def _user_ingress(self, kube: KubeApi, ctx: RouteContext) -> dict[str, Any]:
         name = ctx.options[OPTION]
         user = self._get(kube, name, ctx.namespace)
         if (user["metadata"].get("annotations") or {}).get(NGINX_CANARY) == "true":
@@ -85,7 +86,7 @@ class NginxRouter(RouterBase):
             )
         return user
 
-    def _canary_of(self, kube: Kube, ctx: RouteContext) -> dict[str, Any] | None:
+    def _canary_of(self, kube: KubeApi, ctx: RouteContext) -> dict[str, Any] | None:
         """kprism's canary Ingress, None if absent; UsageError if the name is taken."""
         name = canary_ingress_name(ctx.options[OPTION])
         found = self._find(kube, name, ctx.namespace)
@@ -98,7 +99,7 @@ class NginxRouter(RouterBase):
 
     # -- Router -----------------------------------------------------------------------------
 
-    def check(self, kube: Kube, ctx: RouteContext) -> None:
+    def check(self, kube: KubeApi, ctx: RouteContext) -> None:
         self._check_options(ctx)
         if len(ctx.tracks) > 2:
             raise UsageError(
@@ -121,7 +122,7 @@ class NginxRouter(RouterBase):
         self._canary_of(kube, ctx)
         check_track_services(kube, ctx, ctx.tracks)
 
-    def set_weights(self, kube: Kube, ctx: RouteContext, weights: Mapping[str, int]) -> None:
+    def set_weights(self, kube: KubeApi, ctx: RouteContext, weights: Mapping[str, int]) -> None:
         self._check_options(ctx)
         want = validate_weights(weights, service=ctx.service)
         _, track, weight = nginx_split(want, serving=ctx.serving_track, service=ctx.service)
@@ -165,7 +166,7 @@ class NginxRouter(RouterBase):
         body["metadata"]["resourceVersion"] = meta["resourceVersion"]
         kube.replace_object(INGRESS, body)
 
-    def observed_weights(self, kube: Kube, ctx: RouteContext) -> dict[str, int] | None:
+    def observed_weights(self, kube: KubeApi, ctx: RouteContext) -> dict[str, int] | None:
         self._check_options(ctx)
         canary = self._find(kube, canary_ingress_name(ctx.options[OPTION]), ctx.namespace)
         if canary is None or not self._ours(canary, ctx):
@@ -187,13 +188,13 @@ class NginxRouter(RouterBase):
             return {track: 100}
         return {ctx.serving_track: 100 - weight, track: weight}
 
-    def remove_managed_routes(self, kube: Kube, ctx: RouteContext) -> None:
+    def remove_managed_routes(self, kube: KubeApi, ctx: RouteContext) -> None:
         self._check_options(ctx)
         self._delete_canary(kube, ctx, self._canary_of(kube, ctx))
         delete_track_services(kube, ctx)
 
     def _delete_canary(
-        self, kube: Kube, ctx: RouteContext, existing: Mapping[str, Any] | None
+        self, kube: KubeApi, ctx: RouteContext, existing: Mapping[str, Any] | None
     ) -> None:
         if existing is None:
             return

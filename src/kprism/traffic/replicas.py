@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kprism.kube.client import Kube
+from kprism.kube.api import KubeApi
 from kprism.model.routing import REPLICAS
 from kprism.traffic.base import RouteContext, RouterBase, check_options
 
@@ -21,14 +21,14 @@ class ReplicasRouter(RouterBase):
 
     kind = REPLICAS
 
-    def check(self, kube: Kube, ctx: RouteContext) -> None:
+    def check(self, kube: KubeApi, ctx: RouteContext) -> None:
         check_options(ctx, router=self.name, required=())
 
-    def set_weights(self, kube: Kube, ctx: RouteContext, weights: Mapping[str, int]) -> None:
+    def set_weights(self, kube: KubeApi, ctx: RouteContext, weights: Mapping[str, int]) -> None:
         return None
 
-    def observed_weights(self, kube: Kube, ctx: RouteContext) -> dict[str, int] | None:
+    def observed_weights(self, kube: KubeApi, ctx: RouteContext) -> dict[str, int] | None:
         return None
 
-    def remove_managed_routes(self, kube: Kube, ctx: RouteContext) -> None:
+    def remove_managed_routes(self, kube: KubeApi, ctx: RouteContext) -> None:
         return None

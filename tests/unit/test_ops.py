@@ -1,0 +1,163 @@
+"""kprism.ops against the in-memory adapter (tests/unit/fakekube.py): the Lease →
+record → Event sequence, intents, rollback and refusals, without a cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from kprism import ops
+from kprism.errors import ConflictError, LockedError, NotFoundError, UsageError
+from kprism.kube.state import read_history, read_intent, read_release
+from kprism.model.actions import ScaleDeployment
+from kprism.model.release import Action, Change, Kind, Phase, ReleaseSpec
+from kprism.plan import bluegreen
+from tests.unit.bgsim import SimDeployment, blue_app, template
+from tests.unit.fakekube import NS, SERVICE, FakeClock, FakeKube, fake
+
+APP = ops.App(name=SERVICE, namespace=NS)
+V2 = ReleaseSpec(change=Change(images={"hello": "hello:2"}), scale_down_delay=0)
+AUTO = ReleaseSpec(
+    change=Change(images={"hello": "hello:2"}), scale_down_delay=0, auto_promote=True
+)
+
+
+def test_a_missing_app_or_namespace_is_named() -> None:
+    kube = fake(blue_app())
+    with pytest.raises(NotFoundError, match="app 'web' not found: there is no Service web"):
+        ops.observe(kube, ops.App(name="web", namespace=NS))
+    with pytest.raises(NotFoundError, match="namespace 'gone' does not exist") as err:
+        ops.observe(kube, ops.App(name="web", namespace="gone"))
+    assert (err.value.kind, err.value.name) == ("Namespace", "gone")
+
+
+def test_start_release_records_the_status_and_an_event_under_the_lease() -> None:
+    kube = fake(blue_app())
+    warnings: list[str] = []
+    st, lease = ops.start_release(kube, APP, V2, on_warning=warnings.append)
+    assert lease.identity in kube.holders.values()
+    assert (st.kind, st.step, st.stable, st.candidate) == (
+        Kind.RELEASE,
+        bluegreen.PIN,
+        "blue",
+        "green",
+    )
+    assert read_release(kube.get_service(SERVICE, NS)) == st
+    assert kube.events == [
+        ("ReleaseStarted", f"release {st.id}: blue → green (hello=hello:2) by {lease.identity}")
+    ]
+    with pytest.raises(UsageError, match=f"release {st.id} of hello is in progress"):
+        ops.start_release(kube, APP, V2)
+    lease.release()
+
+
+def test_a_failed_record_gives_the_lease_back() -> None:
+    kube = fake(blue_app())
+
+    def conflict(call: str) -> None:
+        if call == "patch_service":
+            raise ConflictError("conflict: cannot patch Service hello")
+
+    kube.fail = conflict
+    with pytest.raises(ConflictError):
+        ops.start_release(kube, APP, V2)
+    assert kube.holders == {}
+    assert kube.events == []
+
+
+def test_release_runs_to_the_end_on_the_fake_cluster() -> None:
+    kube = fake(blue_app())
+    final = ops.release(kube, APP, AUTO, timeout=10)
+    assert final.phase == Phase.SUCCEEDED
+    assert kube.sim.selector == {"app": "hello", "color": "green"}
+    assert kube.sim.deployments["hello-blue"].replicas == 0
+    assert kube.holders == {}  # the Lease was given back
+    assert kube.sim.events[-1] == "ReleaseSucceeded"  # EmitEvent actions
+    assert read_history(kube.get_service(SERVICE, NS))[-1]["phase"] == "Succeeded"
+
+
+def test_promote_while_an_engine_holds_the_lease_only_writes_the_intent() -> None:
+    kube = fake(blue_app())
+    st, lease = ops.start_release(kube, APP, V2)
+    out = ops.send_intent(kube, APP, Action.PROMOTE)
+    assert out.id == st.id
+    intent = read_intent(kube.get_service(SERVICE, NS))
+    assert intent is not None
+    assert (intent.action, intent.release) == (Action.PROMOTE, st.id)
+    assert kube.applied == []  # nothing driven: the holder acts
+    lease.release()
+
+
+def test_an_unattended_promote_drives_the_release() -> None:
+    kube = fake(blue_app())
+    _, lease = ops.start_release(kube, APP, V2)
+    lease.release()  # the starter went away before promotion
+    final = ops.send_intent(kube, APP, Action.PROMOTE, timeout=10)
+    assert final.phase == Phase.SUCCEEDED
+    assert read_intent(kube.get_service(SERVICE, NS)) is None  # consumed
+
+
+def test_intents_without_a_release_are_refused() -> None:
+    kube = fake(blue_app())
+    with pytest.raises(UsageError, match="nothing to abort: app hello has no release"):
+        ops.send_intent(kube, APP, Action.ABORT)
+    with pytest.raises(UsageError, match="nothing to resume"):
+        ops.resume(kube, APP)
+
+
+def test_write_intent_retries_a_conflict_on_a_fresh_read() -> None:
+    kube = fake(blue_app())
+    _, lease = ops.start_release(kube, APP, V2)
+    calls: list[str] = []
+
+    def once(call: str) -> None:
+        calls.append(call)
+        if call == "patch_service" and calls.count("patch_service") == 1:
+            kube.rv += 1  # someone wrote meanwhile
+            raise ConflictError("conflict")
+
+    kube.fail = once
+    ops.send_intent(kube, APP, Action.PAUSE)
+    assert read_intent(kube.get_service(SERVICE, NS)) is not None
+    assert calls.count("patch_service") == 2
+    lease.release()
+
+
+def test_resume_waits_for_the_lease_on_the_clock_then_names_the_holder() -> None:
+    kube = fake(blue_app())
+    _, lease = ops.start_release(kube, APP, V2)
+    clock = FakeClock()
+    with pytest.raises(LockedError, match="is being driven by test:1") as err:
+        ops.resume(kube, APP, wait_for_lease=2.0, clock=clock)
+    assert err.value.holder == lease.identity
+    assert clock.monotonic() == 2.0  # four polls of 0.5 s, no real sleeping
+    lease.release()
+
+
+def two_tracks() -> FakeKube:
+    sim = blue_app(3)
+    sim.deployments["hello-green"] = SimDeployment(
+        "hello-green", "green", 0, template("hello:0", "green")
+    )
+    return fake(sim)
+
+
+def test_rollback_records_a_rollback_and_reverse_flips() -> None:
+    kube = two_tracks()
+    final = ops.rollback(kube, APP, scale_down_delay=0, timeout=10)
+    assert (final.kind, final.phase) == (Kind.ROLLBACK, Phase.SUCCEEDED)
+    assert kube.sim.selector["color"] == "green"
+    reasons = [e for e, _ in kube.events]
+    assert reasons[0] == "RollbackStarted"
+    assert kube.holders == {}
+
+
+def test_scale_refuses_to_empty_the_serving_track() -> None:
+    kube = two_tracks()
+    with pytest.raises(UsageError, match="serves all traffic"):
+        ops.scale(kube, APP, track="blue", replicas=0)
+    with pytest.raises(UsageError, match="has no track color=red"):
+        ops.scale(kube, APP, track="red", replicas=1)
+    ops.scale(kube, APP, track="green", replicas=2)
+    assert kube.applied == [ScaleDeployment(name="hello-green", replicas=2)]
+    assert kube.events == [("Scaled", "hello-green scaled to 2")]
+    assert kube.holders == {}
