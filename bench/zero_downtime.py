@@ -83,7 +83,7 @@ def bg_rollback(ns: str) -> None:
 def bg_abort(ns: str) -> None:
     sc.kprism(ns, "release", APP, "--image", V2, "--preview", "--no-wait")
     sc.rollout(ns, "py-hello-green")
-    sc.kprism(ns, "abort", APP)
+    _abort(ns)
     sc.pods_gone(ns, "color=green")
 
 
@@ -145,8 +145,15 @@ def canary_abort(ns: str) -> None:
         if (_find(st, "requested_weight") or 0) >= 50:
             break
         time.sleep(0.5)
-    sc.kprism(ns, "abort", APP)
+    _abort(ns)
     sc.pods_gone(ns, "color=green")
+
+
+def _abort(ns: str) -> None:
+    """``kprism abort``: exit code 1 is its documented answer for an aborted release."""
+    r = sc.kprism(ns, "abort", APP, check=False)
+    if r.returncode not in (0, 1) or "Aborted" not in r.stdout + r.stderr:
+        raise RuntimeError(f"kprism abort failed ({r.returncode}): {r.stderr.strip()[-300:]}")
 
 
 def _find(data: Any, key: str) -> Any:
