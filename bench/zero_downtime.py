@@ -135,7 +135,7 @@ def canary_abort(ns: str) -> None:
         "--steps",
         "10,25,50,100",
         "--pause",
-        "4s",
+        "10s",
         "--no-wait",
         check=False,
     )
