@@ -237,7 +237,8 @@ def run_one(
                 min_requests=3000,
                 headers=headers,
             )
-        new = "py-hello-green" if name != "rolling-update" else ""
+        # the track that takes the traffic: blue again for a rollback
+        new = {"rolling-update": "", "rollback": "py-hello-blue"}.get(name, "py-hello-green")
         cut = timeline.first_time(lambda c: bool(c) and set(c) == {new}) if new else None
         windows = timeline.windows(new, "2") if name.startswith("canary") else None
         if name == "canary-gateway":
