@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 from lightkube import Client
+from lightkube.resources.core_v1 import Pod
 
-from tests.integration.helpers import EndpointSampler, kprism, make_app, ready_endpoints, selector
+from tests.integration.helpers import (
+    EndpointSampler,
+    kprism,
+    make_app,
+    ready_endpoints,
+    selector,
+    wait_for,
+)
 from tests.integration.traffic_helpers import (
     HTTPRoute,
     backend_ref,
@@ -53,10 +61,21 @@ def _three_tracks(kube: Client, ns: str, kc: str, replicas: int) -> None:
     assert per_track(kube, ns)["red"] == 0  # the Service still pins blue
 
 
+def _ready_pods(kube: Client, ns: str, track: str) -> int:
+    return sum(
+        any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
+        for p in kube.list(Pod, namespace=ns, labels={"color": track})
+        if p.status is not None and p.metadata is not None and not p.metadata.deletionTimestamp
+    )
+
+
 def test_rainbow_by_replicas_keeps_capacity(
     kube: Client, namespace: str, kubeconfig_path: str
 ) -> None:
     _three_tracks(kube, namespace, kubeconfig_path, replicas=10)
+    # The capacity a split keeps is the pods of every live track: blue's 10 and red's 1.
+    # Wait for red's pod, or the total (10 or 11) depends on how fast it got ready.
+    wait_for(lambda: _ready_pods(kube, namespace, "red"), lambda n: n == 1, what="red ready")
     with EndpointSampler(kubeconfig_path, namespace) as sampler:
         out = kprism(
             "split",
@@ -69,8 +88,8 @@ def test_rainbow_by_replicas_keeps_capacity(
             kubeconfig=kubeconfig_path,
             check=0,
         )
-    assert "traffic split blue 70%, green 20%, red 10%" in out.stdout
-    assert per_track(kube, namespace) == {"blue": 7, "green": 2, "red": 1}
+    assert "traffic split blue 70%, green 20%, red 10% (pods: blue 8, green 2, red 1)" in out.stdout
+    assert per_track(kube, namespace) == {"blue": 8, "green": 2, "red": 1}
     assert "color" not in selector(kube, namespace)
     assert min(sampler.samples) >= 10, sampler.samples
     # back to one track: the Service is pinned again
@@ -86,7 +105,7 @@ def test_rainbow_by_replicas_keeps_capacity(
         check=0,
     )
     assert selector(kube, namespace)["color"] == "blue"
-    assert per_track(kube, namespace) == {"blue": 10, "green": 0, "red": 0}
+    assert per_track(kube, namespace) == {"blue": 11, "green": 0, "red": 0}  # the capacity kept
 
 
 def test_rainbow_by_gateway_routes(kube: Client, namespace: str, kubeconfig_path: str) -> None:

@@ -154,3 +154,60 @@ def test_split_plan_grows_before_unpinning_and_shrinking() -> None:
     sim.tick(["hello-green", "hello-green"])
     step = decide_split(sim.observe(), w, router="replicas", total=10)
     assert isinstance(step.actions[0], SetSelector) and "color" not in step.actions[0].selector
+
+
+def test_split_is_done_only_when_the_endpointslices_show_exactly_the_planned_pods() -> None:
+    """Under load the EndpointSlices lag behind the pods: a blue pod already gone (or
+    terminating) from the pod list can still be a ready endpoint. The split must wait
+    for exactly the planned endpoints, not count only the endpoints of pods it knows."""
+    from tests.unit.bgsim import SimDeployment, template
+
+    sim = blue_app(10)
+    sim.deployments["hello-green"] = SimDeployment(
+        "hello-green", "green", 0, template("hello:2", "green")
+    )
+    w = parse_weights(["blue=80", "green=20"])
+    for _ in range(20):
+        step = decide_split(sim.observe(), w, router="replicas", total=10)
+        if step.done:
+            break
+        shrink = [
+            a for a in step.actions if isinstance(a, ScaleDeployment) and a.name == "hello-blue"
+        ]
+        blue_before = sim.pods("blue")
+        for a in step.actions:
+            sim.apply(a)
+        if shrink:
+            # The EndpointSlice still lists the removed blue pods as ready; everything
+            # else is up to date.
+            sim.endpoints = sim.selected_ready() | frozenset(blue_before)
+            lagging = decide_split(sim.observe(), w, router="replicas", total=10)
+            assert not lagging.done, "split called done while a removed pod was still an endpoint"
+            assert lagging.waiting
+        sim.tick(["hello-green", "hello-green"])
+    assert step.done
+    assert sum(p.startswith("hello-blue") for p in sim.endpoints) == 8
+
+
+def test_split_scales_an_unlisted_track_that_would_get_traffic_to_zero() -> None:
+    from tests.unit.bgsim import SimDeployment, template
+
+    sim = blue_app(4)
+    for track, n in (("red", 1), ("yellow", 1)):
+        sim.deployments[f"hello-{track}"] = SimDeployment(
+            f"hello-{track}", track, n, template("hello:2", track), ready=n
+        )
+    w = parse_weights(["blue=80", "red=20"])
+    scaled: dict[str, int] = {}
+    for _ in range(30):
+        step = decide_split(sim.observe(), w, router="replicas", total=5)
+        if step.done:
+            break
+        for a in step.actions:
+            if isinstance(a, ScaleDeployment):
+                scaled[a.name] = a.replicas
+            sim.apply(a)
+        sim.tick(["hello-blue", "hello-red"])
+    assert step.done
+    assert scaled.get("hello-yellow") == 0
+    assert not any(p.startswith("hello-yellow") for p in sim.endpoints)

@@ -104,12 +104,27 @@ def decide_split(obs: AppObs, weights: Mapping[str, int], *, router: str, total:
         for t, d in deps.items()
         if d is not None and d.replicas > targets[t]
     ]
+    if not exact_weights(router) and len(live) > 1:
+        # The Service selects every track now: a track the split does not list would
+        # get traffic by its pod count. It gets 0 pods (the split says so), not silence.
+        shrink += [
+            ScaleDeployment(name=d.name, replicas=0)
+            for d in obs.deployments
+            if d.track and d.track not in targets and d.replicas > 0
+        ]
     if shrink:
         return SplitStep(actions=tuple(shrink))
     if not exact_weights(router):
+        # Exactly the planned endpoints: every ready endpoint must be a ready pod of a
+        # listed track, in the planned numbers. An endpoint of a pod that is already
+        # terminating or gone from the pod list (the EndpointSlice lags behind under load)
+        # still gets traffic: wait for it to go.
         got = {t: len(obs.endpoints & obs.ready_pods(t)) for t in targets}
-        if got != targets:
-            return SplitStep(waiting=f"verifying endpoints: {got} (want {targets})")
+        planned = frozenset().union(*(obs.ready_pods(t) for t in targets))
+        stray = sorted(obs.endpoints - planned)
+        if got != targets or stray:
+            extra = f", {len(stray)} other endpoint(s) still listed" if stray else ""
+            return SplitStep(waiting=f"verifying endpoints: {got} (want {targets}){extra}")
     split = ", ".join(f"{t} {w}%" for t, w in weights.items())
     pods = ", ".join(f"{t} {n}" for t, n in targets.items())
     return SplitStep(done=True, message=f"traffic split {split} (pods: {pods})")
