@@ -142,7 +142,7 @@ def canary_abort(ns: str) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         st = json.loads(sc.kprism(ns, "status", APP, "-o", "json").stdout or "{}")
-        if (_find(st, "requested_weight") or 0) >= 50:
+        if float((st.get("release") or {}).get("requested_weight") or 0) >= 50:
             break
         time.sleep(0.5)
     _abort(ns)
@@ -154,20 +154,6 @@ def _abort(ns: str) -> None:
     r = sc.kprism(ns, "abort", APP, check=False)
     if r.returncode not in (0, 1) or "Aborted" not in r.stdout + r.stderr:
         raise RuntimeError(f"kprism abort failed ({r.returncode}): {r.stderr.strip()[-300:]}")
-
-
-def _find(data: Any, key: str) -> Any:
-    """The first value of ``key`` anywhere in a JSON document."""
-    if isinstance(data, dict):
-        if key in data:
-            return data[key]
-        data = list(data.values())
-    if isinstance(data, list):
-        for item in data:
-            found = _find(item, key)
-            if found is not None:
-                return found
-    return None
 
 
 def bg_prepared(ns: str, docs: list[dict[str, Any]]) -> None:
