@@ -126,18 +126,20 @@ def canary_gateway(ns: str) -> None:
 
 
 def canary_abort(ns: str) -> None:
-    sc.kprism(
-        ns,
-        "release",
-        APP,
-        "--image",
-        V2,
-        "--steps",
-        "10,25,50,100",
-        "--pause",
-        "10s",
-        "--no-wait",
-        check=False,
+    # The CLI drives the canary (timed pauses need no operator): run it alongside.
+    release = sc.Background(
+        lambda: sc.kprism(
+            ns,
+            "release",
+            APP,
+            "--image",
+            V2,
+            "--steps",
+            "10,25,50,100",
+            "--pause",
+            "10s",
+            check=False,
+        )
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -146,6 +148,7 @@ def canary_abort(ns: str) -> None:
             break
         time.sleep(0.5)
     _abort(ns)
+    release.join()
     sc.pods_gone(ns, "color=green")
 
 
