@@ -153,9 +153,10 @@ def canary_abort(ns: str) -> None:
 
 
 def _abort(ns: str) -> None:
-    """``kprism abort``: exit code 1 is its documented answer for an aborted release."""
+    """``kprism abort``: 0 when it wrote the intent for a running engine, 1 when it
+    aborted the release itself (its documented answer for an aborted release)."""
     r = sc.kprism(ns, "abort", APP, check=False)
-    if r.returncode not in (0, 1) or "Aborted" not in r.stdout + r.stderr:
+    if r.returncode not in (0, 1):
         raise RuntimeError(f"kprism abort failed ({r.returncode}): {r.stderr.strip()[-300:]}")
 
 
