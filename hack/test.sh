@@ -59,6 +59,14 @@ if [ "${1:-}" = --cluster-tier ]; then
   exit
 fi
 
+# The browser tier drives Debian's Chromium (downloaded browsers are refused here):
+# install it where we can, before entering the loopback-only namespace.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "kprism: installing Debian's chromium for the browser tier (tests/browser)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >/dev/null 2>&1 ||
+    echo "kprism: could not install chromium with apt-get; the browser tier will say what is missing" >&2
+fi
+
 # The gateway router's tests need the Gateway API CRDs, which come from the Go module
 # proxy: fetch them (cached in .cache/) before entering the loopback-only namespace.
 if [ -z "${KPRISM_GATEWAY_CRDS:-}" ]; then
