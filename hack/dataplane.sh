@@ -3,7 +3,8 @@
 #
 #   hack/dataplane.sh up            build what is missing, start (or reuse) everything;
 #                                   last line = kubeconfig path
-#   hack/dataplane.sh down          stop every process it started (by PID file) and
+#   hack/dataplane.sh down          stop every process it started (by PID file, and only
+#                                   while that PID still runs in its namespace) and
 #                                   delete the namespace
 #   hack/dataplane.sh exec -- CMD   run CMD inside the namespace with KUBECONFIG set and
 #                                   kubectl, kprism (the venv) and vegeta on PATH
@@ -163,18 +164,27 @@ start_gateway() {
 }
 
 down() {
-  local f pid
-  # Pods first (the runtime's PID files), then our daemons, then the cluster.
+  local f pid ns_ino=""
+  # Kill only what is ours: a PID from a PID file counts only while that process still
+  # runs in our network namespace (PIDs are reused: a stale PID file must never name
+  # someone else's process).
+  ns_ino=$(stat -L -c %i "/run/netns/$netns" 2>/dev/null || true)
+  ours() {
+    [ -n "$ns_ino" ] && [ "$(stat -L -c %i "/proc/$1/ns/net" 2>/dev/null)" = "$ns_ino" ]
+  }
+  # Our daemons first (the node runtime stops its pods on SIGTERM), then what is left.
   for f in "$state"/traefik.pid "$state"/kube-proxy.pid "$state"/noderuntime.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
-    kill -TERM "$pid" 2>/dev/null || true
+    if ours "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
   done
   sleep 0.3
   for f in "$state"/node/pods/*/*.pid "$state"/traefik.pid "$state"/kube-proxy.pid "$state"/noderuntime.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    if ours "$pid"; then
+      kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
     rm -f "$f"
   done
   if ip netns list 2>/dev/null | grep -qw "^$netns"; then

@@ -34,8 +34,13 @@ cluster_tier() {
 # machine had died), then `down` must stop every process its PID files name, the pods'
 # processes included, and delete the namespace.
 dataplane_down_after_crash() {
-  local state=.cache/dataplane pids=() f pid
-  for f in "$state"/*.pid "$state"/node/pods/*/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+  local state=.cache/dataplane pids=() f pid ino
+  ino=$(stat -L -c %i "/run/netns/${KPRISM_NETNS:-kprism-dp}")
+  for f in "$state"/*.pid "$state"/node/pods/*/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")  # only processes really in the namespace: PIDs are reused
+    [ "$(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null)" = "$ino" ] && pids+=("$pid")
+  done
   [ ${#pids[@]} -ge 3 ] || { echo "kprism: data plane: expected PID files, found ${#pids[@]}" >&2; return 1; }
   kill -KILL "$(cat "$state/noderuntime.pid")" "$(cat "$state/kube-proxy.pid")"
   hack/dataplane.sh down >/dev/null 2>&1

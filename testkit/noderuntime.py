@@ -293,6 +293,7 @@ class PodWorker:
         return c.pid1
 
     def crashed(self, c: Container, code: int, reason: str, message: str = "") -> None:
+        (self.dir / f"{c.name}.pid").unlink(missing_ok=True)
         c.last_state = {
             "terminated": {
                 "exitCode": code,
@@ -327,6 +328,8 @@ class PodWorker:
                     os.killpg(c.proc.pid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     c.proc.wait(5)
+            # A PID file outlives its process only as a hazard (PIDs are reused).
+            (self.dir / f"{c.name}.pid").unlink(missing_ok=True)
 
     # ---- probes ------------------------------------------------------------------
     def probe(self, c: Container, probe: dict[str, Any]) -> bool:
@@ -636,8 +639,12 @@ class Runtime:
         for pidfile in (
             (self.state / "pods").glob("*/*.pid") if (self.state / "pods").exists() else []
         ):
-            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-                os.killpg(int(pidfile.read_text().strip()), signal.SIGKILL)
+            with contextlib.suppress(ValueError, OSError):
+                pid = int(pidfile.read_text().strip())
+                # Only a process that still runs in this network namespace is ours
+                # (PIDs are reused).
+                if os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino:
+                    os.killpg(pid, signal.SIGKILL)
             pidfile.unlink(missing_ok=True)
         for podfile in (
             (self.state / "pods").glob("*/pod.json") if (self.state / "pods").exists() else []
