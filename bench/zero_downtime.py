@@ -44,25 +44,6 @@ def _adopt(ns: str, docs: list[dict[str, Any]]) -> None:
     sc.kprism(ns, "adopt", APP)
 
 
-def _route(ns: str, backends: list[tuple[str, int]]) -> str:
-    """An HTTPRoute on the data plane's Gateway for this namespace; returns the URL."""
-    host = f"{ns}.example"
-    route = {
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
-        "metadata": {"name": APP},
-        "spec": {
-            "parentRefs": [{"name": "kprism", "namespace": "kprism-gateway"}],
-            "hostnames": [host],
-            "rules": [
-                {"backendRefs": [{"name": n, "port": 8888, "weight": w} for n, w in backends]}
-            ],
-        },
-    }
-    sc.apply(ns, [route])
-    return host
-
-
 # A scenario: setup(ns, docs) -> None, action(ns) -> None; the name says what happens.
 def rolling(ns: str) -> None:
     sc.kubectl(ns, "set", "image", "deploy/py-hello-blue", V2)
@@ -207,9 +188,9 @@ def run_one(
             setup(ns, docs)
         headers = None
         if path == "gateway":
-            headers = {"Host": _route(ns, [(APP, 1)])}
+            headers = sc.http_route(ns, APP, APP, 8888)
             url = f"{GATEWAY}/"
-            _wait_routed(headers)
+            sc.wait_routed(headers)
         else:
             url = sc.cluster_url(ns, APP)
         if name == "canary-gateway" and path != "gateway":
@@ -247,24 +228,6 @@ def run_one(
         }
     finally:
         sc.delete_namespace(ns)
-
-
-def _wait_routed(headers: dict[str, str], timeout: float = 30) -> None:
-    import http.client
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        conn = http.client.HTTPConnection("127.0.0.1", 8000, timeout=2)
-        try:
-            conn.request("GET", "/", headers=headers)
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            conn.close()
-        time.sleep(0.3)
-    raise TimeoutError("the Gateway never routed the HTTPRoute")
 
 
 def programming_buckets() -> dict[float, int]:

@@ -180,6 +180,25 @@ def http_route(ns: str, name: str, service: str, port: int) -> dict[str, str]:
     return {"Host": host}
 
 
+def wait_routed(headers: dict[str, str], timeout: float = 30) -> None:
+    """Wait until the Gateway answers 200 for the route these headers reach."""
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", 8000, timeout=2)
+        try:
+            conn.request("GET", "/", headers=headers)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.3)
+    raise TimeoutError("the Gateway never routed the HTTPRoute")
+
+
 class RouteLog:
     """Poll an HTTPRoute's backend weights: (time, share of backends whose name ends
     with ``suffix``) at every change."""

@@ -137,7 +137,7 @@ def test_canary_through_the_gateway_loses_nothing_and_is_exact(
     ns = dp_namespace
     url = _seed(ns, sc.recommended_seed())
     headers = sc.http_route(ns, "web", APP, 8888)
-    _wait_routed(headers)
+    sc.wait_routed(headers)
 
     def canary() -> None:
         sc.kprism(
@@ -181,22 +181,3 @@ def test_canary_through_the_gateway_loses_nothing_and_is_exact(
     for w in s.shares:
         if w["requests"] >= 100:
             assert abs(w["achieved"] - w["requested"]) <= GATEWAY_TOLERANCE, s.shares
-
-
-def _wait_routed(headers: dict[str, str], timeout: float = 30) -> None:
-    import http.client
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        conn = http.client.HTTPConnection("127.0.0.1", 8000, timeout=2)
-        try:
-            conn.request("GET", "/", headers=headers)
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            conn.close()
-        time.sleep(0.3)
-    raise AssertionError("the Gateway never routed the HTTPRoute")
