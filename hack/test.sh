@@ -23,7 +23,7 @@ cluster_tier() {
   else
     echo "kprism: no network namespace here (not root or no unshare); the pytest socket guard still applies"
   fi
-  export KPRISM_CLUSTER_NAME=kprism-test KPRISM_APISERVER_PORT=${KPRISM_APISERVER_PORT:-36543}
+  export KPRISM_CLUSTER_NAME=${KPRISM_CLUSTER_NAME:-kprism-test} KPRISM_APISERVER_PORT=${KPRISM_APISERVER_PORT:-36543}
   trap 'hack/cluster.sh down >/dev/null 2>&1 || true' EXIT
   kubeconfig=$(hack/cluster.sh up | tail -1)
   export KPRISM_TEST_KUBECONFIG="$kubeconfig"
