@@ -96,8 +96,12 @@ def test_canary_with_manual_pause_between_weights() -> None:
     ).to_spec()
     assert spec.strategy == Strategy.CANARY
     assert spec.canary is not None
-    assert plan(dict(spec.canary)) == [("weight", 50), ("pause", None), ("weight", 100)]
-    assert spec.canary["autoPromote"] is False
+    assert plan(spec.canary.model_dump(mode="json", by_alias=True)) == [
+        ("weight", 50),
+        ("pause", None),
+        ("weight", 100),
+    ]
+    assert spec.canary.auto_promote is False
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from kprism.model.routing import DEFAULT_ROUTER
+from kprism.model.steps import CanarySpec, canary_spec_from_data
 
 SCHEMA_VERSION = 1
 
@@ -84,9 +85,16 @@ class ReleaseSpec:
     ready_timeout: float = 600.0
     verify_timeout: float = 60.0
     track: str | None = None  # explicit candidate track; default: the idle one
-    canary: Mapping[str, Any] | None = None  # CanarySpec as JSON (aliases), canary only
+    canary: CanarySpec | None = None  # the validated step list, canary only
     router: str = DEFAULT_ROUTER  # traffic router plug-in (canary), see kprism.model.routing
     router_options: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Stored typed, validated once: a step list given as its JSON form (the shells'
+        # and the stored status's shape) is parsed here, never again on every tick.
+        raw: object = self.canary
+        if isinstance(raw, Mapping):
+            object.__setattr__(self, "canary", canary_spec_from_data(dict(raw)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,7 +138,7 @@ class ReleaseStatus:
     verified_at: str = ""
     promoted: bool = False
     full: bool = False  # `promote --full`: skip the remaining canary steps
-    step_index: int = 0  # canary: index into spec.canary["steps"]
+    step_index: int = 0  # canary: index into spec.canary.steps
     requested_weight: float = 0.0  # canary: traffic share the current step asks for
     achieved_weight: float = 0.0  # canary: share the ready pods / routes really give
     pause_until: str = ""
@@ -156,6 +164,8 @@ class ReleaseStatus:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, CanarySpec):
+        return value.model_dump(mode="json", by_alias=True)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, StrEnum):

@@ -19,7 +19,7 @@ from kprism.kube.state import read_release
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import ReleaseSpec, ReleaseStatus, Strategy, status_to_json
 from kprism.model.routing import router_kind
-from kprism.model.steps import Analysis, canary_spec_from_data
+from kprism.model.steps import Analysis
 from kprism.ops.apps import App, observe
 from kprism.ops.doctor import check_release
 from kprism.ops.running import (
@@ -86,8 +86,7 @@ def check_canary_spec(spec: ReleaseSpec) -> None:
         raise UsageError(
             "a canary needs steps: --steps 10,25,50,100 [--pause 2m] or -f release.yaml"
         )
-    cs = canary_spec_from_data(dict(spec.canary))
-    if any(isinstance(s, Analysis) for s in cs.steps):
+    if any(isinstance(s, Analysis) for s in spec.canary.steps):
         raise UsageError(
             "analysis steps are not available yet (no analysis provider is installed): remove them"
         )

@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from kprism.model.release import Change, ReleaseSpec, Strategy
 from kprism.model.routing import DEFAULT_ROUTER
+from kprism.model.steps import CanarySpec, canary_spec_from_data
 from kprism.plan.validate import parse_env_arg, parse_image_arg
 
 __all__ = ["SpecArgs", "parse_env_arg", "parse_image_arg"]
@@ -30,7 +31,7 @@ class SpecArgs:
     scale_down_delay: float = 30.0
     ready_timeout: float = 600.0
     track: str | None = None
-    canary: dict[str, Any] | None = None
+    canary: CanarySpec | Mapping[str, Any] | None = None  # typed, or its JSON form
     router: str = DEFAULT_ROUTER
     router_options: dict[str, str] = field(default_factory=dict)
 
@@ -46,7 +47,11 @@ class SpecArgs:
             scale_down_delay=self.scale_down_delay,
             ready_timeout=self.ready_timeout,
             track=self.track,
-            canary=self.canary,
+            canary=(
+                canary_spec_from_data(dict(self.canary))
+                if isinstance(self.canary, Mapping)
+                else self.canary
+            ),
             router=self.router,
             router_options=self.router_options,
         )

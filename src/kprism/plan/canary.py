@@ -49,7 +49,6 @@ from kprism.model.steps import (
     Pause,
     SetCandidateScale,
     SetWeight,
-    canary_spec_from_data,
     candidate_pods,
 )
 from kprism.plan import bluegreen as bg
@@ -81,7 +80,7 @@ def _ratio(st: ReleaseStatus) -> bool:
 def canary_spec(st: ReleaseStatus) -> CanarySpec:
     if st.spec.canary is None:
         raise ValueError(f"release {st.id} has no canary steps")
-    return canary_spec_from_data(dict(st.spec.canary))
+    return st.spec.canary
 
 
 def _surge(st: ReleaseStatus) -> int:
