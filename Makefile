@@ -52,6 +52,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check src tests testkit bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/oxlint -c .oxlintrc.json --deny-warnings src/kprism/web/static
 
 fmt: venv
 	$(VENV)/bin/ruff format src tests testkit bench

@@ -14,5 +14,5 @@ Modules: :mod:`~kprism.web.app` (FastAPI app, ``create_app``, ``serve``),
 :mod:`~kprism.web.forms` (request bodies → ops arguments, error → HTTP status; pure),
 :mod:`~kprism.web.views` (status JSON → what the page shows; pure),
 :mod:`~kprism.web.jobs` (background jobs and their progress lines),
-:mod:`~kprism.web.page` (the single HTML page, CSS and JS inlined).
+:mod:`~kprism.web.page` (the page, from the static files in ``static/``, and its CSP).
 """

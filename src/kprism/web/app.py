@@ -238,6 +238,7 @@ def create_app(
 
     ``allowed_hosts``: names the Host header may carry (None: any — only for a dashboard
     deliberately served beyond loopback)."""
+    dashboard_page = page.load()  # the static files, and the CSP hashes computed from them
     dash = Dashboard(
         kubeconfig=kubeconfig, context=context, namespace=namespace, start_wait=start_wait
     )
@@ -281,7 +282,9 @@ def create_app(
 
     @api.get("/", include_in_schema=False)
     def index() -> HTMLResponse:
-        return HTMLResponse(page.HTML, headers={"Content-Security-Policy": page.CSP})
+        return HTMLResponse(
+            dashboard_page.html, headers={"Content-Security-Policy": dashboard_page.csp}
+        )
 
     @api.get("/api/config")
     def config() -> dict[str, Any]:

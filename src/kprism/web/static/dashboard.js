@@ -1,0 +1,424 @@
+"use strict";
+const POLL_MS = 1000;
+const TERMINAL = new Set(["Succeeded", "Failed", "Aborted"]);
+const COLORS = { blue: "#2f6fe4", green: "#1f9d55", red: "#d64545", yellow: "#d9a400", orange: "#e07b16",
+  purple: "#8a4fd8", violet: "#8a4fd8", pink: "#d6479a", cyan: "#1597b5", teal: "#14907f", gray: "#7b8499",
+  grey: "#7b8499", black: "#2b2f36", white: "#aab2c0", indigo: "#4f5bd5", brown: "#8d5a3b" };
+
+const state = { ns: "", app: "", config: null, detail: null, historyKey: "", pollN: 0, token: 0, errorFrom: "" };
+
+const tid = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
+
+function h(tag, attrs, ...kids) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") el.className = v;
+    else if (k === "testid") el.dataset.testid = v;
+    else if (k === "text") el.textContent = v;
+    else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const kid of kids.flat()) {
+    if (kid === null || kid === undefined || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+
+function colorOf(track) {
+  if (!track) return "#8a94a6";
+  if (COLORS[track]) return COLORS[track];
+  let n = 0;
+  for (const c of track) n = (n * 31 + c.charCodeAt(0)) % 360;
+  return `hsl(${n}, 55%, 48%)`;
+}
+
+function trackTag(track) {
+  const sw = h("i", { class: "swatch" });
+  sw.style.background = colorOf(track);
+  return h("span", { class: "track" }, sw, track || "-");
+}
+
+const fmtMap = (m) => Object.entries(m || {}).map(([k, v]) => (k ? `${k}=${v}` : v)).join(", ") || "-";
+const pct = (x) => (x === null || x === undefined ? "" : `${Math.round(Number(x) * 10) / 10}%`);
+
+function when(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (isNaN(d)) return iso;
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? d.toLocaleTimeString() : d.toLocaleString();
+}
+
+class ApiError extends Error {}
+
+async function api(method, path, body) {
+  const init = { method, headers: { Accept: "application/json" } };
+  if (method !== "GET") {
+    init.headers["X-Kprism"] = "1";
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body || {});
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    throw new ApiError("the dashboard is unreachable (is `kprism web` still running?)");
+  }
+  let data = null;
+  try { data = await res.json(); } catch { data = null; }
+  if (!res.ok) throw new ApiError((data && data.error) || `HTTP ${res.status}`);
+  return { status: res.status, data };
+}
+
+function appPath(suffix = "") {
+  return `/api/apps/${encodeURIComponent(state.ns)}/${encodeURIComponent(state.app)}${suffix}`;
+}
+
+// -- banners ---------------------------------------------------------------------------
+
+function showError(message, from = "action") {
+  tid("error-text").textContent = message;
+  tid("error").hidden = false;
+  state.errorFrom = from;
+  if (from === "action") tid("notice").hidden = true;
+}
+function clearError(from) {
+  if (from && state.errorFrom !== from) return;
+  tid("error").hidden = true;
+  state.errorFrom = "";
+}
+function showNotice(message) {
+  tid("notice-text").textContent = message;
+  tid("notice").hidden = false;
+}
+document.querySelectorAll(".banner [data-close]").forEach((b) =>
+  b.addEventListener("click", () => { b.parentElement.hidden = true; state.errorFrom = ""; }));
+
+// -- routing: #/NAMESPACE or #/NAMESPACE/APP ----------------------------------------------
+
+function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  const ns = parts[0] || (state.config && state.config.namespace) || "default";
+  const app = parts[1] || "";
+  const changed = ns !== state.ns || app !== state.app;
+  state.ns = ns;
+  state.app = app;
+  if (changed) {
+    state.token += 1;
+    state.detail = null;
+    state.historyKey = "";
+    clearError("poll");
+    tid("notice").hidden = true;
+  }
+  tid("namespace-input").value = ns;
+  tid("app-list-view").hidden = !!app;
+  tid("app-detail").hidden = !app;
+  const crumbs = tid("crumbs");
+  crumbs.replaceChildren(h("a", { href: `#/${encodeURIComponent(ns)}`, testid: "crumb-namespace" }, ns));
+  if (app) crumbs.append(" / ", h("span", {}, app));
+  document.title = app ? `${app} · ${ns} · kprism` : `${ns} · kprism`;
+  if (changed) pollNow();
+}
+
+tid("namespace-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const ns = tid("namespace-input").value.trim();
+  if (ns) location.hash = `#/${encodeURIComponent(ns)}`;
+});
+window.addEventListener("hashchange", route);
+
+// -- polling -------------------------------------------------------------------------------
+
+let timer = null;
+let inflight = false;
+let again = false;
+
+function pollNow() {
+  if (inflight) { again = true; return; }
+  clearTimeout(timer);
+  poll();
+}
+
+async function poll() {
+  inflight = true;
+  const token = state.token;
+  try {
+    if (state.app) {
+      const { data } = await api("GET", appPath());
+      if (token !== state.token) return;
+      renderDetail(data);
+      await maybeHistory(data, token);
+    } else {
+      const { data } = await api("GET", `/api/apps?namespace=${encodeURIComponent(state.ns)}`);
+      if (token !== state.token) return;
+      renderList(data);
+    }
+    setLive(true);
+    clearError("poll");
+  } catch (e) {
+    if (token !== state.token) return;
+    setLive(false, e.message);
+    if (e instanceof ApiError) showError(e.message, "poll");
+  } finally {
+    inflight = false;
+    state.pollN += 1;
+    clearTimeout(timer);
+    timer = setTimeout(poll, again ? 0 : POLL_MS);
+    again = false;
+  }
+}
+
+function setLive(ok, why) {
+  const el = tid("live");
+  el.dataset.state = ok ? "live" : "down";
+  el.querySelector(".live-text").textContent = ok ? `live · ${new Date().toLocaleTimeString()}` : "offline";
+  el.title = ok ? "polls the API every second" : why || "";
+  const dot = el.querySelector(".dot");
+  dot.classList.remove("beat");
+  void dot.offsetWidth;
+  if (ok) dot.classList.add("beat");
+}
+
+async function loadNamespaces() {
+  try {
+    const { data } = await api("GET", "/api/namespaces");
+    tid("namespace-input").list.replaceChildren(...data.namespaces.map((n) => h("option", { value: n })));
+  } catch { /* the list is a convenience */ }
+}
+
+// -- app list ----------------------------------------------------------------------------
+
+function renderList(data) {
+  tid("list-namespace").textContent = data.namespace;
+  const body = tid("app-list").querySelector("tbody");
+  body.replaceChildren(...data.apps.map((a) => h("tr", { testid: `app-row-${a.name}` },
+    h("td", {}, h("a", { class: "app", href: `#/${encodeURIComponent(a.namespace)}/${encodeURIComponent(a.name)}`,
+      testid: `app-link-${a.name}` }, a.name)),
+    h("td", { testid: `app-serving-${a.name}` }, a.serving ? trackTag(a.serving) : h("span", { class: "muted" }, "all selected")),
+    h("td", {}, a.phase === "-" ? h("span", { class: "muted" }, "-") : h("span", { class: `badge ${a.phase}` }, a.phase)),
+    h("td", { class: "mono" }, a.step),
+    h("td", { class: "mono" }, a.tracks),
+    h("td", {}, a.job ? h("span", { class: "badge Progressing" }, a.job) : ""))));
+  tid("app-list-empty").hidden = data.apps.length > 0;
+}
+
+// -- app detail --------------------------------------------------------------------------
+
+function renderDetail(d) {
+  state.detail = d;
+  const s = d.status;
+  tid("app-name").textContent = s.app;
+  const facts = [
+    h("span", {}, "namespace ", h("b", {}, s.namespace)),
+    h("span", { testid: "app-selector" }, "selector ", h("b", { class: "mono" }, fmtMap(s.selector))),
+    h("span", {}, "ready endpoints ", h("b", { testid: "ready-endpoints" }, s.readyEndpoints)),
+    h("span", { testid: "serving", class: "serving-list" }, "serving", ...(d.serving.length ? d.serving.map(trackTag) : [h("b", {}, "-")])),
+  ];
+  if (s.lease) facts.push(h("span", { testid: "lease" }, "engine ", h("b", { class: "mono" }, s.lease.holder)));
+  tid("app-facts").replaceChildren(...facts);
+
+  tid("tracks").querySelector("tbody").replaceChildren(...s.tracks.map((t) => h("tr", { testid: `track-row-${t.track || t.deployment}` },
+    h("td", {}, trackTag(t.track)),
+    h("td", { class: "mono" }, t.deployment),
+    h("td", { testid: `ready-${t.track}` }, `${t.ready}/${t.replicas}`),
+    h("td", { class: "mono" }, fmtMap(t.images)),
+    h("td", {}, t.endpoints),
+    h("td", { testid: `serving-${t.track}` }, t.serving ? h("span", { class: "badge serving" }, "serving") : h("span", { class: "muted" }, "idle")))));
+
+  renderRelease(d);
+  renderButtons(d);
+  renderJobs(d.jobs);
+  const sel = tid("scale-track");
+  const keep = sel.value;
+  const names = s.tracks.map((t) => t.track).filter(Boolean);
+  if (names.join() !== [...sel.options].map((o) => o.value).join()) {
+    sel.replaceChildren(...names.map((n) => h("option", { value: n }, n)));
+    if (names.includes(keep)) sel.value = keep;
+  }
+}
+
+function renderRelease(d) {
+  const rel = d.status.release;
+  const body = tid("release-body");
+  if (!rel) {
+    body.replaceChildren(h("div", { class: "empty", testid: "no-release" }, "No release yet: release a new version on the right."));
+    tid("canary").hidden = true;
+    return;
+  }
+  const intent = d.status.intent;
+  const kv = h("dl", { class: "kv" },
+    h("dt", {}, "tracks"), h("dd", {}, trackTag(rel.stable), " → ", trackTag(rel.candidate)),
+    h("dt", {}, "images"), h("dd", { class: "mono" }, fmtMap(rel.candidate_images)),
+    h("dt", {}, "step"), h("dd", { class: "mono", testid: "release-step" }, rel.step),
+    h("dt", {}, "message"), h("dd", { class: "msg", testid: "release-message" }, rel.message),
+    h("dt", {}, "started"), h("dd", {}, when(rel.started_at), rel.finished_at ? ` · finished ${when(rel.finished_at)}` : ""));
+  if (rel.last_error) kv.append(h("dt", {}, "last error"), h("dd", { class: "lasterr", testid: "release-last-error" }, rel.last_error));
+  if (intent) kv.append(h("dt", {}, "intent"), h("dd", { testid: "release-intent" }, `${intent.action} by ${intent.by || "?"} (waiting for the engine)`));
+  body.replaceChildren(
+    h("div", { class: "release-head" },
+      h("span", { class: `badge ${rel.phase}`, testid: "release-phase" }, rel.phase),
+      h("span", { class: "mono", testid: "release-id" }, rel.id),
+      h("span", { class: "muted" }, `${rel.kind} · ${rel.spec.strategy}${rel.spec.auto_promote ? " · auto-promote" : ""}${rel.spec.preview ? " · preview" : ""}`)),
+    kv);
+  renderCanary(d);
+}
+
+function renderCanary(d) {
+  const box = tid("canary");
+  if (!d.canary || !d.weights) { box.hidden = true; return; }
+  box.hidden = false;
+  const w = d.weights;
+  tid("canary-weights").replaceChildren(
+    h("span", {}, `${w.final ? "last step: " : ""}traffic to ${w.candidate}: requested `, h("b", { testid: "weight-requested" }, pct(w.requested))),
+    h("span", {}, "achieved ", h("b", { testid: "weight-achieved" }, pct(w.achieved))),
+    ...(w.final ? [h("span", { testid: "weight-now" }, "now ", h("b", {}, pct(w.now)))] : []),
+    h("span", { class: "muted" }, `router ${w.router}`));
+  const cand = h("div", {}, w.now > 12 ? `${w.candidate} ${pct(w.now)}` : "");
+  const stab = h("div", {}, 100 - w.now > 12 ? `${w.stable} ${pct(100 - w.now)}` : "");
+  cand.style.width = `${w.now}%`;
+  cand.style.background = colorOf(w.candidate);
+  stab.style.width = `${100 - w.now}%`;
+  stab.style.background = colorOf(w.stable);
+  tid("canary-bar").replaceChildren(cand, stab);
+  const mark = { done: "✓", current: "▶", stopped: "■", pending: "" };
+  tid("canary-steps").querySelector("tbody").replaceChildren(...d.canary.map((r) => h("tr", { class: `step-${r.state}`, testid: `canary-step-${r.number}` },
+    h("td", { class: "mark" }, mark[r.state]),
+    h("td", {}, r.number),
+    h("td", { class: "mono" }, r.what),
+    h("td", { testid: `canary-step-${r.number}-state` }, r.state),
+    h("td", { testid: `canary-step-${r.number}-requested` }, pct(r.requested)),
+    h("td", { testid: `canary-step-${r.number}-achieved` }, pct(r.achieved)))));
+}
+
+function renderButtons(d) {
+  const rel = d.status.release;
+  const live = !!(rel && !TERMINAL.has(rel.phase));
+  const aborting = !!(rel && rel.aborting);
+  const canary = !!(rel && rel.spec.strategy === "canary");
+  const set = (id, on) => { tid(id).disabled = !on; };
+  set("btn-promote", live && !aborting);
+  set("btn-promote-full", live && !aborting && canary);
+  set("btn-pause", live && !aborting && !rel.paused);
+  set("btn-resume", live);
+  set("btn-abort", live && !aborting);
+  set("btn-rollback", true);
+  const waiting = live && rel.phase === "Paused" && !rel.paused;
+  tid("btn-promote").classList.toggle("primary", waiting);
+  tid("btn-promote").classList.toggle("attention", waiting);
+}
+
+function renderJobs(jobs) {
+  const box = tid("jobs");
+  const key = JSON.stringify(jobs);
+  if (key === box.dataset.key) return;  // unchanged: keep the log's scroll position
+  box.dataset.key = key;
+  if (!jobs.length) {
+    box.replaceChildren(h("div", { class: "empty" }, "Nothing started from this dashboard yet. Releases started elsewhere show up above; Resume takes one over."));
+    return;
+  }
+  const shown = jobs.slice(-2).reverse();
+  box.replaceChildren(...shown.map((j) => {
+    const cls = j.state === "running" ? "Progressing" : j.state === "failed" ? "Failed" : "Succeeded";
+    const el = h("div", { class: "job", testid: `job-${j.id}` },
+      h("div", { class: "job-head" }, h("span", { class: `badge ${cls}`, testid: "job-state" }, j.state),
+        h("b", {}, j.kind), h("span", { class: "mono muted" }, j.release || ""), h("span", { class: "muted" }, `started ${when(j.startedAt)}`)),
+      j.error ? h("div", { class: "lasterr", testid: "job-error" }, j.error) : null,
+      h("pre", { class: "log", testid: "job-log" }, j.lines.join("\n")));
+    return el;
+  }));
+  box.querySelectorAll("pre.log").forEach((pre) => { pre.scrollTop = pre.scrollHeight; });
+}
+
+async function maybeHistory(d, token) {
+  const rel = d.status.release;
+  const key = rel ? `${rel.id}/${rel.phase}/${rel.step}` : "none";
+  if (key === state.historyKey && state.pollN % 10 !== 0) return;
+  state.historyKey = key;
+  const { data } = await api("GET", appPath("/history"));
+  if (token !== state.token) return;
+  const rows = data.history.map((e, i) => h("tr", { testid: `history-row-${i}` },
+    h("td", { class: "mono" }, e.id),
+    h("td", {}, `${e.kind}${e.strategy ? " · " + e.strategy : ""}`),
+    h("td", {}, h("span", { class: `badge ${e.phase}` }, e.phase)),
+    h("td", {}, trackTag(e.stable), " → ", trackTag(e.candidate)),
+    h("td", { class: "mono" }, fmtMap(e.candidate_images)),
+    h("td", {}, when(e.started_at)),
+    h("td", {}, when(e.finished_at))));
+  tid("history").querySelector("tbody").replaceChildren(...rows);
+  tid("history-empty").hidden = rows.length > 0;
+}
+
+// -- actions -----------------------------------------------------------------------------
+
+async function act(button, path, body) {
+  if (button.classList.contains("busy")) return;
+  button.classList.add("busy");
+  button.disabled = true;
+  try {
+    const { data } = await api("POST", appPath(path), body);
+    clearError();
+    showNotice(data.message || "done");
+    state.historyKey = "";
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    button.classList.remove("busy");
+    button.disabled = false;
+    pollNow();
+  }
+}
+
+const delay = () => Number(tid("release-scale-down-delay").value || 30);
+
+document.querySelectorAll("[data-intent]").forEach((b) =>
+  b.addEventListener("click", () => act(b, `/intent/${b.dataset.intent}`, {})));
+tid("btn-rollback").addEventListener("click", (ev) => act(ev.currentTarget, "/rollback", { scaleDownDelay: delay() }));
+
+function strategyChanged() {
+  const canary = tid("release-strategy").value === "canary";
+  document.querySelectorAll("[data-canary]").forEach((el) => { el.hidden = !canary; });
+  document.querySelectorAll("[data-bluegreen]").forEach((el) => { el.hidden = canary; });
+}
+tid("release-strategy").addEventListener("change", strategyChanged);
+
+tid("release-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const canary = tid("release-strategy").value === "canary";
+  act(tid("btn-release"), "/release", {
+    image: tid("release-image").value,
+    strategy: tid("release-strategy").value,
+    steps: canary ? tid("release-steps").value : "",
+    pause: canary ? tid("release-pause").value : "",
+    autoPromote: tid("release-auto-promote").checked,
+    preview: !canary && tid("release-preview").checked,
+    force: tid("release-force").checked,
+    scaleDownDelay: delay(),
+  });
+});
+tid("scale-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  act(tid("btn-scale"), "/scale", { track: tid("scale-track").value, replicas: Number(tid("scale-replicas").value) });
+});
+tid("clone-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  act(tid("btn-clone"), "/clone", { track: tid("clone-track").value.trim(), image: tid("clone-image").value, replicas: Number(tid("clone-replicas").value) });
+});
+tid("split-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  act(tid("btn-split"), "/split", { weights: tid("split-weights").value });
+});
+
+// -- start -------------------------------------------------------------------------------
+
+(async function start() {
+  strategyChanged();
+  try {
+    state.config = (await api("GET", "/api/config")).data;
+  } catch (e) {
+    showError(e.message, "poll");
+  }
+  loadNamespaces();
+  route();
+})();
