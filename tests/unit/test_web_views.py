@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kprism.model.steps import STEP_KINDS
 from kprism.web.views import canary_rows, detail, in_flight, weights
 
 STEPS = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": 30}}]
@@ -49,10 +50,31 @@ def test_step_texts() -> None:
     ]
     assert column(rows, "number") == [1, 2, 3, 4, 5]
     assert column(rows, "requested") == [25, None, 50, None, 100]
+    steps = [{"setWeight": 100}, {"pause": {"duration": "2m"}}, {"pause": {"duration": 90}}]
+    rows = canary_rows(canary(spec={"strategy": "canary", "canary": {"steps": steps}}))
+    assert column(rows, "what") == ["setWeight 100%", "pause 2m", "pause 1m30s"]
+
+
+def test_every_step_kind_is_shown_by_its_type() -> None:
+    """The rows come from the model's step types: the kinds the planner knows, no others."""
+    steps = [
+        {"setCandidateScale": {"replicas": "20%"}},
+        {"analysis": {"templates": [{"templateName": "error-rate"}]}},
+        {"setWeight": 100},
+    ]
     rows = canary_rows(
-        canary(spec={"strategy": "canary", "canary": {"steps": [{"pause": {"duration": "2m"}}]}})
+        canary(step_index=1, spec={"strategy": "canary", "canary": {"steps": steps}})
     )
-    assert column(rows, "what") == ["pause 2m"]
+    assert column(rows, "kind") == ["setCandidateScale", "analysis", "setWeight"]
+    assert column(rows, "what") == [
+        "setCandidateScale 20%",
+        "analysis error-rate",
+        "setWeight 100%",
+    ]
+    assert column(rows, "requested") == [None, None, 100]
+    assert column(rows, "state") == ["done", "current", "pending"]
+    # with test_step_texts' pauses this covers every kind there is: a new one needs a row
+    assert set(column(rows, "kind")) | {"pause"} == set(STEP_KINDS)
 
 
 def test_moving_towards_a_weight_shows_what_is_achieved_so_far() -> None:

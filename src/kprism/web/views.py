@@ -9,15 +9,33 @@ from __future__ import annotations
 from typing import Any
 
 from kprism.model.routing import DEFAULT_ROUTER
+from kprism.model.steps import (
+    Analysis,
+    Pause,
+    SetCandidateScale,
+    SetWeight,
+    Step,
+    canary_spec_from_data,
+    format_duration,
+)
 
 TERMINAL = ("Succeeded", "Failed", "Aborted")
 
 
-def _pause_text(pause: Any) -> str:
-    duration = pause.get("duration") if isinstance(pause, dict) else None
-    if duration in (None, ""):
-        return "pause until promote"
-    return f"pause {duration}s" if isinstance(duration, int | float) else f"pause {duration}"
+def step_text(step: Step) -> str:
+    """One canary step as the step list shows it."""
+    match step:
+        case SetWeight():
+            return f"setWeight {step.weight}%"
+        case Pause():
+            if step.duration is None:
+                return "pause until promote"
+            return f"pause {format_duration(step.duration)}"
+        case SetCandidateScale():
+            return f"setCandidateScale {step.scale.replicas}"
+        case Analysis():
+            names = ", ".join(t.template_name for t in step.analysis.templates)
+            return f"analysis {names}"
 
 
 def canary_rows(release: dict[str, Any] | None) -> list[dict[str, Any]] | None:
@@ -30,24 +48,17 @@ def canary_rows(release: dict[str, Any] | None) -> list[dict[str, Any]] | None:
     canary = spec.get("canary")
     if spec.get("strategy") != "canary" or not canary:
         return None
-    steps = list(canary.get("steps") or [])
+    steps = canary_spec_from_data(canary, source="the release's canary spec").steps
     index = int(release.get("step_index", 0))
     phase = str(release.get("phase", ""))
     done_all = phase == "Succeeded"
     stopped = phase in ("Failed", "Aborted") or bool(release.get("aborting"))
     in_effect = max(
-        (i for i, s in enumerate(steps) if "setWeight" in s and i <= index), default=None
+        (i for i, s in enumerate(steps) if isinstance(s, SetWeight) and i <= index), default=None
     )
     rows = []
     for i, step in enumerate(steps):
-        kind = next(iter(step), "?")
-        weight = step.get("setWeight")
-        if kind == "setWeight":
-            what = f"setWeight {weight}%"
-        elif kind == "pause":
-            what = _pause_text(step.get("pause"))
-        else:
-            what = kind
+        weight = step.weight if isinstance(step, SetWeight) else None
         if done_all or i < index:
             state = "done"
         elif i == index:
@@ -57,15 +68,13 @@ def canary_rows(release: dict[str, Any] | None) -> list[dict[str, Any]] | None:
         row: dict[str, Any] = {
             "index": i,
             "number": i + 1,
-            "kind": kind,
-            "what": what,
+            "kind": step.kind,
+            "what": step_text(step),
             "weight": weight,
             "state": state,
-            "requested": None,
+            "requested": weight,
             "achieved": None,
         }
-        if kind == "setWeight":
-            row["requested"] = weight
         if i == in_effect and not done_all:
             row["achieved"] = release.get("achieved_weight")
         rows.append(row)
