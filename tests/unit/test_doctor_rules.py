@@ -34,6 +34,8 @@ from kprism.plan.doctor import (
     split_pointer,
     to_json_patch,
 )
+from kprism.plan.doctor.checks import RuleDef
+from kprism.plan.doctor.registry import DEFINITIONS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "doctor"
 DOCS = Path(__file__).parents[2] / "docs" / "doctor.md"
@@ -748,3 +750,22 @@ def test_docs_table_lists_every_rule() -> None:
         assert row, f"docs/doctor.md has no table row for {rule.id}"
         assert row.group(1) == rule.severity.value
         assert row.group(2) == ("yes" if rule.fixable else "no")
+
+
+# ---------------------------------------------------------------------- registry
+
+
+def test_each_rule_keeps_its_check_and_fix_in_one_rules_module() -> None:
+    assert [d.rule for d in DEFINITIONS] == list(RULES)
+    for d in DEFINITIONS:
+        module = d.check.__module__
+        assert module.startswith("kprism.plan.doctor.rules."), d.rule.id
+        assert d.rule.fixable == (d.fix is not None)
+        if d.fix is not None:
+            assert d.fix.__module__ == module, d.rule.id
+
+
+def test_a_rule_def_must_say_whether_it_fixes() -> None:
+    rule = RULES_BY_ID["KP001"]
+    with pytest.raises(ValueError, match="fixable"):
+        RuleDef(rule=rule, check=DEFINITIONS[0].check, fix=lambda obj, f, config: [])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kprism.errors import InvalidSpecError, NotFoundError, UsageError
-from kprism.manifests import Manifest, apply_fixes, load, load_text
+from kprism.files.manifests import Manifest, apply_fixes, load, load_text
 from kprism.plan.doctor import Edit, ObjectFix, ObjectRef, audit, plan_fixes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "doctor"

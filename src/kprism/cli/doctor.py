@@ -27,7 +27,6 @@ from kprism import ops
 from kprism.cli import render
 from kprism.cli.doctor_report import (
     Located,
-    locate,
     render_json,
     render_sarif,
     render_text,
@@ -66,10 +65,6 @@ class Output(enum.StrEnum):
     sarif = "sarif"
 
 
-def _key(f: Finding) -> tuple[int, str, str, str]:
-    return f.index, f.rule_id, f.container or "", f.path
-
-
 def _fail(findings: Sequence[Finding], fail_on: FailOn) -> int:
     if fail_on is FailOn.none:
         return 0
@@ -85,35 +80,19 @@ def _run(
     output: Output,
     config: DoctorConfig,
 ) -> int:
-    if fix:
-        live.check_fixable_files(files)
-    result = live.audit_files(files, config=config)
-    fixed: list[Located] = []
-    if fix:
-        before = locate(result.findings, result.manifests)  # lines of the files as they were
-        done = live.fix_files(files, result, config=config)
-        if done is not None:
-            written, result = done
-            remaining = {_key(f) for f in result.findings}
-            fixed = [i for i in before if _key(i.finding) not in remaining]
-            for item in fixed:
-                f = item.finding
-                typer.echo(f"fixed {item.where}: {f.rule_id} {f.slug}", err=True)
-            for name in written:
-                typer.echo(f"wrote {name}", err=True)
-    manifests, findings = result.manifests, result.findings
-    items = locate(findings, manifests)
+    report = live.doctor_files(files, config=config, fix=fix)
+    for item in report.fixed:
+        typer.echo(f"fixed {item.where}: {item.finding.rule_id} {item.finding.slug}", err=True)
+    for name in report.written:
+        typer.echo(f"wrote {name}", err=True)
+    objects, items = len(report.audit.manifests), report.audit.located
     if output is Output.json:
-        typer.echo(render_json(items, objects=len(manifests), fixed=fixed), nl=False)
+        typer.echo(render_json(items, objects=objects, fixed=report.fixed), nl=False)
     elif output is Output.sarif:
         typer.echo(render_sarif(items), nl=False)
     else:
-        typer.echo(render_text(items, objects=len(manifests)), nl=False)
-    return _fail(findings, fail_on)
-
-
-def _live_key(f: Finding) -> tuple[str, str, str, str]:
-    return f.rule_id, str(f.object_ref), f.container or "", f.path
+        typer.echo(render_text(items, objects=objects), nl=False)
+    return _fail(report.audit.findings, fail_on)
 
 
 def _patch_json(p: live.LivePatch) -> dict[str, Any]:
@@ -137,19 +116,12 @@ def _run_live(
     output: Output,
     config: DoctorConfig,
 ) -> int:
-    patches: list[live.LivePatch] = []
-    fixed: list[Located] = []
-    if app_name is None:
-        result = live.audit_namespace(kube, None, config=config, track_label=track_label)
-    else:
-        ref = ops.app_ref(kube, app_name, track_label=track_label)
-        before = live.audit_app(kube, ref, config=config) if fix and not dry_run else None
-        if fix:
-            patches = live.fix_app(kube, ref, config=config, dry_run=dry_run)
-        result = live.audit_app(kube, ref, config=config)
-        if before is not None:  # report what the patches fixed, as for files
-            remaining = {_live_key(f) for f in result.findings}
-            fixed = [Located(finding=f) for f in before.findings if _live_key(f) not in remaining]
+    app = None if app_name is None else ops.app_ref(kube, app_name, track_label=track_label)
+    report = live.doctor_live(
+        kube, app, config=config, track_label=track_label, fix=fix, dry_run=dry_run
+    )
+    result, patches = report.audit, report.patches
+    fixed = [Located(finding=f) for f in report.fixed]
     for p in patches if not dry_run else ():
         typer.echo(f"patched {p.object_ref}: {', '.join(p.rule_ids)}", err=True)
     for item in fixed:

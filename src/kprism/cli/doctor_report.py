@@ -3,60 +3,23 @@
 Why three formats: people read ``file:line: KP001 warning ...`` lines (editors and CI
 logs turn them into links), scripts read JSON, and code-scanning services (GitHub,
 GitLab) ingest SARIF and annotate the pull request on the offending line. Rendering
-knows nothing about where findings came from: a finding is :class:`Located` in a file,
-or, for live-cluster objects, only by its object reference.
+knows nothing about where findings came from: a finding is
+:class:`~kprism.ops.doctor.Located` in a file, or, for live-cluster objects, only by its
+object reference.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from kprism import __version__
-from kprism.ops.doctor import RULES, Finding, Severity
+from kprism.ops.doctor import RULES, Located, Severity, locate
 
 SARIF_SCHEMA: Final = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL: Final = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Located:
-    """A finding and, when it came from a file, the file and 1-based line."""
-
-    finding: Finding
-    file: str | None = None
-    line: int | None = None
-
-    @property
-    def where(self) -> str:
-        """``deploy.yaml:21`` or, without a file, ``Deployment ns/name``."""
-        if self.file is None:
-            return str(self.finding.object_ref)
-        return f"{self.file}:{self.line}" if self.line else self.file
-
-
-class _Source(Protocol):
-    @property
-    def source(self) -> str: ...
-
-    def line(self, path: str = "") -> int: ...
-
-
-def locate(findings: Iterable[Finding], sources: Sequence[_Source]) -> list[Located]:
-    """Attach file and line to findings of objects loaded by :func:`kprism.manifests.load`.
-
-    ``sources[finding.index]`` must be the manifest whose object was audited at that
-    position. The result is ordered by file, line and rule id.
-    """
-    out = []
-    for f in findings:
-        src = sources[f.index]
-        out.append(Located(finding=f, file=src.source, line=src.line(f.path)))
-    out.sort(key=lambda x: (x.file or "", x.line or 0, x.finding.rule_id, x.finding.path))
-    return out
 
 
 def counts(items: Iterable[Located]) -> dict[Severity, int]:

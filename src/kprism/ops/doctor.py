@@ -1,13 +1,10 @@
 """``kprism doctor APP``: the doctor rules on an app as the API server has it, and fixes.
 
 Why this lives in ops: the rules (:mod:`kprism.plan.doctor`) judge plain objects and know
-nothing about clusters. This module decides *which* live objects make up an app, reads
-them with one request per kind, and turns fixes into requests:
+nothing about clusters or files. This module reads the live objects that make up an app
+(which ones: :mod:`kprism.plan.doctor.apps`) with one request per kind, and turns fixes
+into requests:
 
-- an app is its Service, every Deployment whose pod template the Service's selector
-  (without the track label) matches — all tracks, idle ones too —, the
-  PodDisruptionBudgets and HorizontalPodAutoscalers that concern those Deployments, and
-  the pods the Service selects (which is how KP012 sees a stray pod of another app);
 - every PDB of the namespace is read, so a missing one is really missing (KP007 runs with
   ``expect_pdb=True``, unlike a lone manifest file);
 - KP013 (a Service mixing tracks) is skipped while a release is in progress: a canary
@@ -22,14 +19,13 @@ The same audit is the release pre-flight (:func:`check_release`): error findings
 the release unless forced, warnings are printed and the release goes on.
 
 Manifest files (``kprism doctor -f``) are audited and fixed here too
-(:func:`audit_files`, :func:`fix_files`): :mod:`kprism.manifests` reads and rewrites
+(:func:`doctor_files`): the file adapter :mod:`kprism.files.manifests` reads and rewrites
 them, the same pure rules judge them. The shells render the findings.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,9 +33,8 @@ from typing import Any
 import yaml
 
 from kprism.errors import ConflictError, ForbiddenError, NotFoundError, UsageError
+from kprism.files.manifests import STDIN, Manifest, apply_fixes, load
 from kprism.kube.api import KubeApi
-from kprism.manifests import STDIN, Manifest, apply_fixes, load
-from kprism.model.release import ANNOTATION_RELEASE, LABEL_MANAGED, Phase
 from kprism.ops.apps import DEFAULT_TRACK_LABEL, App, app_not_found
 from kprism.plan.doctor import (
     DEFAULT_CONFIG,
@@ -48,118 +43,25 @@ from kprism.plan.doctor import (
     Finding,
     ObjectRef,
     Severity,
+    app_objects,
     apply_edits,
     audit,
-    label_selector_matches,
+    is_app_service,
     plan_fixes,
-    selector_matches,
+    release_in_progress,
     to_json_patch,
 )
+from kprism.plan.doctor import apps as _apps
+from kprism.plan.doctor.objects import as_map, service_selector
 
 Obj = dict[str, Any]
-
-
-def _map(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _str_map(value: object) -> dict[str, str]:
-    return {str(k): str(v) for k, v in _map(value).items()}
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    return str(_map(obj.get("metadata")).get("name") or "")
-
-
-def _namespace(obj: Mapping[str, Any]) -> str:
-    return str(_map(obj.get("metadata")).get("namespace") or "")
-
-
-def _template_labels(deployment: Mapping[str, Any]) -> dict[str, str]:
-    template = _map(_map(deployment.get("spec")).get("template"))
-    return _str_map(_map(template.get("metadata")).get("labels"))
-
-
-def _selector(service: Mapping[str, Any]) -> dict[str, str]:
-    spec = _map(service.get("spec"))
-    if spec.get("type") == "ExternalName":
-        return {}
-    return _str_map(spec.get("selector"))
-
-
-def release_in_progress(service: Mapping[str, Any]) -> bool:
-    """Whether the Service's ``kprism.dev/release`` annotation has a non-terminal phase."""
-    raw = _map(_map(service.get("metadata")).get("annotations")).get(ANNOTATION_RELEASE)
-    if not isinstance(raw, str) or not raw:
-        return False
-    try:
-        phase = Phase(json.loads(raw).get("phase"))
-    except (ValueError, TypeError, AttributeError):
-        return False  # not a kprism status: `kprism status` explains that one
-    return not phase.terminal
-
-
-def app_objects(
-    service: Obj,
-    *,
-    deployments: Iterable[Obj],
-    pdbs: Iterable[Obj],
-    hpas: Iterable[Obj],
-    pods: Iterable[Obj],
-    track_label: str = DEFAULT_TRACK_LABEL,
-) -> list[Obj]:
-    """The objects of the app behind ``service``, picked from what its namespace holds.
-
-    Deployments whose pod template matches the Service's selector without the track
-    label (every track); PDBs selecting one of their pods; HPAs scaling one of them; pods
-    the full selector matches. The Service comes first.
-    """
-    ns = _namespace(service)
-    selector = _selector(service)
-    app_sel = {k: v for k, v in selector.items() if k != track_label} or selector
-    deps = [
-        d
-        for d in deployments
-        if _namespace(d) == ns and selector_matches(app_sel, _template_labels(d))
-    ]
-    picked_pods = [
-        p
-        for p in pods
-        if _namespace(p) == ns
-        and selector_matches(selector, _str_map(_map(p.get("metadata")).get("labels")))
-    ]
-    labels = [_template_labels(d) for d in deps] + [
-        _str_map(_map(p.get("metadata")).get("labels")) for p in picked_pods
-    ]
-    picked_pdbs = [
-        p
-        for p in pdbs
-        if _namespace(p) == ns
-        and any(label_selector_matches(_map(p.get("spec")).get("selector"), lb) for lb in labels)
-    ]
-    names = {_name(d) for d in deps}
-    picked_hpas = [
-        h
-        for h in hpas
-        if _namespace(h) == ns
-        and _map(_map(h.get("spec")).get("scaleTargetRef")).get("kind") == "Deployment"
-        and _map(_map(h.get("spec")).get("scaleTargetRef")).get("name") in names
-    ]
-    return [service, *deps, *picked_pdbs, *picked_hpas, *picked_pods]
 
 
 def live_config(config: DoctorConfig, *, app: App, service: Mapping[str, Any]) -> DoctorConfig:
     """``config`` for one live app: its track label and namespace, every PDB known, and
     KP013 off while a release is in progress."""
-    ignore = set(config.ignore)
-    if release_in_progress(service):
-        ignore.add("KP013")
-    return replace(
-        config,
-        track_label=app.track_label,
-        expect_pdb=True,
-        default_namespace=app.namespace,
-        ignore=frozenset(ignore),
+    return _apps.live_config(
+        config, track_label=app.track_label, namespace=app.namespace, service=service
     )
 
 
@@ -187,7 +89,7 @@ def _read_service(kube: KubeApi, app: App) -> Obj:
 def _read_app(kube: KubeApi, app: App, *, pdbs: bool = True) -> list[Obj]:
     """The app's objects; ``pdbs=False`` skips reading PodDisruptionBudgets."""
     service = _read_service(kube, app)
-    selector = _selector(service)
+    selector = service_selector(service)
     if not selector:
         raise UsageError(
             f"Service {app.name} in namespace {app.namespace} selects no pods (no selector): "
@@ -218,21 +120,8 @@ def doctor_app(kube: KubeApi, app: App, *, config: DoctorConfig = DEFAULT_CONFIG
     return list(audit_app(kube, app, config=config).findings)
 
 
-def _is_app_service(service: Obj, deployments: Sequence[Obj], track_label: str) -> bool:
-    """A Service kprism could release: it selects, by labels besides the track label,
-    the pods of at least one Deployment, and is not a preview Service kprism manages."""
-    labels = _str_map(_map(service.get("metadata")).get("labels"))
-    if labels.get(LABEL_MANAGED) == "kprism":
-        return False
-    app_sel = {k: v for k, v in _selector(service).items() if k != track_label}
-    return bool(app_sel) and any(
-        _namespace(d) == _namespace(service) and selector_matches(app_sel, _template_labels(d))
-        for d in deployments
-    )
-
-
 def _ref_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
-    return str(obj.get("kind", "")), _namespace(obj), _name(obj)
+    return str(obj.get("kind", "")), _apps.namespace_of(obj), _apps.name_of(obj)
 
 
 def audit_namespace(
@@ -242,7 +131,7 @@ def audit_namespace(
     config: DoctorConfig = DEFAULT_CONFIG,
     track_label: str = DEFAULT_TRACK_LABEL,
 ) -> LiveAudit:
-    """Audit every app (see :func:`_is_app_service`) in ``namespace``, or in all for None.
+    """Audit every app (see :func:`kprism.plan.doctor.is_app_service`) in ``namespace``, or in all for None.
 
     One list of Services, then four lists per namespace that has apps, and one list of
     pods per app. A Deployment behind two Services is reported once.
@@ -250,27 +139,27 @@ def audit_namespace(
     services = sorted(kube.list_objects("Service", namespace), key=_ref_key)
     by_ns: dict[str, list[Obj]] = {}
     for svc in services:
-        if _selector(svc):
-            by_ns.setdefault(_namespace(svc), []).append(svc)
+        if service_selector(svc):
+            by_ns.setdefault(_apps.namespace_of(svc), []).append(svc)
     apps: list[str] = []
     objects: dict[tuple[str, str, str], Obj] = {}
     findings: list[Finding] = []
     seen: set[tuple[str, ObjectRef, str | None, str]] = set()
     for ns, candidates in sorted(by_ns.items()):
         deployments = kube.list_objects("Deployment", ns)
-        app_services = [s for s in candidates if _is_app_service(s, deployments, track_label)]
+        app_services = [s for s in candidates if is_app_service(s, deployments, track_label)]
         if not app_services:
             continue
         pdbs = kube.list_objects("PodDisruptionBudget", ns)
         hpas = kube.list_objects("HorizontalPodAutoscaler", ns)
         for svc in app_services:
-            app = App(name=_name(svc), namespace=ns, track_label=track_label)
+            app = App(name=_apps.name_of(svc), namespace=ns, track_label=track_label)
             objs = app_objects(
                 svc,
                 deployments=deployments,
                 pdbs=pdbs,
                 hpas=hpas,
-                pods=kube.list_objects("Pod", ns, _selector(svc)),
+                pods=kube.list_objects("Pod", ns, service_selector(svc)),
                 track_label=track_label,
             )
             apps.append(f"{ns}/{app.name}")
@@ -310,7 +199,7 @@ class LivePatch:
 
 def _view(obj: Mapping[str, Any]) -> dict[str, Any]:
     """What a diff shows: kind, name and spec (no status, managedFields or annotations)."""
-    meta = _map(obj.get("metadata"))
+    meta = as_map(obj.get("metadata"))
     return {
         "apiVersion": obj.get("apiVersion"),
         "kind": obj.get("kind"),
@@ -372,7 +261,7 @@ def fix_app(
         obj = objects[plan.index]
         if obj.get("kind") != "Deployment":
             continue  # every fixer edits a Deployment's pod template or strategy
-        generation = _map(obj.get("metadata")).get("generation")
+        generation = as_map(obj.get("metadata")).get("generation")
         patch = (
             {"op": "test", "path": "/metadata/generation", "value": generation},
             *to_json_patch(obj, plan.edits),
@@ -404,7 +293,75 @@ def fix_app(
     return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class LiveReport:
+    """``kprism doctor APP`` or ``-A``: the apps as they are now, and what ``--fix`` did."""
+
+    audit: LiveAudit  # after the patches, if any were sent
+    patches: tuple[LivePatch, ...] = ()  # sent, or in a dry run only planned
+    fixed: tuple[Finding, ...] = ()  # findings the patches removed (none in a dry run)
+
+
+def _live_key(f: Finding) -> tuple[str, str, str, str]:
+    return f.rule_id, str(f.object_ref), f.container or "", f.path
+
+
+def doctor_live(
+    kube: KubeApi,
+    app: App | None,
+    *,
+    config: DoctorConfig = DEFAULT_CONFIG,
+    track_label: str = DEFAULT_TRACK_LABEL,
+    fix: bool = False,
+    dry_run: bool = False,
+) -> LiveReport:
+    """Audit one live app (every app in every namespace for None); with ``fix``, patch the
+    app first (:func:`fix_app`) and report what remains and what the patches removed."""
+    if app is None:
+        if fix:
+            raise UsageError("--fix patches one app at a time: kprism doctor APP --fix")
+        return LiveReport(audit=audit_namespace(kube, None, config=config, track_label=track_label))
+    before = audit_app(kube, app, config=config) if fix and not dry_run else None
+    patches = fix_app(kube, app, config=config, dry_run=dry_run) if fix else []
+    after = audit_app(kube, app, config=config)
+    fixed: tuple[Finding, ...] = ()
+    if before is not None:
+        remaining = {_live_key(f) for f in after.findings}
+        fixed = tuple(f for f in before.findings if _live_key(f) not in remaining)
+    return LiveReport(audit=after, patches=tuple(patches), fixed=fixed)
+
+
 # -- manifest files -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Located:
+    """A finding and, when it came from a file, the file and 1-based line."""
+
+    finding: Finding
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        """``deploy.yaml:21`` or, without a file, ``Deployment ns/name``."""
+        if self.file is None:
+            return str(self.finding.object_ref)
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+def locate(findings: Iterable[Finding], manifests: Sequence[Manifest]) -> list[Located]:
+    """Attach file and line to findings of objects loaded from files.
+
+    ``manifests[finding.index]`` must be the manifest whose object was audited at that
+    position. The result is ordered by file, line and rule id.
+    """
+    out = []
+    for f in findings:
+        src = manifests[f.index]
+        out.append(Located(finding=f, file=src.source, line=src.line(f.path)))
+    out.sort(key=lambda x: (x.file or "", x.line or 0, x.finding.rule_id, x.finding.path))
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -413,6 +370,20 @@ class FileAudit:
 
     manifests: tuple[Manifest, ...]
     findings: tuple[Finding, ...]
+
+    @property
+    def located(self) -> list[Located]:
+        """The findings with their file and line, ordered by file and line."""
+        return locate(self.findings, self.manifests)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileReport:
+    """``kprism doctor -f``: the files as they are now, and what ``--fix`` did to them."""
+
+    audit: FileAudit  # after the fix, if any
+    written: tuple[str, ...] = ()  # files rewritten, in order
+    fixed: tuple[Located, ...] = ()  # findings the fix removed, on the lines they were
 
 
 def audit_files(files: Sequence[str], *, config: DoctorConfig = DEFAULT_CONFIG) -> FileAudit:
@@ -438,6 +409,30 @@ def fix_files(
         return None
     written = apply_fixes(list(before.manifests), plans)
     return written, audit_files(files, config=config)
+
+
+def _finding_key(f: Finding) -> tuple[int, str, str, str]:
+    return f.index, f.rule_id, f.container or "", f.path
+
+
+def doctor_files(
+    files: Sequence[str], *, config: DoctorConfig = DEFAULT_CONFIG, fix: bool = False
+) -> FileReport:
+    """Audit manifest files; with ``fix``, rewrite them for the fixable findings first and
+    report what remains (the files are loaded again) and what the fix removed."""
+    if fix:
+        check_fixable_files(files)
+    result = audit_files(files, config=config)
+    if not fix:
+        return FileReport(audit=result)
+    before = result.located  # lines of the files as they were
+    done = fix_files(files, result, config=config)
+    if done is None:
+        return FileReport(audit=result)
+    written, after = done
+    remaining = {_finding_key(f) for f in after.findings}
+    fixed = tuple(i for i in before if _finding_key(i.finding) not in remaining)
+    return FileReport(audit=after, written=tuple(written), fixed=fixed)
 
 
 # -- release pre-flight ---------------------------------------------------------------------
@@ -498,9 +493,12 @@ __all__ = [
     "RULES",
     "DoctorConfig",
     "FileAudit",
+    "FileReport",
     "Finding",
     "LiveAudit",
     "LivePatch",
+    "LiveReport",
+    "Located",
     "ObjectRef",
     "Severity",
     "app_objects",
@@ -510,10 +508,13 @@ __all__ = [
     "check_fixable_files",
     "check_release",
     "doctor_app",
+    "doctor_files",
+    "doctor_live",
     "doctor_namespace",
     "fix_app",
     "fix_files",
     "live_config",
+    "locate",
     "preflight",
     "release_in_progress",
     "yaml_diff",

@@ -10,6 +10,9 @@ are serialised again: every other byte of the file stays exactly as it was. Docu
 that are empty or not Kubernetes objects (no ``apiVersion``/``kind``) are skipped;
 ``kind: List`` documents (``kubectl get -o yaml``) yield their items. Bad YAML raises
 :class:`~kprism.errors.InvalidSpecError` with ``file:line`` in a one-line message.
+
+This is the file adapter (I/O): :mod:`kprism.ops.doctor` calls it; the pure rules never
+see a file.
 """
 
 from __future__ import annotations

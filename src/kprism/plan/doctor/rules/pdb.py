@@ -1,0 +1,103 @@
+"""KP007 and KP008: PodDisruptionBudgets missing, or allowing no eviction at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from kprism.plan.doctor.base import Rule, Severity
+from kprism.plan.doctor.checks import Hit, RuleDef
+from kprism.plan.doctor.objects import (
+    Objects,
+    as_map,
+    dig,
+    hpa_min,
+    hpas_of,
+    label_selector_matches,
+    scaled,
+)
+
+if TYPE_CHECKING:
+    from kprism.plan.doctor.config import DoctorConfig
+
+
+def check_missing(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
+    """KP007: multi-replica Deployments no PDB selects (when PDBs are known at all)."""
+    if config.expect_pdb is False or (config.expect_pdb is None and not objs.pdbs):
+        return
+    for d in objs.deployments:
+        minimum = max([d.replicas] + [hpa_min(h) for h in hpas_of(objs, d)])
+        if minimum < 2:
+            continue
+        covered = any(
+            p.ref.namespace == d.ref.namespace
+            and label_selector_matches(dig(p.body, "spec", "selector"), d.pod_labels)
+            for p in objs.pdbs
+        )
+        if not covered:
+            yield Hit(
+                obj=d,
+                path="/spec/template/metadata/labels",
+                message=f"no PodDisruptionBudget selects these {minimum} replicas: a node drain "
+                "may evict all of them at once",
+                fix="add a PodDisruptionBudget with this selector and maxUnavailable: 1",
+            )
+
+
+def check_blocking(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
+    """KP008: PDBs that allow no voluntary eviction."""
+    for p in objs.pdbs:
+        spec = as_map(p.body.get("spec"))
+        selector = spec.get("selector")
+        total = sum(
+            d.replicas
+            for d in objs.deployments
+            if d.ref.namespace == p.ref.namespace and label_selector_matches(selector, d.pod_labels)
+        )
+        why, path = None, ""
+        if "maxUnavailable" in spec:
+            raw = spec["maxUnavailable"]
+            if scaled(raw, 100, round_up=True) == 0:  # 0 or "0%": nothing may go
+                why, path = f"maxUnavailable {raw}", "/spec/maxUnavailable"
+        elif "minAvailable" in spec:
+            raw = spec["minAvailable"]
+            path = "/spec/minAvailable"
+            if str(raw).strip().endswith("%") and scaled(raw, 100, round_up=True) == 100:
+                why = f"minAvailable {raw}"
+            elif total > 0 and (scaled(raw, total, round_up=True) or 0) >= total:
+                why = f"minAvailable {raw} of {total} pods"
+        if why is not None:
+            yield Hit(
+                obj=p,
+                path=path,
+                message=f"PodDisruptionBudget allows no voluntary eviction ({why}): node drains "
+                "and cluster upgrades hang on these pods",
+            )
+
+
+RULES = (
+    RuleDef(
+        rule=Rule(
+            id="KP007",
+            slug="no-pdb",
+            severity=Severity.WARNING,
+            title="a multi-replica Deployment has no PodDisruptionBudget",
+            protects="a node drain evicting every replica at once",
+            fix="add a PodDisruptionBudget selecting the pods, e.g. maxUnavailable: 1",
+            fixable=False,
+        ),
+        check=check_missing,
+    ),
+    RuleDef(
+        rule=Rule(
+            id="KP008",
+            slug="pdb-blocks-eviction",
+            severity=Severity.WARNING,
+            title="a PodDisruptionBudget allows no voluntary eviction at all",
+            protects="node drains and cluster upgrades that hang forever on these pods",
+            fix="use maxUnavailable: 1 (and run at least two replicas)",
+            fixable=False,
+        ),
+        check=check_blocking,
+    ),
+)

@@ -1,0 +1,102 @@
+"""KP006 and KP016: rollout strategies that take pods out of service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from kprism.plan.doctor.base import Edit, Finding, Rule, Severity
+from kprism.plan.doctor.checks import Hit, RuleDef
+from kprism.plan.doctor.objects import Objects, as_int, as_map, dig, scaled
+
+if TYPE_CHECKING:
+    from kprism.plan.doctor.config import DoctorConfig
+
+DEFAULT_ROLLING: Final = "25%"  # maxUnavailable and maxSurge when unset
+
+
+def rolling(body: Mapping[str, Any], replicas: int) -> tuple[int, int, object, object]:
+    """(effective maxUnavailable, effective maxSurge, raw maxUnavailable, raw maxSurge)."""
+    spec = as_map(dig(body, "spec", "strategy", "rollingUpdate"))
+    raw_mu = spec.get("maxUnavailable", DEFAULT_ROLLING)
+    raw_ms = spec.get("maxSurge", DEFAULT_ROLLING)
+    mu = scaled(raw_mu, replicas, round_up=False) or 0
+    ms = scaled(raw_ms, replicas, round_up=True) or 0
+    if mu == 0 and ms == 0:
+        mu = 1  # the Deployment controller's own safety net (ResolveFenceposts)
+    return mu, ms, spec.get("maxUnavailable"), spec.get("maxSurge")
+
+
+def check_max_unavailable(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
+    """KP006: a rolling update that may stop pods before their replacements are ready."""
+    for d in objs.deployments:
+        strategy = as_map(dig(d.body, "spec", "strategy"))
+        if strategy.get("type", "RollingUpdate") != "RollingUpdate" or d.replicas < 1:
+            continue
+        mu, _ms, raw_mu, _raw_ms = rolling(d.body, d.replicas)
+        if mu <= 0:
+            continue
+        severe = d.replicas <= config.few_replicas or mu >= d.replicas
+        how = f"maxUnavailable {raw_mu}" if raw_mu is not None else f"default {DEFAULT_ROLLING}"
+        yield Hit(
+            obj=d,
+            severity=Severity.WARNING if severe else Severity.INFO,
+            path="/spec/strategy/rollingUpdate/maxUnavailable",
+            message=f"a rolling update may stop {mu} of {d.replicas} pods before their "
+            f"replacements are ready ({how}), shrinking capacity during every rollout",
+            fix="set strategy.rollingUpdate.maxUnavailable: 0 (and maxSurge: 1)",
+        )
+
+
+def fix_max_unavailable(work: Mapping[str, Any], f: Finding, config: DoctorConfig) -> list[Edit]:
+    """maxUnavailable 0, and maxSurge 1 where it would be 0."""
+    replicas = as_int(dig(work, "spec", "replicas"))
+    mu, _ms, _raw_mu, raw_ms = rolling(work, 1 if replicas is None else replicas)
+    if mu == 0:
+        return []
+    edits = [Edit(path="/spec/strategy/rollingUpdate/maxUnavailable", value=0)]
+    if raw_ms is None or scaled(raw_ms, max(1, replicas or 1), round_up=True) == 0:
+        edits.append(Edit(path="/spec/strategy/rollingUpdate/maxSurge", value=1))
+    return edits
+
+
+def check_recreate(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
+    """KP016: strategy Recreate."""
+    for d in objs.deployments:
+        if dig(d.body, "spec", "strategy", "type") == "Recreate":
+            yield Hit(
+                obj=d,
+                path="/spec/strategy/type",
+                message="strategy Recreate stops every old pod before a new one starts: each "
+                "in-place rollout is an outage",
+            )
+
+
+RULES = (
+    RuleDef(
+        rule=Rule(
+            id="KP006",
+            slug="max-unavailable-nonzero",
+            severity=Severity.WARNING,
+            title="a rolling update may take pods out of service before new ones are ready",
+            protects="lost capacity, or no ready pod at all, during every rollout",
+            fix="set strategy.rollingUpdate.maxUnavailable: 0 and maxSurge: 1",
+            fixable=True,
+        ),
+        check=check_max_unavailable,
+        fix=fix_max_unavailable,
+        fix_order=30,
+    ),
+    RuleDef(
+        rule=Rule(
+            id="KP016",
+            slug="recreate-strategy",
+            severity=Severity.WARNING,
+            title="the Deployment uses strategy Recreate",
+            protects="an outage on every in-place rollout: all old pods stop before new ones start",
+            fix="use RollingUpdate with maxUnavailable: 0 (unless pods cannot run side by side)",
+            fixable=False,
+        ),
+        check=check_recreate,
+    ),
+)
