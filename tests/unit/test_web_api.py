@@ -15,8 +15,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from kprism import ops
 from kprism.web import page
 from kprism.web.app import bind, create_app, is_loopback
+from tests.unit.bgsim import blue_app
+from tests.unit.fakekube import NS, FakeKube
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -125,6 +128,45 @@ def test_body_that_is_not_json(client: TestClient) -> None:
     )
     assert r.status_code == 400
     assert "not valid JSON" in r.json()["error"]
+
+
+class WebFake(FakeKube):
+    """The unit tests' adapter (namespace ``ns`` with app ``hello``) plus namespace
+    ``empty``, which exists and has no Services."""
+
+    def check_namespace(self, namespace: str) -> None:
+        if namespace != "empty":
+            super().check_namespace(namespace)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    kube = WebFake(blue_app())
+    monkeypatch.setattr(ops, "connect", lambda **_: kube)
+    with TestClient(create_app(), base_url="http://127.0.0.1:8080") as c:
+        yield c
+
+
+def test_apps_of_a_namespace(fake_client: TestClient) -> None:
+    r = fake_client.get("/api/apps", params={"namespace": NS})
+    assert r.status_code == 200
+    assert [(a["name"], a["serving"]) for a in r.json()["apps"]] == [("hello", "blue")]
+    r = fake_client.get("/api/apps", params={"namespace": "empty"})
+    assert r.status_code == 200
+    assert r.json() == {"namespace": "empty", "apps": []}
+
+
+def test_an_unknown_namespace_is_400_one_line(fake_client: TestClient) -> None:
+    r = fake_client.get("/api/apps", params={"namespace": "nosuch"})
+    assert r.status_code == 400
+    assert r.json() == {"error": "namespace 'nosuch' does not exist: pick an existing namespace"}
+    # the app page says the same, through ops
+    r = fake_client.get("/api/apps/nosuch/hello")
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("namespace 'nosuch' does not exist")
 
 
 def test_unreachable_cluster_is_502_one_line(client: TestClient) -> None:

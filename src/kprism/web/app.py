@@ -39,8 +39,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from kprism import __version__, ops
-from kprism.errors import KprismError, UsageError
+from kprism.errors import KprismError, NotFoundError, UsageError
 from kprism.model.release import Action
+from kprism.ops.apps import namespace_missing
 from kprism.web import forms, page, views
 from kprism.web.forms import (
     CloneForm,
@@ -112,8 +113,16 @@ class Dashboard:
         return sorted(found | {self.namespace})
 
     def apps(self, namespace: str) -> list[dict[str, Any]]:
+        """The apps of ``namespace``; an unknown namespace is a NotFoundError (400)."""
+        summaries = ops.list_apps(self.kube, namespace=namespace)
+        if not summaries and namespace_missing(self.kube, namespace):
+            raise NotFoundError(
+                f"namespace {namespace!r} does not exist: pick an existing namespace",
+                kind="Namespace",
+                name=namespace,
+            )
         out = []
-        for a in ops.list_apps(self.kube, namespace=namespace):
+        for a in summaries:
             running = self.jobs.running(f"{a.namespace}/{a.name}")
             out.append({**a.__dict__, "job": running[-1].kind if running else None})
         return out
