@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from kprism.web.app import Dashboard, bind, create_app
+from kprism.web.app import Dashboard, bind, create_app, make_server
 from tests.browser.pages import console_problems
 from tests.integration.conftest import kube, kubeconfig_path, namespace  # noqa: F401
 
@@ -49,11 +48,12 @@ class Served:
 
 @pytest.fixture(scope="session")
 def served(kubeconfig_path: str) -> Iterator[Served]:  # noqa: F811
-    """The dashboard on 127.0.0.1 and a free port, in a background thread."""
+    """The dashboard on 127.0.0.1 and a free port, in a background thread, served the way
+    ``kprism web`` serves it (``bind`` + ``make_server``)."""
     app = create_app(kubeconfig=kubeconfig_path)
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server = make_server(app)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="dashboard", daemon=True
     )

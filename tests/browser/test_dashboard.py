@@ -69,6 +69,28 @@ def green_blue_endpoints(kube: Client, ns: str) -> tuple[int, int]:
     )
 
 
+def test_an_unknown_namespace_is_one_error_line_then_the_right_one_lists_its_apps(
+    page: Page, served: Served, kube: Client, namespace: str
+) -> None:
+    make_app(kube, namespace)
+    page.goto(f"{served.url}/#/{namespace}")
+    expect(tid(page, "app-row-hello")).to_be_visible()
+    missing = f"{namespace}-nosuch"
+    tid(page, "namespace-input").fill(missing)
+    tid(page, "namespace-go").click()
+    expect(tid(page, "error-text")).to_have_text(
+        f"namespace '{missing}' does not exist: pick an existing namespace"
+    )
+    expect(tid(page, "list-namespace")).to_have_text(missing)
+    expect(tid(page, "app-row-hello")).to_have_count(0)  # no rows of the other namespace
+    # the dashboard and the cluster answered: the badge stays live
+    expect(tid(page, "live")).to_have_attribute("data-state", "live")
+    tid(page, "namespace-input").fill(namespace)
+    tid(page, "namespace-go").click()
+    expect(tid(page, "app-row-hello")).to_be_visible()
+    expect(tid(page, "error")).to_be_hidden()
+
+
 def test_app_list_shows_the_app_and_its_serving_track(
     page: Page, served: Served, kube: Client, namespace: str
 ) -> None:

@@ -51,7 +51,12 @@ function when(iso) {
   return today ? d.toLocaleTimeString() : d.toLocaleString();
 }
 
-class ApiError extends Error {}
+class ApiError extends Error {
+  constructor(message, status = 0) {
+    super(message);
+    this.status = status;  // 0: the dashboard did not answer
+  }
+}
 
 async function api(method, path, body) {
   const init = { method, headers: { Accept: "application/json" } };
@@ -68,7 +73,7 @@ async function api(method, path, body) {
   }
   let data = null;
   try { data = await res.json(); } catch { data = null; }
-  if (!res.ok) throw new ApiError((data && data.error) || `HTTP ${res.status}`);
+  if (!res.ok) throw new ApiError((data && data.error) || `HTTP ${res.status}`, res.status);
   return { status: res.status, data };
 }
 
@@ -111,6 +116,9 @@ function route() {
     state.historyKey = "";
     clearError("poll");
     tid("notice").hidden = true;
+    tid("list-namespace").textContent = ns;  // no rows of another namespace meanwhile
+    tid("app-list").querySelector("tbody").replaceChildren();
+    tid("app-list-empty").hidden = true;
   }
   tid("namespace-input").value = ns;
   tid("app-list-view").hidden = !!app;
@@ -159,7 +167,9 @@ async function poll() {
     clearError("poll");
   } catch (e) {
     if (token !== state.token) return;
-    setLive(false, e.message);
+    // a refusal (4xx, e.g. an unknown namespace) comes from a dashboard and cluster that answer
+    const answered = e instanceof ApiError && e.status >= 400 && e.status < 500;
+    setLive(answered, e.message);
     if (e instanceof ApiError) showError(e.message, "poll");
   } finally {
     inflight = false;
