@@ -50,7 +50,7 @@ def one_line_error(out: Any, code: int, *needles: str) -> None:
     assert out.returncode == code, (out.returncode, out.stdout, out.stderr)
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, out.stderr
-    assert lines[0].startswith("error: ")
+    assert lines[0].startswith("kprism: error: ")
     assert "Traceback" not in out.stderr
     for n in needles:
         assert n in lines[0], (n, lines[0])

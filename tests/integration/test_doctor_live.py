@@ -397,7 +397,7 @@ def test_release_preflight_refuses_an_error_finding_and_force_overrides_it(
     line = one_line_error(
         out, "pre-flight: KP012", f"Service {namespace}/web", "matches pods of 2 apps (a, b)"
     )
-    assert line.startswith("error: ") and "--force" in line
+    assert line.startswith("kprism: error: ") and "--force" in line
     after = (
         sorted(d.metadata.name for d in kube.list(Deployment, namespace=namespace)),
         selector(kube, namespace, "web"),

@@ -10,14 +10,15 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from kprism.ops import Tick
+if TYPE_CHECKING:
+    from kprism.ops import Tick
 
 out = Console(highlight=False, soft_wrap=True)
 if not out.is_terminal:
@@ -29,18 +30,30 @@ def emit(data: Any, fmt: str) -> None:
     if fmt == "json":
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
     elif fmt == "yaml":
+        import yaml
+
         sys.stdout.write(yaml.safe_dump(data, sort_keys=True, default_flow_style=False))
     else:
         raise ValueError(fmt)
+    sys.stdout.flush()
 
 
-def table(columns: list[str], rows: list[list[Any]]) -> None:
+def make_table(columns: list[str], rows: list[list[Any]]) -> Table:
     t = Table(box=None, pad_edge=False, header_style="bold")
     for c in columns:
         t.add_column(c)
     for r in rows:
         t.add_row(*[str(x) for x in r])
-    out.print(t)
+    return t
+
+
+def table(columns: list[str], rows: list[list[Any]]) -> None:
+    out.print(make_table(columns, rows))
+
+
+def warn(message: str) -> None:
+    """A warning (a pre-flight finding): one line on stderr, ``warning: …``."""
+    err.print(f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
 
 
 def lines(*, quiet: bool) -> Callable[[str], None]:

@@ -8,11 +8,13 @@ follow Argo Rollouts where a concept is the same (phase, currentStep, stable, ab
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from kprism.errors import InvalidSpecError
 from kprism.model.routing import DEFAULT_ROUTER
 from kprism.model.steps import CanarySpec, canary_spec_from_data
 
@@ -73,6 +75,30 @@ class Change:
         return not (self.images or self.env or self.patch)
 
 
+MAX_SECONDS = 30 * 24 * 3600  # the longest delay or timeout a release may ask for (30 days)
+
+
+def check_seconds(name: str, value: float, *, minimum: float | None = None) -> float:
+    """``value`` as a delay or timeout in seconds: finite, at most :data:`MAX_SECONDS`, and
+    at least ``minimum`` (above 0 when None). Every shell and spec file gets the same answer."""
+    low = "0" if minimum is None else f"{minimum:g}"
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > 0 if minimum is None else value >= minimum)
+        and value <= MAX_SECONDS
+    )
+    if not ok:
+        shown = str(value) if isinstance(value, int | float) else repr(value)
+        more = "more than" if minimum is None else "at least"
+        raise InvalidSpecError(
+            f"{name} {shown}: must be a number of seconds {more} {low} and at most "
+            f"{MAX_SECONDS} (30 days)"
+        )
+    return value
+
+
 @dataclass(frozen=True, kw_only=True)
 class ReleaseSpec:
     """What the operator asked for. Immutable for the life of a release."""
@@ -90,6 +116,9 @@ class ReleaseSpec:
     router_options: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_seconds("scale-down delay", self.scale_down_delay, minimum=0)
+        check_seconds("ready timeout", self.ready_timeout)
+        check_seconds("verify timeout", self.verify_timeout)
         # Stored typed, validated once: a step list given as its JSON form (the shells'
         # and the stored status's shape) is parsed here, never again on every tick.
         raw: object = self.canary

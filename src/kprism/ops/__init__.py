@@ -40,7 +40,7 @@ from kprism.ops.apps import (
     list_apps,
     observe,
 )
-from kprism.ops.intents import resume, rollback, send_intent, write_intent
+from kprism.ops.intents import await_intent, resume, rollback, send_intent, write_intent
 from kprism.ops.releases import (
     ReleasePlan,
     check_canary_spec,
@@ -51,12 +51,13 @@ from kprism.ops.releases import (
     start_release,
 )
 from kprism.ops.running import Tick, TickHandler, check_outcome, drive, stop_at_wait_points
-from kprism.ops.specs import SpecArgs, parse_env_arg, parse_image_arg
-from kprism.ops.tracks import adopt, clone, parse_weights, pin, scale, split
+from kprism.ops.specs import SpecArgs, parse_env_arg, parse_image_arg, parse_patch
+from kprism.ops.tracks import MAX_REPLICAS, adopt, clone, parse_weights, pin, scale, split
 from kprism.plan.preflight import fmt_labels
 
 __all__ = [
     "DEFAULT_TRACK_LABEL",
+    "MAX_REPLICAS",
     "App",
     "AppStatus",
     "AppSummary",
@@ -70,6 +71,7 @@ __all__ = [
     "adopt",
     "app_ref",
     "app_status",
+    "await_intent",
     "canary_steps",
     "check_canary_spec",
     "check_outcome",
@@ -85,6 +87,7 @@ __all__ = [
     "observe",
     "parse_env_arg",
     "parse_image_arg",
+    "parse_patch",
     "parse_weights",
     "pin",
     "plan_release",

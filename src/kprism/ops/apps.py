@@ -6,15 +6,19 @@ app's Lease, so it works while another machine drives a release.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from kprism.errors import NotFoundError
+import yaml
+
+from kprism.errors import NotFoundError, UsageError
 from kprism.kube.api import KubeApi
 from kprism.kube.client import Kube, Target
 from kprism.kube.lease import LeaseInfo
 from kprism.kube.state import read_history, read_intent, read_release
-from kprism.model.observed import AppObs, ServiceObs
+from kprism.model.observed import AppObs, DeploymentObs, ServiceObs
 from kprism.model.release import (
     ANNOTATION_RELEASE,
     Intent,
@@ -32,7 +36,30 @@ def connect(
     *, kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None
 ) -> Kube:
     """Open a connection (kubeconfig file and context as kubectl would pick them)."""
+    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    if path:
+        check_kubeconfig(path)
     return Kube(Target(kubeconfig=kubeconfig, context=context, namespace=namespace))
+
+
+def check_kubeconfig(path: str) -> None:
+    """Refuse, in one line, a kubeconfig file that is empty or not a kubeconfig (a missing
+    or unreadable one is the adapter's to report)."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, ValueError, UnicodeDecodeError):
+        return
+    fix = "pass --kubeconfig PATH (or set KUBECONFIG) to a kubeconfig file"
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(
+            f"kubeconfig {path!r} is not valid YAML ({' '.join(str(exc).split())}): {fix}"
+        ) from exc
+    if data is None:
+        raise UsageError(f"kubeconfig {path!r} is empty: {fix}")
+    if not isinstance(data, dict) or not isinstance(data.get("clusters"), list):
+        raise UsageError(f"kubeconfig {path!r} is not a kubeconfig (it lists no clusters): {fix}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,8 +163,22 @@ class AppStatus:
         }
 
 
+def _pods_of(obs: AppObs, d: DeploymentObs) -> set[str]:
+    """The pods of Deployment ``d``: those its ReplicaSets (``<deployment>-<hash>``) own;
+    a pod without a known owner by its track label, when ``d`` has one."""
+    pods = set()
+    for p in obs.pods:
+        if p.owner is not None:
+            if p.owner.rpartition("-")[0] == d.name:
+                pods.add(p.name)
+        elif d.track is not None and p.track == d.track:
+            pods.add(p.name)
+    return pods
+
+
 def track_views(obs: AppObs) -> tuple[TrackView, ...]:
-    """One row per Deployment of the app: size, readiness, images, whether it serves."""
+    """One row per Deployment of the app: size, readiness, images, whether it serves, and
+    the Service's ready endpoints among its own pods."""
     serving = obs.serving_track()
     return tuple(
         TrackView(
@@ -148,7 +189,7 @@ def track_views(obs: AppObs) -> tuple[TrackView, ...]:
             images=d.images(),
             serving=(serving is None and d.ready > 0)
             or (serving is not None and d.track == serving),
-            endpoints=len(obs.endpoints & {p.name for p in obs.pods if p.track == d.track}),
+            endpoints=len(obs.endpoints & _pods_of(obs, d)),
         )
         for d in obs.deployments
     )

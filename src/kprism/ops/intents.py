@@ -11,7 +11,7 @@ from __future__ import annotations
 from kprism.engine.clock import Clock, SystemClock
 from kprism.errors import ConflictError, LockedError, UsageError
 from kprism.kube.api import KubeApi, Lock
-from kprism.kube.state import intent_patch, read_history, read_release
+from kprism.kube.state import intent_patch, read_history, read_intent, read_release
 from kprism.model.release import Action, Intent, ReleaseStatus
 from kprism.ops.apps import App, observe
 from kprism.ops.releases import new_release_id
@@ -30,6 +30,7 @@ from kprism.plan.machine import iso
 from kprism.plan.start import rollback_status, rollback_target
 
 LEASE_POLL = 0.5  # seconds between attempts to take the Lease in ``resume``
+INTENT_POLL = 0.5  # seconds between looks at a pending intent in ``await_intent``
 
 
 def send_intent(
@@ -56,6 +57,24 @@ def send_intent(
         return st  # a live engine holds the Lease: it sees the intent through its watch
     until = None if drives_to_end(st, action) else stop_at_wait_points
     return drive(kube, app, lease=lease, on_tick=on_tick, until=until, timeout=timeout)
+
+
+def await_intent(
+    kube: KubeApi, app: App, *, timeout: float, clock: Clock | None = None
+) -> tuple[ReleaseStatus | None, bool]:
+    """After :func:`send_intent` left an intent to the engine holding the Lease: wait (on
+    the clock, at most ``timeout`` seconds) until that engine has taken it. Returns the
+    release status then, and whether the intent was taken (no intent pending: at once)."""
+    clock = clock or SystemClock()
+    start = clock.monotonic()
+    while True:
+        svc = observe(kube, app).service
+        st, intent = read_release(svc), read_intent(svc)
+        if intent is None or st is None or intent.release != st.id or st.phase.terminal:
+            return st, True
+        if clock.monotonic() - start >= timeout:
+            return st, False
+        clock.sleep(INTENT_POLL)
 
 
 def write_intent(kube: KubeApi, app: App, intent: Intent, *, attempts: int = 20) -> None:

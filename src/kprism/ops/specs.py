@@ -1,7 +1,14 @@
 """Release options as the shells collect them, turned into a :class:`ReleaseSpec`.
 
-``parse_image_arg`` (``[CONTAINER=]IMAGE``) and ``parse_env_arg``
-(``[CONTAINER:]NAME=VALUE``) are the parsers both shells use for their fields.
+:meth:`SpecArgs.to_spec` is the one spec builder: the CLI and the dashboard fill in the
+fields they have and get the same spec, or the same one-line
+:class:`~kprism.errors.UsageError`, for the same input. A canary comes as the step
+shorthand (``steps``, ``pause``, ``max_surge``), as YAML text (``canary_yaml``, the CLI's
+``-f``), or ready-made (``canary``, JSON with aliases).
+
+``parse_image_arg`` (``[CONTAINER=]IMAGE``), ``parse_env_arg``
+(``[CONTAINER:]NAME=VALUE``) and ``parse_patch`` (the ``--patch-file`` YAML) are the
+parsers both shells use for their fields.
 """
 
 from __future__ import annotations
@@ -10,17 +17,34 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
+from kprism.errors import UsageError
 from kprism.model.release import Change, ReleaseSpec, Strategy
 from kprism.model.routing import DEFAULT_ROUTER
-from kprism.model.steps import CanarySpec, canary_spec_from_data
-from kprism.plan.validate import parse_env_arg, parse_image_arg
+from kprism.model.steps import DEFAULT_MAX_SURGE, CanarySpec, canary_spec_from_data
+from kprism.plan.validate import check_pod_patch, parse_env_arg, parse_image_arg
 
-__all__ = ["SpecArgs", "parse_env_arg", "parse_image_arg"]
+__all__ = ["SpecArgs", "parse_env_arg", "parse_image_arg", "parse_patch"]
+
+
+def parse_patch(text: str, *, source: str) -> dict[str, Any]:
+    """The pod-template patch in ``text`` (YAML; ``source`` names it in errors), checked
+    for shape so a wrong type is refused here, not half-way through a release."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise UsageError(f"{source}: not valid YAML ({detail})") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"{source}: must be a mapping merged into the pod template")
+    check_pod_patch(data, source=source)
+    return data
 
 
 @dataclass(frozen=True, kw_only=True)
 class SpecArgs:
-    """Release options as the shells collect them."""
+    """Release options as the shells collect them (add fields, never rename them)."""
 
     images: Sequence[tuple[str, str]] = ()
     env: Sequence[tuple[str, str, str]] = ()
@@ -31,27 +55,88 @@ class SpecArgs:
     scale_down_delay: float = 30.0
     ready_timeout: float = 600.0
     track: str | None = None
-    canary: CanarySpec | Mapping[str, Any] | None = None  # typed, or its JSON form
+    canary: Mapping[str, Any] | CanarySpec | None = None  # a ready-made step list
     router: str = DEFAULT_ROUTER
     router_options: dict[str, str] = field(default_factory=dict)
+    steps: str | None = None  # canary shorthand: weights, e.g. "10,25,50,100"
+    pause: str | None = None  # with steps: a pause after each weight but the last, e.g. "2m"
+    max_surge: int | str | None = None  # with steps: pods or percent of stable
+    canary_yaml: str | None = None  # a canary spec as YAML text (top level or under canary:)
+    canary_source: str = "<canary spec>"  # names canary_yaml in errors (file:line)
+
+    def canary_spec(self) -> CanarySpec | None:
+        """The canary step list these options ask for, or None (no canary)."""
+        given = [
+            name
+            for name, value in (
+                ("steps", self.steps),
+                ("yaml", self.canary_yaml),
+                ("canary", self.canary),
+            )
+            if value is not None
+        ]
+        if len(given) > 1:
+            raise UsageError("give either --steps or -f, not both")
+        if self.pause is not None and self.steps is None:
+            raise UsageError(
+                "--pause goes with --steps (e.g. --steps 10,50,100 --pause 2m); "
+                "in -f put pause steps in the file"
+            )
+        if self.max_surge is not None and self.steps is None and self.canary_yaml is not None:
+            raise UsageError(
+                f"--max-surge is ignored with -f: set maxSurge in {self.canary_source}"
+            )
+        if self.steps is not None:
+            surge = DEFAULT_MAX_SURGE if self.max_surge is None else self.max_surge
+            if isinstance(surge, str) and surge.strip().isdigit():
+                surge = int(surge)
+            return CanarySpec.from_shorthand(
+                steps=self.steps, pause=self.pause, max_surge=surge, auto_promote=self.auto_promote
+            )
+        if self.canary_yaml is not None:
+            spec = _canary_from_yaml(self.canary_yaml, source=self.canary_source)
+        elif isinstance(self.canary, CanarySpec):
+            spec = self.canary
+        elif self.canary is not None:
+            return canary_spec_from_data(dict(self.canary))
+        else:
+            return None
+        if self.auto_promote and not spec.auto_promote:
+            spec = spec.model_copy(update={"auto_promote": True})
+        return spec
 
     def to_spec(self) -> ReleaseSpec:
+        """The release spec; :class:`UsageError` (nothing changed) for bad input."""
+        canary = self.canary_spec()
+        strategy = Strategy.CANARY if canary is not None else self.strategy
+        if strategy == Strategy.CANARY and canary is None:
+            raise UsageError(
+                "--strategy canary needs --steps (e.g. 10,25,50,100) or -f release.yaml"
+            )
+        if self.patch:
+            check_pod_patch(self.patch, source="the pod-template patch")
         env: dict[str, dict[str, str]] = {}
         for container, name, value in self.env:
             env.setdefault(container, {})[name] = value
         return ReleaseSpec(
-            strategy=self.strategy,
+            strategy=strategy,
             change=Change(images=dict(self.images), env=env, patch=self.patch),
             preview=self.preview,
             auto_promote=self.auto_promote,
             scale_down_delay=self.scale_down_delay,
             ready_timeout=self.ready_timeout,
             track=self.track,
-            canary=(
-                canary_spec_from_data(dict(self.canary))
-                if isinstance(self.canary, Mapping)
-                else self.canary
-            ),
+            canary=canary,
             router=self.router,
             router_options=self.router_options,
         )
+
+
+def _canary_from_yaml(text: str, *, source: str) -> CanarySpec:
+    """A canary spec file: the spec at the top level, or under ``canary:``."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        data = {}  # the line-aware loader reports it as file:line
+    at: tuple[str, ...] = ("canary",) if isinstance(data, dict) and "canary" in data else ()
+    return CanarySpec.from_yaml(text, source=source, at=at)

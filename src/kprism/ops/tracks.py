@@ -36,6 +36,14 @@ __all__ = ["adopt", "clone", "parse_weights", "pin", "scale", "split"]
 from kprism.plan.template import apply_change, track_deployment, track_deployment_name, with_track
 from kprism.plan.validate import check_track
 
+MAX_REPLICAS = 2**31 - 1  # a Deployment's replicas is an int32
+
+
+def check_replicas(replicas: int) -> int:
+    if not 0 <= replicas <= MAX_REPLICAS:
+        raise UsageError(f"--replicas {replicas}: must be from 0 to {MAX_REPLICAS}")
+    return replicas
+
 
 def _check_scale(obs: AppObs, app: App, *, track: str, replicas: int) -> DeploymentObs:
     dep = obs.track(track)
@@ -58,8 +66,7 @@ def _check_scale(obs: AppObs, app: App, *, track: str, replicas: int) -> Deploym
 
 def scale(kube: KubeApi, app: App, *, track: str, replicas: int) -> DeploymentObs:
     """Scale one track. Refuses to scale the serving track to 0 or to fight a release in flight."""
-    if replicas < 0:
-        raise UsageError("--replicas must be 0 or more")
+    check_replicas(replicas)  # before the Lease: a refused scale writes nothing
     dep = _check_scale(observe(kube, app), app, track=track, replicas=replicas)
     lease = app_lease(kube, app)
     lease.acquire()
@@ -151,8 +158,7 @@ def clone(
     """Clone the serving track into a new track with a change, without traffic ("one click
     to clone a new version"). Give it traffic with ``split`` or a release."""
     check_track(track, label=app.track_label)
-    if replicas < 0:
-        raise UsageError("--replicas must be 0 or more")
+    check_replicas(replicas)
     if change.empty:
         raise UsageError("nothing to clone: give --image, --set-env or --patch-file")
     obs = observe(kube, app)

@@ -1,8 +1,11 @@
-"""Input validation that needs no cluster: image references, label values, names."""
+"""Input validation that needs no cluster: image references, label values, names, the
+shape of a pod-template patch."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from kprism.errors import UsageError
 
@@ -73,3 +76,46 @@ def parse_env_arg(arg: str) -> tuple[str, str, str]:
     if not re.match(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", name):
         raise UsageError(f"--set-env {arg!r}: {name!r} is not a valid environment variable name")
     return container, name, value
+
+
+_PATCH_KEYS = ("metadata", "spec")
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def _type_name(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def check_pod_patch(patch: Mapping[str, Any], *, source: str) -> None:
+    """A patch merged into the pod template (``--patch-file``) has the template's shape:
+    ``metadata`` and ``spec`` mappings, label and annotation mappings, container lists
+    of mappings each with a name. Refused with one line naming the field otherwise."""
+
+    def bad(path: str, want: str, value: object) -> UsageError:
+        shown = repr(value) if isinstance(value, int | float | str | bool) else _type_name(value)
+        return UsageError(f"{source}: {path} must be {want}, not {shown}")
+
+    unknown = [k for k in patch if k not in _PATCH_KEYS]
+    if unknown:
+        raise UsageError(
+            f"{source}: unknown key {unknown[0]!r}: a pod-template patch has metadata and spec "
+            f"(e.g. spec: {{containers: [{{name: app, ...}}]}})"
+        )
+    meta, spec = patch.get("metadata", {}), patch.get("spec", {})
+    if not isinstance(meta, Mapping):
+        raise bad("metadata", "a mapping", meta)
+    for key in ("labels", "annotations"):
+        value = meta.get(key, {})
+        if not isinstance(value, Mapping):
+            raise bad(f"metadata.{key}", "a mapping of names to strings", value)
+    if not isinstance(spec, Mapping):
+        raise bad("spec", "a mapping", spec)
+    for key in _CONTAINER_LISTS:
+        containers = spec.get(key, [])
+        if not isinstance(containers, list):
+            raise bad(f"spec.{key}", "a list of containers", containers)
+        for i, c in enumerate(containers):
+            if not isinstance(c, Mapping):
+                raise bad(f"spec.{key}[{i}]", "a container (a mapping with a name)", c)
+            if not isinstance(c.get("name"), str) or not c.get("name"):
+                raise UsageError(f"{source}: spec.{key}[{i}] needs a name (the container's)")

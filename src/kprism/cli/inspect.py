@@ -1,0 +1,275 @@
+"""Reading apps: ``status`` (and ``status --watch``), ``history``, ``list``."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kprism.cli.app import TRACK_LABEL, AppArg, Cli, Output, TrackLabel, command
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from kprism import ops
+    from kprism.model.release import ReleaseStatus
+
+WATCH_INTERVAL = 1.0  # seconds between two looks at the app in `status --watch`
+
+
+def status_view(view: ops.AppStatus) -> RenderableType:
+    """The table form of ``kprism status``: the Service, one row per track, the release."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from kprism import ops
+    from kprism.cli import render
+    from kprism.model.release import Strategy
+
+    parts: list[RenderableType] = [
+        Text.assemble(
+            "app ",
+            (view.app.name, "bold"),
+            f" in {view.app.namespace} — Service selector {ops.fmt_labels(view.selector)}, "
+            f"{view.endpoints} ready endpoints",
+        ),
+        render.make_table(
+            ["TRACK", "DEPLOYMENT", "READY", "IMAGES", "ENDPOINTS", "SERVING"],
+            [
+                [
+                    t.track or "-",
+                    t.deployment,
+                    f"{t.ready}/{t.replicas}",
+                    ops.fmt_labels(t.images),
+                    t.endpoints,
+                    "yes" if t.serving else "",
+                ]
+                for t in view.tracks
+            ],
+        ),
+    ]
+    if view.release:
+        st = view.release
+        parts.append(
+            Text(
+                f"release {st.id} ({st.kind.value}, {st.spec.strategy.value}): {st.phase.value} "
+                f"at step {st.step} — {st.message}"
+            )
+        )
+        if st.last_error:
+            parts.append(Text(f"  last error: {st.last_error}"))
+        if st.spec.strategy == Strategy.CANARY and st.spec.canary is not None:
+            parts.extend(_canary_steps(st))
+    if view.lease and view.lease.holder:
+        parts.append(Text(f"lease held by {view.lease.holder}"))
+    return Group(*parts)
+
+
+def _canary_steps(st: ReleaseStatus) -> list[RenderableType]:
+    from rich.text import Text
+
+    from kprism import ops
+    from kprism.cli import render
+
+    rows = []
+    for row in ops.canary_steps(st):
+        i = row["index"]
+        mark = (
+            "✓"
+            if i < st.step_index or st.phase.value == "Succeeded"
+            else ("▶" if i == st.step_index else "")
+        )
+        if row["kind"] == "setWeight":
+            what = f"setWeight {row['weight']}%"
+            pods = f"{row['candidate']} {st.candidate} / {row['stable']} {st.stable}"
+            achieved = f"{row['achieved']:g}%"
+        elif row["kind"] == "pause":
+            what = "pause " + ("until promote" if row["untilPromote"] else f"{row['pause']}s")
+            pods, achieved = "", ""
+        else:
+            what, pods, achieved = row["kind"], f"{row['candidate']} {st.candidate}", ""
+        rows.append([mark, i + 1, what, pods, achieved])
+    return [
+        Text(
+            f"weight: {st.requested_weight:g}% requested, {st.achieved_weight:g}% achieved "
+            f"(router {st.spec.router})"
+        ),
+        render.make_table(["", "STEP", "WHAT", "PODS", "ACHIEVABLE"], rows),
+    ]
+
+
+def show_status(view: ops.AppStatus, fmt: Output) -> None:
+    from kprism.cli import render
+
+    if fmt is not Output.table:
+        render.emit(view.to_dict(), fmt.value)
+    else:
+        render.out.print(status_view(view))
+
+
+def _text_lines(view: ops.AppStatus, width: int) -> list[str]:
+    from rich.console import Console
+
+    buf = io.StringIO()
+    Console(file=buf, width=width, highlight=False, soft_wrap=True, color_system=None).print(
+        status_view(view)
+    )
+    return [line.rstrip() for line in buf.getvalue().splitlines()]
+
+
+def release_exit_code(st: ReleaseStatus | None) -> int:
+    """0 when the release succeeded (or there is none), 1 when it failed or was aborted."""
+    return 1 if st is not None and st.phase.value in ("Failed", "Aborted") else 0
+
+
+def watch_status(
+    read: Callable[[], ops.AppStatus],
+    fmt: Output,
+    *,
+    console: Console | None = None,
+    interval: float = WATCH_INTERVAL,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Show the app until the release in progress ends; the exit code of its outcome.
+
+    On a terminal the table is redrawn in place; piped, the first view is printed whole
+    and then only the lines that changed; JSON and YAML print a document per change.
+    With no release in progress the status is printed once.
+    """
+    from rich.live import Live
+
+    from kprism.cli import render
+
+    console = console or render.out
+    view = read()
+    st = view.release
+    if st is None or st.phase.terminal:
+        if fmt is Output.table:
+            console.print(status_view(view))
+        else:
+            render.emit(view.to_dict(), fmt.value)
+        return release_exit_code(st)
+    watched = st.id
+
+    def ended(v: ops.AppStatus) -> bool:
+        return v.release is None or v.release.id != watched or v.release.phase.terminal
+
+    if fmt is Output.table and console.is_terminal:
+        with Live(status_view(view), console=console, auto_refresh=False) as live:
+            while not ended(view):
+                sleep(interval)
+                view = read()
+                live.update(status_view(view), refresh=True)
+    else:
+        last: Any = None
+        shown: list[str] = []
+        while True:
+            data = view.to_dict()
+            if data != last:
+                last = data
+                if fmt is not Output.table:
+                    render.emit(data, fmt.value)
+                else:
+                    lines = _text_lines(view, console.width)
+                    for line in lines if not shown else [x for x in lines if x not in shown]:
+                        console.print(line, markup=False, highlight=False)
+                    shown = lines
+            if ended(view):
+                break
+            sleep(interval)
+            view = read()
+    final = view.release if view.release is not None and view.release.id == watched else None
+    return release_exit_code(final)
+
+
+@command(
+    "status",
+    examples=[
+        "kprism -n shop status web",
+        "kprism status web -w            # until the release in progress ends (exit 0/1)",
+        "kprism status web -o json",
+    ],
+)
+def status(
+    cli: Cli,
+    app_name: AppArg,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Follow the release in progress until it ends: exit 0 when it succeeded, "
+            "1 when it failed or was aborted.",
+        ),
+    ] = False,
+    track_label: TrackLabel = TRACK_LABEL,
+) -> None:
+    """Show the app's tracks, endpoints, and the current or last release."""
+    from kprism import ops
+
+    kube, ref = cli.open_app(app_name, track_label=track_label)
+    if not watch:
+        show_status(ops.app_status(kube, ref), cli.output)
+        return
+    code = watch_status(lambda: ops.app_status(kube, ref), cli.output)
+    if code:
+        raise typer.Exit(code)
+
+
+@command("history", examples=["kprism -n shop history web", "kprism history web -o yaml"])
+def history(cli: Cli, app_name: AppArg, track_label: TrackLabel = TRACK_LABEL) -> None:
+    """Show the app's last releases, newest first."""
+    from kprism import ops
+    from kprism.cli import render
+
+    kube, ref = cli.open_app(app_name, track_label=track_label)
+    entries = ops.history(kube, ref)
+    if cli.machine:
+        render.emit(entries, cli.output.value)
+        return
+    render.table(
+        ["ID", "KIND", "PHASE", "FROM", "TO", "IMAGES", "STARTED", "FINISHED"],
+        [
+            [
+                e["id"],
+                e["kind"],
+                e["phase"],
+                e["stable"],
+                e["candidate"],
+                ops.fmt_labels(e.get("candidate_images", {})),
+                e.get("started_at", ""),
+                e.get("finished_at", ""),
+            ]
+            for e in entries
+        ],
+    )
+
+
+@command("list", examples=["kprism -n shop list", "kprism -o json list -A"])
+def list_apps(
+    cli: Cli,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="List apps in every namespace.")
+    ] = False,
+    track_label: TrackLabel = TRACK_LABEL,
+) -> None:
+    """List apps: Services that select a track or carry a kprism release."""
+    from kprism import ops
+    from kprism.cli import render
+
+    kube = cli.connect()
+    apps = ops.list_apps(
+        kube,
+        namespace=None if all_namespaces else (cli.namespace or kube.namespace),
+        track_label=track_label,
+    )
+    if cli.machine:
+        render.emit([a.__dict__ for a in apps], cli.output.value)
+        return
+    render.table(
+        ["NAMESPACE", "APP", "SERVING", "PHASE", "STEP", "LAST"],
+        [[a.namespace, a.name, a.serving or "-", a.phase, a.step, a.tracks] for a in apps],
+    )
