@@ -54,7 +54,10 @@ def test_asyncio_turns_nagle_off_on_sockets_accepted_from_bind() -> None:
                 await asyncio.sleep(0.01)
             writer.close()
 
-    asyncio.run(main())
+    # a thread of its own: the browser tier's Playwright keeps a loop running in this one
+    thread = threading.Thread(target=lambda: asyncio.run(main()))
+    thread.start()
+    thread.join(30)
     assert seen == [1]
 
 
