@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import io
+import re
 import shutil
 from pathlib import Path
 
@@ -291,3 +293,175 @@ def test_fix_creates_missing_parents(tmp_path: Path) -> None:
     assert path.read_text().endswith(
         "spec:\n  replicas: 2\n  strategy:\n    rollingUpdate:\n      maxUnavailable: 0\n"
     )
+
+
+# ------------------------------------------- only the lines of the fix change (issue 9, 12)
+
+_FIX_LINE = re.compile(
+    r"^ *(lifecycle:|preStop:|sleep:|seconds: \d+|terminationGracePeriodSeconds: \d+)\r?\n?$"
+)
+
+
+def _changes(before: str, after: str) -> tuple[list[str], list[str]]:
+    """(lines removed, lines added) between two texts, line by line."""
+    a, b = before.splitlines(keepends=True), after.splitlines(keepends=True)
+    removed: list[str] = []
+    added: list[str] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag != "equal":
+            removed += a[i1:i2]
+            added += b[j1:j2]
+    return removed, added
+
+
+@pytest.mark.parametrize("name", ["online-boutique.yaml", "sock-shop.yaml"])
+def test_fix_changes_only_the_lines_of_the_fix_in_real_manifests(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    shutil.copy(FIXTURES / name, path)
+    before = path.read_text()
+    assert _fix(load([str(path)]))
+    after = path.read_text()
+    removed, added = _changes(before, after)
+    # every line that is not part of a fix is still there, byte for byte
+    assert all(_FIX_LINE.match(line) for line in removed), removed
+    assert added, "the fix added nothing"
+    assert all(_FIX_LINE.match(line) for line in added), added
+    ms = load([str(path)])
+    assert [f for f in audit([m.obj for m in ms]) if f.fixable] == []
+
+
+def test_fix_inserts_in_the_containers_own_indentation(tmp_path: Path) -> None:
+    path = tmp_path / "sock-shop.yaml"
+    shutil.copy(FIXTURES / "sock-shop.yaml", path)
+    _fix(load([str(path)]))
+    text = path.read_text()
+    # carts: env items indented by one more space than their key, volumeMounts by none
+    assert (
+        "        - mountPath: /tmp\n"
+        "          name: tmp-volume\n"
+        "        lifecycle:\n"
+        "          preStop:\n"
+        "            sleep:\n"
+        "              seconds: 10\n"
+        "      volumes:\n"
+    ) in text
+    assert "         - name: JAVA_OPTS\n" in text
+    assert "          drop:\n              - all\n" in text
+    # front-end: after its last key, before the pod spec's next key
+    assert (
+        "          periodSeconds: 3\n"
+        "        lifecycle:\n"
+        "          preStop:\n"
+        "            sleep:\n"
+        "              seconds: 10\n"
+        "      nodeSelector:\n"
+    ) in text
+
+
+_TAIL_HEAD = (
+    "apiVersion: apps/v1\n"
+    "kind: Deployment\n"
+    "metadata:\n"
+    "  name: d\n"
+    "spec:\n"
+    "  template:\n"
+    "    spec:\n"
+    "      containers:\n"
+    "      - name: app\n"
+    "        image: app:1\n"
+    "        resources: {limits: {memory: 1Gi}}\n"
+    "        readinessProbe: {tcpSocket: {port: 80}}\n"
+    "        lifecycle: {preStop: {sleep: {seconds: 10}}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("tail", "fixed"),
+    [
+        # a literal block at the end of the file keeps its final newline and indicator
+        (
+            '        command: ["sh", "-c"]\n        args:\n        - |\n          python app.py\n',
+            '        command: ["sh", "-c"]\n        args:\n        - |\n          exec python app.py\n',
+        ),
+        # ... also when the file has no final newline
+        (
+            '        command: ["sh", "-c"]\n        args:\n        - |\n          python app.py',
+            '        command: ["sh", "-c"]\n        args:\n        - |\n          exec python app.py',
+        ),
+        # an indented sequence keeps its offset; the pod spec's next key is untouched
+        (
+            '        command: ["sh", "-c"]\n        args:\n          - |\n            python app.py\n'
+            "        ports: [{containerPort: 80}]\n      volumes: []\n",
+            '        command: ["sh", "-c"]\n        args:\n          - |\n'
+            "            exec python app.py\n"
+            "        ports: [{containerPort: 80}]\n      volumes: []\n",
+        ),
+        # a keep-chomped block keeps its blank line; the document end marker stays
+        (
+            "        command:\n        - sh\n        - -c\n        - |+\n          python app.py\n\n...\n",
+            "        command:\n        - sh\n        - -c\n        - |+\n          exec python app.py\n\n...\n",
+        ),
+        # a flow sequence stays a flow sequence with its quotes
+        (
+            '        command: [ "sh", "-c", "python app.py" ]  # start\n        ports: [{containerPort: 80}]\n',
+            '        command: ["sh", "-c", "exec python app.py"] # start\n        ports: [{containerPort: 80}]\n',
+        ),
+    ],
+)
+def test_rewritten_block_scalars_keep_their_form(tmp_path: Path, tail: str, fixed: str) -> None:
+    path = tmp_path / "d.yaml"
+    path.write_text(_TAIL_HEAD + tail)
+    _fix(load([str(path)]))
+    assert path.read_text() == _TAIL_HEAD + fixed
+
+
+def test_fix_keeps_comments_and_odd_spacing_around_an_inserted_key(tmp_path: Path) -> None:
+    text = (
+        "apiVersion: apps/v1\n"
+        "kind: Deployment\n"
+        "metadata:\n"
+        "   name: d     # three spaces\n"
+        "spec:\n"
+        "   replicas: 2\n"
+        "   template:\n"
+        "      spec:\n"
+        "         containers:\n"
+        "            -   name: app\n"
+        "                image: 'app:1'\n"
+        "                ports:\n"
+        "                - {containerPort: 80}\n"
+        "                readinessProbe: {tcpSocket: {port: 80}}\n"
+        "                resources: {limits: {memory: 1Gi}}\n"
+        "                # the end of the container\n"
+        "\n"
+        "   strategy: {rollingUpdate: {maxUnavailable: 1}}\n"
+    )
+    path = tmp_path / "d.yaml"
+    path.write_text(text)
+    _fix(load([str(path)]))
+    removed, added = _changes(text, path.read_text())
+    assert removed == ["   strategy: {rollingUpdate: {maxUnavailable: 1}}\n"]
+    assert added == [
+        "                lifecycle:\n",
+        "                   preStop:\n",
+        "                      sleep:\n",
+        "                         seconds: 10\n",
+        "   strategy: {rollingUpdate: {maxUnavailable: 0, maxSurge: 1}}\n",
+    ]
+
+
+def test_a_document_in_flow_style_is_written_again_whole(tmp_path: Path) -> None:
+    path = tmp_path / "d.yaml"
+    text = (
+        "# flow\n"
+        "{apiVersion: apps/v1, kind: Deployment, metadata: {name: d}, spec: {template: {spec: "
+        "{containers: [{name: app, image: 'app:1', readinessProbe: {tcpSocket: {port: 80}}, "
+        "resources: {limits: {memory: 1Gi}}}]}}}}\n"
+    )
+    path.write_text(text)
+    _fix(load([str(path)]))
+    (m,) = load([str(path)])
+    assert m.obj["spec"]["template"]["spec"]["containers"][0]["lifecycle"] == {
+        "preStop": {"sleep": {"seconds": 10}}
+    }
+    assert path.read_text().startswith("# flow\n")

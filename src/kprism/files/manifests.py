@@ -18,7 +18,6 @@ see a file.
 from __future__ import annotations
 
 import io
-import itertools
 import os
 import re
 import shutil
@@ -31,12 +30,13 @@ from typing import Any, Final, TextIO
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import CommentMark, MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import ScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from kprism.errors import InvalidSpecError, NotFoundError, UsageError
-from kprism.plan.doctor import ObjectFix, split_pointer
+from kprism.files.splice import find_unit, guess_indent, splice, split_lines
+from kprism.plan.doctor import Edit, ObjectFix, split_pointer
 
 STDIN: Final = "-"
 STDIN_NAME: Final = "<stdin>"
@@ -53,7 +53,7 @@ class _Chunk:
     body: str
     first_line: int  # 0-based line of the file where ``body`` starts
     data: Any
-    dirty: bool = False
+    edits: list[tuple[Manifest, Edit]] = field(default_factory=list)  # --fix: still to write
 
 
 @dataclass(eq=False)
@@ -161,7 +161,8 @@ def _parse(file: _File) -> list[Manifest]:
     out: list[Manifest] = []
     for doc, (header, body, start) in enumerate(_split(text)):
         try:
-            data = _yaml().load(body)
+            # a block scalar at the very end keeps its line break, as if the file had one
+            data = _yaml().load(body if body.endswith("\n") else body + "\n")
         except MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = start + (mark.line + 1 if mark is not None else 1)
@@ -278,7 +279,7 @@ def _push_trailing(node: Any, tokens: list[CommentToken]) -> None:
         return
     token = unique[0]
     if len(unique) > 1:
-        token = CommentToken("".join(t.value for t in unique), column=unique[0].column)
+        token = CommentToken("".join(t.value for t in unique), CommentMark(unique[0].column), None)
     while True:
         if isinstance(node, CommentedMap) and node:
             last = list(node.keys())[-1]
@@ -311,34 +312,10 @@ def _set(root: Any, path: str, value: Any) -> None:
     node[key] = new
 
 
-def _guess_indent(body: str) -> tuple[int, int, int]:
-    """(mapping, sequence, offset) indents as ruamel wants them, guessed from the text."""
-    mapping: int | None = None
-    seq: tuple[int, int] | None = None
-    lines = [ln.rstrip() for ln in body.splitlines()]
-    lines = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    for prev, cur in itertools.pairwise(lines):
-        if not prev.endswith(":"):
-            continue
-        key_col = len(prev) - len(prev.lstrip(" -"))
-        col = len(cur) - len(cur.lstrip(" "))
-        if cur.lstrip().startswith("- ") and seq is None:
-            content = len(cur) - len(cur.lstrip(" -"))
-            if col >= key_col:
-                seq = (content - key_col, col - key_col)
-        elif col > key_col and mapping is None and not cur.lstrip().startswith("-"):
-            mapping = col - key_col
-        if mapping is not None and seq is not None:
-            break
-    m = mapping or 2
-    s, o = seq if seq is not None and seq[0] >= seq[1] + 2 else (2, 0)
-    return m, s, o
-
-
 def _render(chunk: _Chunk, newline: str) -> str:
-    """The document's new text (without its separator line)."""
+    """The whole document serialised again (when the edits cannot be spliced in)."""
     yaml = _yaml()
-    mapping, sequence, offset = _guess_indent(chunk.body)
+    mapping, sequence, offset = guess_indent(chunk.body)
     yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
     if chunk.body.lstrip().startswith("---"):
         yaml.explicit_start = True
@@ -349,12 +326,34 @@ def _render(chunk: _Chunk, newline: str) -> str:
     return text if newline == "\n" else text.replace("\n", newline)
 
 
+def _rewrite(chunk: _Chunk, edits: Sequence[tuple[Manifest, Edit]], newline: str) -> str:
+    """The document's new text: the edited lines spliced into the original ones (see
+    :mod:`kprism.files.splice`), or, where that cannot be done, the whole document."""
+    lines = split_lines(chunk.body)
+    units = []
+    for n, (m, edit) in enumerate(edits):
+        prefix = [] if m.item is None else ["items", str(m.item)]
+        unit = find_unit(chunk.data, prefix + split_pointer(edit.path), lines, (0, len(lines)))
+        if unit is not None:
+            unit.seq = n
+        units.append(unit)
+    for m, edit in edits:
+        _set(m._node, edit.path, edit.value)
+    whole = [u for u in units if u is not None]
+    if len(whole) == len(units):
+        indent = guess_indent(chunk.body)
+        text = splice(chunk.body, whole, edited=chunk.data, indent=indent, newline=newline)
+        if text is not None:
+            return text
+    return _render(chunk, newline)
+
+
 def _write(file: _File) -> None:
     newline = "\r\n" if "\r\n" in file.text else "\n"
     for chunk in file.chunks:
-        if chunk.dirty:
-            chunk.body = _render(chunk, newline)
-            chunk.dirty = False
+        if chunk.edits:
+            chunk.body = _rewrite(chunk, chunk.edits, newline)
+            chunk.edits = []
     bom = "\ufeff" if file.text.startswith("\ufeff") else ""
     text = bom + "".join(c.header + c.body for c in file.chunks)
     assert file.path is not None
@@ -374,8 +373,9 @@ def apply_fixes(manifests: Sequence[Manifest], fixes: Iterable[ObjectFix]) -> li
     """Rewrite the manifests' files in place with ``fixes`` (from ``doctor.plan_fixes``).
 
     ``ObjectFix.index`` indexes ``manifests`` (the same sequence whose ``obj`` went to
-    ``audit``). Only the documents that change are re-serialised; comments, key order
-    and quoting inside them survive. Returns the files written, in order. After this the
+    ``audit``). Only the lines an edit changes are written anew, in the document's own
+    indentation (:mod:`kprism.files.splice`); every other line, comment and document
+    stays byte for byte. Returns the files written, in order. After this the
     ``manifests`` are stale: load the files again to audit the result.
     """
     touched: dict[int, _File] = {}
@@ -383,10 +383,8 @@ def apply_fixes(manifests: Sequence[Manifest], fixes: Iterable[ObjectFix]) -> li
         m = manifests[fix.index]
         if m._file.path is None:
             raise UsageError(f"{m.source}: --fix cannot rewrite stdin; pass a file with -f")
-        for edit in fix.edits:
-            _set(m._node, edit.path, edit.value)
+        m._chunk.edits.extend((m, edit) for edit in fix.edits)
         if fix.edits:
-            m._chunk.dirty = True
             touched.setdefault(id(m._file), m._file)
     for file in touched.values():
         _write(file)
