@@ -264,3 +264,51 @@ def test_live_objects_render_by_reference() -> None:
     assert logical["fullyQualifiedName"] == (
         "Deployment prod/web/spec/template/spec/containers/0/readinessProbe"
     )
+
+
+# ------------------------------------------------- -f honours -n and --track-label (issue 9, 13)
+
+_TRACKS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web-{track}}}
+spec:
+  replicas: 2
+  template:
+    metadata:
+      labels: {{app: web, track: {track}}}
+    spec:
+      containers:
+      - {{name: web, image: "web:{version}", ports: [{{containerPort: 80}}]}}
+"""
+_WEB_SERVICE = (
+    "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}}\n"
+)
+
+
+def test_files_honour_the_track_label(tmp_path: Path) -> None:
+    path = tmp_path / "tracks.yaml"
+    path.write_text(
+        "---\n".join(
+            [
+                _TRACKS.format(track="blue", version="1"),
+                _TRACKS.format(track="green", version="2"),
+                _WEB_SERVICE,
+            ]
+        )
+    )
+    assert "KP013" not in doctor("-f", str(path))[1]  # tracks told apart by "color": none
+    out = doctor("-f", str(path), "--track-label", "track")[1]
+    assert re.search(r'KP013 warning selector has no "track" label', out)
+
+
+def test_files_take_the_namespace_from_n(seed: Path) -> None:
+    doc = json.loads(doctor("-f", str(seed), "-n", "shop", "-o", "json")[1])
+    assert {f["object"]["namespace"] for f in doc["findings"]} == {"shop"}
+    # an object that names its namespace keeps it
+    text = seed.read_text().replace(
+        "name: py-hello-blue\n", "name: py-hello-blue\n  namespace: a\n", 1
+    )
+    seed.write_text(text)
+    doc = json.loads(doctor("-f", str(seed), "-n", "shop", "-o", "json")[1])
+    assert {f["object"]["namespace"] for f in doc["findings"]} == {"a", "shop"}

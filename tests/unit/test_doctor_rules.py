@@ -513,8 +513,20 @@ def test_pdb_match_expressions_and_namespaces() -> None:
         ]
     }
     assert "KP007" not in ids(audit(objs))
+    # a PDB of this namespace that selects other pods leaves the Deployment uncovered
+    other = copy.deepcopy(objs[3])
+    other["metadata"]["name"] = "other"
+    other["spec"]["selector"] = {"matchLabels": {"app.kubernetes.io/name": "other"}}
     objs[3]["metadata"]["namespace"] = "elsewhere"
-    assert "KP007" in ids(audit(objs))
+    assert "KP007" in ids(audit([*objs, other]))
+
+
+def test_pdbs_of_another_namespace_do_not_switch_kp007_on() -> None:
+    # issue 9, item 13: a PDB anywhere in the run used to make every Deployment need one
+    objs = good()
+    objs[3]["metadata"]["namespace"] = "elsewhere"
+    assert "KP007" not in ids(audit(objs))
+    assert "KP007" in ids(audit(objs, config=DoctorConfig(expect_pdb=True)))
 
 
 def test_hpa_min_replicas_makes_an_app_multi_replica() -> None:

@@ -271,7 +271,12 @@ def doctor(  # keyword-only: typer passes every parameter by name
     ] = 5,
     namespace: Annotated[
         str | None,
-        typer.Option("--namespace", "-n", help="Namespace (default: the kubeconfig context's)."),
+        typer.Option(
+            "--namespace",
+            "-n",
+            help="Namespace (default: the kubeconfig context's). With -f: the namespace of "
+            "objects that name none (default: default).",
+        ),
     ] = None,
     context: Annotated[
         str | None, typer.Option("--context", help="kubeconfig context to use.")
@@ -314,6 +319,9 @@ def doctor(  # keyword-only: typer passes every parameter by name
             drain_seconds=drain_seconds,
             select=frozenset(select or ()),
             ignore=frozenset(ignore or ()),
+            track_label=track_label,
+            # with -f: the namespace of objects that name none, as for kubectl apply -n
+            default_namespace=namespace or "default",
         )
         if on_cluster:
             code = _run_live(

@@ -28,8 +28,8 @@ class DoctorConfig:
     track_label: str = "color"
     #: Pod labels naming the app, first match wins.
     app_labels: tuple[str, ...] = ("app.kubernetes.io/name", "app")
-    #: KP007: True = always check, False = never, None = only when any PDB was given
-    #: (a lone Deployment file says nothing about PDBs that live elsewhere).
+    #: KP007: True = always check, False = never, None = only in namespaces where a PDB
+    #: was given (a lone Deployment file says nothing about PDBs that live elsewhere).
     expect_pdb: bool | None = None
     #: Whether the cluster has the native preStop sleep action (Kubernetes >= 1.30).
     native_sleep: bool = True

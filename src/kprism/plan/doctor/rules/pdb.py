@@ -22,10 +22,18 @@ if TYPE_CHECKING:
 
 
 def check_missing(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
-    """KP007: multi-replica Deployments no PDB selects (when PDBs are known at all)."""
-    if config.expect_pdb is False or (config.expect_pdb is None and not objs.pdbs):
+    """KP007: multi-replica Deployments no PDB selects.
+
+    With ``expect_pdb`` None (manifest files), only in namespaces where the run has a PDB
+    at all: a lone Deployment file says nothing about PDBs kept elsewhere, and a PDB of
+    another namespace says nothing about this one.
+    """
+    if config.expect_pdb is False:
         return
+    known = {p.ref.namespace for p in objs.pdbs}
     for d in objs.deployments:
+        if config.expect_pdb is None and d.ref.namespace not in known:
+            continue
         minimum = max([d.replicas] + [hpa_min(h) for h in hpas_of(objs, d)])
         if minimum < 2:
             continue
