@@ -312,3 +312,66 @@ def test_files_take_the_namespace_from_n(seed: Path) -> None:
     seed.write_text(text)
     doc = json.loads(doctor("-f", str(seed), "-n", "shop", "-o", "json")[1])
     assert {f["object"]["namespace"] for f in doc["findings"]} == {"a", "shop"}
+
+
+# ------------------------------------------ unrendered Helm templates (issue 9, item 14)
+
+_HELM = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+  labels:
+    {{- include "chart.labels" . | nindent 4 }}
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+        command: ["sh", "-c", "{{ .Values.cmd }}"]
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _HELM,
+        # only a control line is templated: the rest would parse
+        "{{- if .Values.enabled }}\napiVersion: v1\nkind: Service\nmetadata: {name: s}\n{{- end }}\n",
+        # no Helm object at all, but template syntax where YAML is expected
+        'apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ template "fullname" . }}\n',
+    ],
+)
+def test_helm_template_is_refused_with_one_line(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "templates" / "deployment.yaml"
+    path.parent.mkdir()
+    path.write_text(text)
+    for args in (["-f", str(tmp_path)], ["-f", str(path), "--fix"]):
+        code, out, err = doctor(*args)
+        assert code == 2
+        assert out == ""
+        assert err.count("\n") == 1
+        assert f"{path}:" in err
+        assert "unrendered Helm template" in err
+        assert "helm template" in err
+        assert "| kprism doctor -f -" in err
+    assert path.read_text() == text  # --fix wrote nothing
+
+
+def test_go_templates_inside_strings_of_rendered_manifests_are_data(tmp_path: Path) -> None:
+    # Alertmanager / Prometheus templates in a ConfigMap are data, not an unrendered chart
+    path = tmp_path / "cm.yaml"
+    path.write_text(
+        "apiVersion: v1\n"
+        "kind: ConfigMap\n"
+        "metadata: {name: alerts}\n"
+        "data:\n"
+        "  slack.tmpl: |\n"
+        '    {{ define "slack.title" }}{{ .Status }}: {{ .CommonLabels.alertname }}{{ end }}\n'
+        "    {{ range .Alerts }}{{ $labels.instance }}{{ end }}\n"
+        '  summary: "{{ $value }} errors"\n'
+    )
+    code, out, _ = doctor("-f", str(path))
+    assert code == 0
+    assert out == "no problems found in 1 object\n"

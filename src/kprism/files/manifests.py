@@ -23,7 +23,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -151,6 +151,35 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+#: A template action that names one of Helm's built-in objects: ``{{ .Values.x }}``.
+_HELM_OBJECT: Final = re.compile(
+    r"\{\{-?[^{}\n]*?\.(?:Values|Release|Chart|Capabilities)\b[^{}\n]*\}\}"
+)
+#: Any template action, ``{{ ... }}`` on one line.
+_ACTION: Final = re.compile(r"\{\{[^{}\n]*\}\}")
+
+
+def _unrendered(
+    source: str, text: str, match: re.Match[str], first_line: int = 0
+) -> InvalidSpecError:
+    """The one-line answer to a Helm template given where a manifest was expected."""
+    line = first_line + text.count("\n", 0, match.start()) + 1
+    action = match.group(0) if len(match.group(0)) <= 40 else match.group(0)[:37] + "..."
+    return InvalidSpecError(
+        f"{source}:{line}: an unrendered Helm template ({action}), not a manifest: render it "
+        "first, e.g. helm template RELEASE CHART | kprism doctor -f -"
+    )
+
+
+def _has_mapping_key(node: Any) -> bool:
+    """Whether a mapping has a mapping as a key: what ``{{ x }}`` parses to outside quotes."""
+    if isinstance(node, dict):
+        return any(isinstance(k, Mapping) or _has_mapping_key(v) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_has_mapping_key(v) for v in node)
+    return False
+
+
 def load_text(text: str, *, source: str) -> list[Manifest]:
     """The Kubernetes objects in a YAML text (one or more documents)."""
     return _parse(_File(source=source, path=None, text=text))
@@ -158,12 +187,16 @@ def load_text(text: str, *, source: str) -> list[Manifest]:
 
 def _parse(file: _File) -> list[Manifest]:
     text = file.text.removeprefix("\ufeff")
+    if helm := _HELM_OBJECT.search(text):
+        raise _unrendered(file.source, text, helm)
     out: list[Manifest] = []
     for doc, (header, body, start) in enumerate(_split(text)):
         try:
             # a block scalar at the very end keeps its line break, as if the file had one
             data = _yaml().load(body if body.endswith("\n") else body + "\n")
         except MarkedYAMLError as exc:
+            if action := _ACTION.search(body):
+                raise _unrendered(file.source, body, action, start) from exc
             mark = exc.problem_mark or exc.context_mark
             line = start + (mark.line + 1 if mark is not None else 1)
             what = _one_line(exc.problem or exc.context or "cannot be parsed")
@@ -171,6 +204,8 @@ def _parse(file: _File) -> list[Manifest]:
         except YAMLError as exc:
             msg = f"{file.source}:{start + 1}: invalid YAML: {_one_line(str(exc))}"
             raise InvalidSpecError(msg) from exc
+        if "{{" in body and _has_mapping_key(data) and (action := _ACTION.search(body)):
+            raise _unrendered(file.source, body, action, start)
         chunk = _Chunk(header=header, body=body, first_line=start, data=data)
         file.chunks.append(chunk)
         if not _is_kube(data):
