@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -393,3 +395,33 @@ def test_abort_exits_0_when_handed_to_an_engine_and_1_when_it_ended_the_release_
     code, out, err = run("abort", SERVICE)
     assert code == 1, err
     assert out.startswith("Aborted release"), out
+
+
+def test_help_and_version_load_neither_ops_nor_the_doctor() -> None:
+    """Issue 11: ``kprism --help``/``--version`` start fast; ops (the Kubernetes client,
+    the planner) and the doctor's rule engine load only when a command needs them."""
+    script = (
+        "import sys\n"
+        "from kprism.cli.main import main\n"
+        "for argv in (['--help'], ['--version'], ['release', '--help'], ['status', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, (argv, exc.code)\n"
+        "heavy = ('kprism.ops', 'kprism.kube', 'kprism.plan', 'kprism.model.steps',\n"
+        "         'kprism.cli.doctor', 'lightkube', 'httpx2')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-500:]
+    assert "doctor    Check manifests or live apps" in out.stdout
+
+
+def test_the_doctor_loads_when_it_is_used() -> None:
+    code, out, _ = run("doctor", "--help")
+    assert code == 0 and out.startswith("Usage: kprism doctor [OPTIONS] [APP]")
+    code, _, err = run("doctor")
+    one_line_error(code, err, 2, "name an APP")

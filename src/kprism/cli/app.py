@@ -117,9 +117,47 @@ def _click_error_line(exc: Any) -> str:
     return message
 
 
+@dataclass(frozen=True)
+class Lazy:
+    """A command imported only when it runs (or its help is asked for): ``load`` returns
+    its click command; ``summary`` is its line in ``kprism --help`` meanwhile."""
+
+    load: Callable[[], Any]
+    summary: str
+
+
+#: commands loaded on first use, by name (``kprism.cli.main`` fills it); the order of
+#: ``kprism --help`` (``ORDER``; commands not in it come last)
+LAZY: dict[str, Lazy] = {}
+ORDER: list[str] = []
+
+
 class KprismGroup(TyperGroup):
     """The root command: runs click in non-standalone mode and prints every error, its
-    own or click's, through :func:`print_error`."""
+    own or click's, through :func:`print_error`; loads :data:`LAZY` commands on use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = list(dict.fromkeys([*self.commands, *LAZY]))
+        return sorted(names, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in LAZY:
+            self.commands[cmd_name] = LAZY[cmd_name].load()
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        rows = []
+        for name in names:
+            if name in self.commands:
+                if not self.commands[name].hidden:
+                    rows.append((name, self.commands[name].get_short_help_str(limit)))
+            elif name in LAZY:
+                rows.append((name, LAZY[name].summary))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def main(  # type: ignore[override]
         self,

@@ -21,14 +21,15 @@ app of :mod:`kprism.cli.app` when imported; the order of the imports is the orde
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-from typer.core import TyperCommand
+from kprism import __version__
 
-from kprism.cli import inspect, release, tracks, web
-from kprism.cli.app import Cli, KprismCommand, app
+if TYPE_CHECKING:
+    from kprism.cli.app import app
 
-__all__ = ["app", "main"]
+__all__ = ["ORDER", "app", "main"]
 
 #: the order of ``kprism --help``
 ORDER = (
@@ -50,12 +51,13 @@ ORDER = (
     "doctor",
     "web",
 )
-_GROUPS = (release, inspect, tracks, web)  # imported for the commands they register
 
 
 def _doctor_connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Any:
     """``kprism doctor``'s connection: its own options over the global ones."""
     from typer._click.globals import get_current_context
+
+    from kprism.cli.app import Cli
 
     cli = Cli.of(get_current_context()).merged(
         kubeconfig=kubeconfig, context=context, namespace=namespace
@@ -63,23 +65,52 @@ def _doctor_connect(kubeconfig: str | None, context: str | None, namespace: str 
     return cli.connect()
 
 
-def _register() -> None:
-    if not any(c.name == "doctor" for c in app.registered_commands):
-        from kprism.cli import doctor
+def _load_doctor() -> Any:
+    """``kprism doctor``, imported when used: it loads the rule engine and the manifest
+    reader, which ``kprism --help`` and the other commands need not wait for."""
+    import typer
 
-        doctor.register(app, connect=_doctor_connect)
-    for info in app.registered_commands:
-        if info.cls in (None, TyperCommand):
-            info.cls = KprismCommand  # the same help layout for every command
-    app.registered_commands.sort(key=lambda c: ORDER.index(c.name or ""))
+    from kprism.cli import doctor
+    from kprism.cli.app import KprismCommand
+
+    sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    sub.callback()(lambda: None)
+    doctor.register(sub, connect=_doctor_connect)
+    sub.registered_commands[0].cls = KprismCommand
+    return typer.main.get_group(sub).commands["doctor"]
 
 
-_register()  # here, so that `python -m kprism.cli.main` has every command too
+def _build() -> Any:
+    """The root app with every command registered (once)."""
+    from typer.core import TyperCommand
+
+    from kprism.cli import app as root
+    from kprism.cli import inspect, release, tracks, web  # noqa: F401  (they register commands)
+
+    if not root.ORDER:
+        root.ORDER[:] = ORDER
+        root.LAZY["doctor"] = root.Lazy(
+            _load_doctor, "Check manifests or live apps for what drops requests (--fix)."
+        )
+        for info in root.app.registered_commands:
+            if info.cls in (None, TyperCommand):
+                info.cls = root.KprismCommand  # the same help layout for every command
+    return root.app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return _build()
+    raise AttributeError(name)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: exits with the command's code (usage errors 2, kprism errors theirs)."""
-    app(args=argv, prog_name="kprism")
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args == ["--version"]:  # answered before loading the command line library
+        sys.stdout.write(f"kprism {__version__}\n")
+        raise SystemExit(0)
+    _build()(args=args, prog_name="kprism")
 
 
 if __name__ == "__main__":
