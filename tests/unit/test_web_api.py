@@ -5,6 +5,8 @@ these requests may need the cluster."""
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import socket
 import subprocess
@@ -107,12 +109,43 @@ def test_posts_need_the_dashboard_header(client: TestClient) -> None:
         ("clone", {"track": "red", "image": "Bad Image"}, "is not a valid image reference"),
         ("split", {"weights": "blue"}, "weight 'blue': use TRACK=PERCENT"),
         ("rollback", {"scaleDownDelay": -5}, "scaleDownDelay: Input should be"),
+        # non-finite and out-of-range numbers (JSON's NaN and Infinity included)
+        (
+            "release",
+            {"image": "app:2", "scaleDownDelay": math.nan},
+            "scaleDownDelay: Input should be a finite number",
+        ),
+        (
+            "release",
+            {"image": "app:2", "scaleDownDelay": 1e308},
+            "scaleDownDelay: Input should be less than or equal to 2592000",
+        ),
+        (
+            "rollback",
+            {"scaleDownDelay": math.inf},
+            "scaleDownDelay: Input should be a finite number",
+        ),
+        (
+            "scale",
+            {"track": "blue", "replicas": 2**31},
+            "replicas: Input should be less than or equal to 2147483647",
+        ),
+        (
+            "clone",
+            {"track": "red", "image": "app:2", "replicas": -math.inf},
+            "replicas: Input should be a finite number",
+        ),
+        ("split", {"weights": "blue=80 green=30"}, "weights must sum to 100"),
     ],
 )
 def test_bad_input_is_one_line_400(
     client: TestClient, path: str, body: dict[str, object], error: str
 ) -> None:
-    r = client.post(f"/api/apps/shop/web/{path}", json=body, headers=POST)
+    r = client.post(
+        f"/api/apps/shop/web/{path}",
+        content=json.dumps(body),  # with NaN and Infinity, which any script may send
+        headers={**POST, "Content-Type": "application/json"},
+    )
     assert r.status_code == 400, r.text
     message = r.json()["error"]
     assert error in message
@@ -239,7 +272,6 @@ def test_bind_gives_a_listening_loopback_socket() -> None:
 
 
 def test_kprism_web_serves_the_page_on_loopback(kubeconfig: str) -> None:
-    import json
     import time
     import urllib.request
 

@@ -3,11 +3,13 @@ one-line refusals (the same messages the CLI prints) for bad input."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from kprism import ops
 from kprism.errors import (
     ClusterError,
     ConflictError,
@@ -20,13 +22,14 @@ from kprism.errors import (
     TimeoutError_,
     UsageError,
 )
-from kprism.model.release import Action, Strategy
-from kprism.model.steps import Pause, SetWeight, canary_spec_from_data
+from kprism.model.release import MAX_SECONDS, Action, Strategy
+from kprism.model.steps import CanarySpec, Pause, SetWeight
 from kprism.plan.validate import parse_image_arg
 from kprism.web.forms import (
+    CloneForm,
     ReleaseForm,
+    RollbackForm,
     ScaleForm,
-    canary_steps,
     http_status,
     parse_action,
     parse_images,
@@ -78,11 +81,12 @@ def test_no_image_is_refused() -> None:
         release_args(ReleaseForm(image="  "))
 
 
-def plan(data: dict[str, Any]) -> list[tuple[str, int | None]]:
+def plan(spec: CanarySpec | None) -> list[tuple[str, int | None]]:
     """A canary spec as (kind, value) pairs: weight in percent, pause in seconds (None:
-    until promoted), read back through the model the engine uses."""
+    until promoted), as the engine reads it."""
+    assert spec is not None
     out: list[tuple[str, int | None]] = []
-    for step in canary_spec_from_data(data).steps:
+    for step in spec.steps:
         if isinstance(step, SetWeight):
             out.append(("weight", step.weight))
         elif isinstance(step, Pause):
@@ -95,13 +99,8 @@ def test_canary_with_manual_pause_between_weights() -> None:
         ReleaseForm(image="app:2", strategy=Strategy.CANARY, steps="50, 100", pause="manual")
     ).to_spec()
     assert spec.strategy == Strategy.CANARY
-    assert spec.canary is not None
-    assert plan(spec.canary.model_dump(mode="json", by_alias=True)) == [
-        ("weight", 50),
-        ("pause", None),
-        ("weight", 100),
-    ]
-    assert spec.canary.auto_promote is False
+    assert plan(spec.canary) == [("weight", 50), ("pause", None), ("weight", 100)]
+    assert spec.canary is not None and spec.canary.auto_promote is False
 
 
 @pytest.mark.parametrize(
@@ -114,12 +113,32 @@ def test_canary_with_manual_pause_between_weights() -> None:
     ],
 )
 def test_canary_pause_forms(pause: str, steps: list[tuple[str, int | None]]) -> None:
-    assert plan(canary_steps(steps="10,100", pause=pause)) == steps
+    form = ReleaseForm(image="app:2", strategy=Strategy.CANARY, steps="10,100", pause=pause)
+    assert plan(release_args(form).to_spec().canary) == steps
+
+
+def test_the_canary_is_the_one_the_cli_gets_for_the_same_input() -> None:
+    """One builder: the form's options give the spec ``ops.SpecArgs`` gives the CLI."""
+    form = ReleaseForm(
+        image="app:2", strategy=Strategy.CANARY, steps="10,50,100", pause="2m", autoPromote=True
+    )
+    cli = ops.SpecArgs(
+        images=[("", "app:2")], steps="10,50,100", pause="2m", auto_promote=True
+    ).to_spec()
+    assert release_args(form).to_spec() == cli
+
+
+def test_a_pause_is_for_a_duration_or_until_promoted() -> None:
+    with pytest.raises(UsageError, match="pause for a duration or until promoted, not both"):
+        ops.SpecArgs(steps="10,100", pause="30s", pause_until_promote=True).to_spec()
 
 
 def test_canary_manual_pause_with_auto_promote_is_refused() -> None:
-    with pytest.raises(InvalidSpecError) as err:
-        canary_steps(steps="50,100", pause="manual", auto_promote=True)
+    form = ReleaseForm(
+        image="app:2", strategy=Strategy.CANARY, steps="50,100", pause="manual", autoPromote=True
+    )
+    with pytest.raises(InvalidSpecError, match="never comes with autoPromote") as err:
+        release_args(form).to_spec()
     assert "\n" not in str(err.value).strip()
 
 
@@ -138,7 +157,38 @@ def test_canary_manual_pause_with_auto_promote_is_refused() -> None:
 )
 def test_bad_canary_input(form: ReleaseForm, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        release_args(form)
+        release_args(form).to_spec()
+
+
+@pytest.mark.parametrize(
+    ("form", "body", "message"),
+    [
+        (ReleaseForm, {"scaleDownDelay": math.nan}, "finite number"),
+        (ReleaseForm, {"scaleDownDelay": math.inf}, "finite number"),
+        (ReleaseForm, {"scaleDownDelay": -math.inf}, "finite number"),
+        (ReleaseForm, {"scaleDownDelay": MAX_SECONDS + 1}, f"less than or equal to {MAX_SECONDS}"),
+        (RollbackForm, {"scaleDownDelay": math.nan}, "finite number"),
+        (RollbackForm, {"scaleDownDelay": 1e300}, f"less than or equal to {MAX_SECONDS}"),
+        (ScaleForm, {"track": "b", "replicas": 2**31}, f"less than or equal to {2**31 - 1}"),
+        (ScaleForm, {"track": "b", "replicas": math.inf}, "finite number"),
+        (CloneForm, {"track": "r", "image": "a:1", "replicas": 2**40}, "less than or equal"),
+    ],
+)
+def test_non_finite_and_out_of_range_numbers_are_refused(
+    form: type[ReleaseForm | RollbackForm | ScaleForm | CloneForm],
+    body: dict[str, Any],
+    message: str,
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        form.model_validate({"image": "app:2", **body} if form is ReleaseForm else body)
+
+
+def test_the_edges_of_the_ranges_are_taken() -> None:
+    assert ReleaseForm.model_validate({"scaleDownDelay": MAX_SECONDS}).scale_down_delay == (
+        MAX_SECONDS
+    )
+    assert RollbackForm.model_validate({"scaleDownDelay": 0}).scale_down_delay == 0
+    assert ScaleForm.model_validate({"track": "b", "replicas": 2**31 - 1}).replicas == 2**31 - 1
 
 
 def test_unknown_fields_and_negative_numbers_are_refused() -> None:
@@ -158,9 +208,16 @@ def test_weights() -> None:
         ("blue=x", "use TRACK=PERCENT"),
         ("=5", "use TRACK=PERCENT"),
         ("blue=50 blue=50", "given twice"),
+        ("blue=-5 green=105", "use TRACK=PERCENT"),
+        ("blue=101", "must be between 0 and 100"),
+        ("blue=80 green=10", "must sum to 100"),
     ]:
-        with pytest.raises(UsageError, match=message):
+        with pytest.raises(UsageError, match=message) as web:
             parse_weights(bad)
+        if bad:  # the CLI's parser gives the same answer for the same words
+            with pytest.raises(UsageError) as cli:
+                ops.parse_weights(bad.replace(",", " ").split())
+            assert str(web.value) == str(cli.value)
 
 
 def test_actions() -> None:

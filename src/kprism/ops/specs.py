@@ -63,6 +63,8 @@ class SpecArgs:
     max_surge: int | str | None = None  # with steps: pods or percent of stable
     canary_yaml: str | None = None  # a canary spec as YAML text (top level or under canary:)
     canary_source: str = "<canary spec>"  # names canary_yaml in errors (file:line)
+    # with steps: after each weight but the last, pause until promoted (instead of pause)
+    pause_until_promote: bool = False
 
     def canary_spec(self) -> CanarySpec | None:
         """The canary step list these options ask for, or None (no canary)."""
@@ -90,9 +92,12 @@ class SpecArgs:
             surge = DEFAULT_MAX_SURGE if self.max_surge is None else self.max_surge
             if isinstance(surge, str) and surge.strip().isdigit():
                 surge = int(surge)
-            return CanarySpec.from_shorthand(
+            if self.pause_until_promote and self.pause is not None:
+                raise UsageError("pause for a duration or until promoted, not both")
+            shorthand = CanarySpec.from_shorthand(
                 steps=self.steps, pause=self.pause, max_surge=surge, auto_promote=self.auto_promote
             )
+            return _paused_until_promote(shorthand) if self.pause_until_promote else shorthand
         if self.canary_yaml is not None:
             spec = _canary_from_yaml(self.canary_yaml, source=self.canary_source)
         elif isinstance(self.canary, CanarySpec):
@@ -130,6 +135,18 @@ class SpecArgs:
             router=self.router,
             router_options=self.router_options,
         )
+
+
+def _paused_until_promote(spec: CanarySpec) -> CanarySpec:
+    """``spec`` with a pause until promoted after each step but the last (validated again:
+    such a pause and autoPromote exclude each other)."""
+    data: dict[str, Any] = spec.model_dump(mode="json", by_alias=True)
+    steps: list[dict[str, Any]] = []
+    for i, step in enumerate(data["steps"]):
+        steps.append(step)
+        if i < len(data["steps"]) - 1:
+            steps.append({"pause": {}})
+    return canary_spec_from_data({**data, "steps": steps}, source="canary steps")
 
 
 def _canary_from_yaml(text: str, *, source: str) -> CanarySpec:

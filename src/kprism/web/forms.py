@@ -1,9 +1,12 @@
 """Request bodies of the dashboard's API and their translation into :mod:`kprism.ops` calls.
 
 Pure: nothing here talks to the cluster, so every refusal happens before anything
-changes and is unit-tested without one. Bad input raises
-:class:`kprism.errors.UsageError` with the same one-line messages the CLI prints;
-:func:`http_status` maps the error tree onto HTTP status codes.
+changes and is unit-tested without one. A release spec is built by the one builder the
+CLI uses too (:class:`kprism.ops.SpecArgs`), weights are parsed by ``ops.parse_weights``:
+bad input raises :class:`kprism.errors.UsageError` with the same one-line messages the
+CLI prints. Numbers must be finite and in range (the bounds ``ops`` and the release spec
+enforce), refused with the JSON field's name. :func:`http_status` maps the error tree
+onto HTTP status codes.
 """
 
 from __future__ import annotations
@@ -23,8 +26,7 @@ from kprism.errors import (
     ReleaseFailed,
     UsageError,
 )
-from kprism.model.release import Action, Strategy
-from kprism.model.steps import CanarySpec, canary_spec_from_data
+from kprism.model.release import MAX_SECONDS, Action, Strategy
 
 #: Words that mean "pause until someone promotes" in the release form's pause field.
 MANUAL_PAUSE = frozenset({"manual", "promote", "until promote", "indefinite", "∞"})
@@ -38,6 +40,18 @@ class Form(BaseModel):
     )
 
 
+def seconds(default: float) -> Any:
+    """A delay in seconds: finite, from 0 to the longest a release may ask for."""
+    return Field(default=default, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+
+
+def replicas(default: int | None = None) -> Any:
+    """A replica count: 0 to what a Deployment takes (an int32)."""
+    if default is None:
+        return Field(ge=0, le=ops.MAX_REPLICAS)
+    return Field(default=default, ge=0, le=ops.MAX_REPLICAS)
+
+
 class ReleaseForm(Form):
     image: str = ""  # one or more [CONTAINER=]IMAGE, separated by spaces or commas
     strategy: Strategy = Strategy.BLUEGREEN
@@ -45,7 +59,7 @@ class ReleaseForm(Form):
     pause: str = ""  # canary pause after each weight: "", a duration ("30s"), or "manual"
     auto_promote: bool = False
     preview: bool = False
-    scale_down_delay: float = Field(default=30.0, ge=0)
+    scale_down_delay: float = seconds(30.0)
     track: str = ""
     force: bool = False
 
@@ -55,18 +69,18 @@ class IntentForm(Form):
 
 
 class RollbackForm(Form):
-    scale_down_delay: float = Field(default=30.0, ge=0)
+    scale_down_delay: float = seconds(30.0)
 
 
 class ScaleForm(Form):
     track: str
-    replicas: int = Field(ge=0)
+    replicas: int = replicas()
 
 
 class CloneForm(Form):
     track: str
     image: str
-    replicas: int = Field(default=1, ge=0)
+    replicas: int = replicas(1)
 
 
 class SplitForm(Form):
@@ -85,41 +99,16 @@ def parse_images(text: str) -> list[tuple[str, str]]:
     return images
 
 
-def canary_steps(*, steps: str, pause: str = "", auto_promote: bool = False) -> dict[str, Any]:
-    """The canary spec (JSON, aliases) for ``steps`` with ``pause`` after each weight but
-    the last: no pause, a duration (``30s``, ``2m``) or ``manual`` (until promoted)."""
-    if not steps.strip():
-        raise UsageError("a canary needs steps, e.g. 10,25,50,100")
-    how = pause.strip().lower()
-    manual = how in MANUAL_PAUSE
-    spec = CanarySpec.from_shorthand(
-        steps=steps,
-        pause=None if manual or not how else pause.strip(),
-        auto_promote=auto_promote,
-    )
-    data: dict[str, Any] = spec.model_dump(mode="json", by_alias=True)
-    if manual:
-        weights = data["steps"]
-        with_pauses: list[dict[str, Any]] = []
-        for i, step in enumerate(weights):
-            with_pauses.append(step)
-            if i < len(weights) - 1:
-                with_pauses.append({"pause": {}})
-        data["steps"] = with_pauses
-        data = canary_spec_from_data(data, source="canary steps").model_dump(
-            mode="json", by_alias=True
-        )
-    return data
-
-
 def release_args(form: ReleaseForm) -> ops.SpecArgs:
-    """What the Release button asks for, as the arguments ``ops`` takes."""
+    """What the Release button asks for, as the options the one spec builder takes."""
     images = parse_images(form.image)
-    canary = None
+    steps, pause = form.steps.strip(), form.pause.strip()
     if form.strategy == Strategy.CANARY:
-        canary = canary_steps(steps=form.steps, pause=form.pause, auto_promote=form.auto_promote)
-    elif form.steps.strip() or form.pause.strip():
+        if not steps:
+            raise UsageError("a canary needs steps, e.g. 10,25,50,100")
+    elif steps or pause:
         raise UsageError("steps and pause are for canary releases: choose the canary strategy")
+    manual = pause.lower() in MANUAL_PAUSE
     return ops.SpecArgs(
         images=images,
         strategy=form.strategy,
@@ -127,23 +116,19 @@ def release_args(form: ReleaseForm) -> ops.SpecArgs:
         auto_promote=form.auto_promote,
         scale_down_delay=form.scale_down_delay,
         track=form.track.strip() or None,
-        canary=canary,
+        steps=steps or None,
+        pause=None if manual or not pause else pause,
+        pause_until_promote=manual,
     )
 
 
 def parse_weights(text: str) -> dict[str, int]:
-    """``"blue=80 green=20"`` → ``{"blue": 80, "green": 20}`` (ops.split checks the rest)."""
-    weights: dict[str, int] = {}
-    for word in split_words(text):
-        track, sep, value = word.partition("=")
-        if not sep or not track or not value.strip().removesuffix("%").isdigit():
-            raise UsageError(f"weight {word!r}: use TRACK=PERCENT, e.g. blue=80 green=20")
-        if track in weights:
-            raise UsageError(f"weight for track {track} given twice")
-        weights[track] = int(value.strip().removesuffix("%"))
-    if not weights:
+    """``"blue=80 green=20"`` (spaces or commas) → ``{"blue": 80, "green": 20}``, checked
+    by the parser the CLI uses (TRACK=PERCENT, 0..100, each track once, sum 100)."""
+    words = split_words(text)
+    if not words:
         raise UsageError("give weights, e.g. blue=80 green=20")
-    return weights
+    return ops.parse_weights(words)
 
 
 def parse_action(name: str) -> Action:
