@@ -10,6 +10,7 @@ import copy
 import functools
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -267,8 +268,11 @@ NEGATIVE: list[tuple[str, Callable[[list[Obj]], None]]] = [
     ("KP014", lambda o: web(o).update(command=["dumb-init", "sh", "-c", "./run"])),
     ("KP014", lambda o: web(o).update(command=["sh", "-c", "exec nginx -g 'daemon off;'"])),
     ("KP014", lambda o: web(o).update(command=["sh", "-c", 'exec run --msg "a;b && c"'])),
-    # args alone go to the image's entrypoint, which kprism cannot see
-    ("KP014", lambda o: (web(o).pop("command"), web(o).update(args=["sh", "-c", "./run"]))),
+    # args alone, with an init that forwards signals to the group
+    (
+        "KP014",
+        lambda o: (web(o).pop("command"), web(o).update(args=["tini", "-g", "sh", "-c", "./run"])),
+    ),
     ("KP016", _set("/spec/strategy/type", "RollingUpdate")),
 ]
 
@@ -781,3 +785,145 @@ def test_a_rule_def_must_say_whether_it_fixes() -> None:
     rule = RULES_BY_ID["KP001"]
     with pytest.raises(ValueError, match="fixable"):
         RuleDef(rule=rule, check=DEFINITIONS[0].check, fix=lambda obj, f, config: [])
+
+
+# ------------------------------------------------------- real manifests (issue 9, item 15)
+
+
+def _loadgenerator(ports: bool = False) -> Obj:
+    """A client that serves nothing (Online Boutique's loadgenerator): no ports, no Service."""
+    container: Obj = {
+        "name": "main",
+        "image": "registry.example/loadgenerator:1.0",
+        "resources": {"limits": {"memory": "512Mi"}},
+    }
+    if ports:
+        container["ports"] = [{"containerPort": 8089}]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "loadgenerator", "namespace": "shop"},
+        "spec": {
+            "replicas": 1,
+            "template": {
+                "metadata": {"labels": {"app": "loadgenerator"}},
+                "spec": {"terminationGracePeriodSeconds": 5, "containers": [container]},
+            },
+        },
+    }
+
+
+def test_a_workload_that_serves_nothing_needs_no_readiness_prestop_or_grace() -> None:
+    objs = [*good(), _loadgenerator()]
+    assert audit(objs) == []
+    # with a port it may serve: the rules apply
+    objs[-1] = _loadgenerator(ports=True)
+    assert ids(audit(objs)) == ["KP001", "KP002", "KP005"]
+    # ... and so they do when a Service selects it
+    objs[-1] = _loadgenerator()
+    service = copy.deepcopy(objs[2])
+    service["metadata"]["name"] = "loadgenerator"
+    service["spec"]["selector"] = {"app": "loadgenerator"}
+    assert ids(audit([*objs, service])) == ["KP001", "KP002", "KP005"]
+
+
+def test_without_any_service_a_workload_without_ports_may_still_serve() -> None:
+    # a lone Deployment file says nothing about the Services that select it
+    assert ids(audit([_loadgenerator()])) == ["KP001", "KP002", "KP005"]
+
+
+def test_the_idle_track_serves_although_the_service_selects_the_live_one() -> None:
+    objs = good()
+    green = objs[1]["spec"]["template"]["spec"]["containers"][0]
+    green.pop("ports", None)
+    green.pop("readinessProbe", None)
+    assert "KP001" in ids(audit(objs))
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "path"),
+    [
+        (None, ["sh", "-c", "python app.py"], "/args/2"),
+        (None, ["/bin/bash", "-ec", "python app.py"], "/args/2"),
+    ],
+)
+def test_a_shell_in_args_without_command_is_caught(
+    command: list[str] | None, args: list[str], path: str
+) -> None:
+    objs = good()
+    web(objs).pop("command")
+    web(objs)["args"] = args
+    (f,) = audit(objs)
+    assert (f.rule_id, f.path, f.fixable) == ("KP014", C0 + path, True)
+    assert "entrypoint" in f.message
+    (fix,) = plan_fixes(objs, [f])
+    assert fix.edits == (Edit(path=C0 + path, value="exec python app.py"),)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"initialDelaySeconds": 300},  # Sock Shop's front-end: only the delay differs
+        {"httpGet": {"path": "/ready", "port": 8080, "httpHeaders": [{"name": "X", "value": "l"}]}},
+    ],
+)
+def test_probes_that_differ_only_in_delay_or_headers_are_the_same_check(change: Obj) -> None:
+    objs = good()
+    web(objs)["readinessProbe"]["initialDelaySeconds"] = 10
+    web(objs)["readinessProbe"]["httpGet"]["httpHeaders"] = [{"name": "X", "value": "r"}]
+    web(objs)["livenessProbe"] = {
+        **copy.deepcopy(web(objs)["readinessProbe"]),
+        **copy.deepcopy(change),
+    }
+    assert ids(audit(objs)) == ["KP009"]
+
+
+def _anti_affinity(o: list[Obj], key: str = "kubernetes.io/hostname") -> None:
+    blue(o)["spec"]["template"]["spec"]["affinity"] = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "shop"}},
+                    "topologyKey": key,
+                }
+            ]
+        }
+    }
+
+
+def test_max_unavailable_fix_is_not_offered_under_required_anti_affinity_on_hostname() -> None:
+    objs = good()
+    _max_unavailable(objs)
+    _anti_affinity(objs)
+    (f,) = audit(objs)
+    assert f.rule_id == "KP006"
+    assert not f.fixable
+    assert "anti-affinity" in f.message
+    assert "preferred" in f.fix
+    assert plan_fixes(objs, [replace(f, fixable=True)]) == []
+    # a zone spreads pods over several nodes: the surge pod fits, the fix is safe
+    _anti_affinity(objs, key="topology.kubernetes.io/zone")
+    (f,) = audit(objs)
+    assert f.fixable
+
+
+@pytest.mark.parametrize(
+    ("image", "policy", "flagged"),
+    [
+        ("registry.example/shop:main", None, True),  # default IfNotPresent: nodes diverge
+        ("registry.example/shop:master", "Always", True),
+        ("registry.example/shop:latest", None, True),
+        ("registry.example/shop", None, True),
+        ("registry.example:5000/shop:develop", None, True),
+        ("registry.example/shop:main", "IfNotPresent", False),  # chosen for a local image
+        ("registry.example/shop:1.4.2", None, False),
+        ("registry.example/shop:main@sha256:" + "0" * 64, None, False),
+    ],
+)
+def test_moving_image_tags(image: str, policy: str | None, flagged: bool) -> None:
+    objs = good()
+    web(objs)["image"] = image
+    web(objs).pop("imagePullPolicy")
+    if policy:
+        web(objs)["imagePullPolicy"] = policy
+    assert ids(audit(objs)) == (["KP010"] if flagged else [])

@@ -84,9 +84,10 @@ def containers(
     objs: Objects,
 ) -> Iterator[tuple[Deployment, int, Mapping[str, Any], bool]]:
     """(Deployment, index, container, serves traffic) for every container of every
-    Deployment."""
+    Deployment. No container of a Deployment that serves nothing (no port, no Service
+    selects it: a load generator, a debug client) serves traffic."""
     for d in objs.deployments:
-        serves = {i for i, _ in serving(d.containers)}
+        serves = {i for i, _ in serving(d.containers)} if objs.serves(d) else set()
         for i, c in d.containers:
             yield d, i, c, i in serves
 

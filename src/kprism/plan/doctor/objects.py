@@ -9,16 +9,19 @@ concerns it.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from kprism.plan.doctor.base import IGNORE_ANNOTATION, ObjectRef, Rule
 
 if TYPE_CHECKING:
     from kprism.plan.doctor.config import DoctorConfig
+
+T = TypeVar("T")
 
 #: Where a Deployment keeps its containers.
 CONTAINERS: Final = "/spec/template/spec/containers"
@@ -137,15 +140,125 @@ class Deployment(Obj):
     containers: list[tuple[int, Mapping[str, Any]]]
 
 
+class LabelIndex(Generic[T]):
+    """Objects by their labels, per namespace: which of them an equality selector matches.
+
+    Each object is filed under every ``(namespace, key, value)`` of its labels; a query
+    looks only at the smallest bucket among the selector's pairs and checks the full
+    selector there. Matching every Service against every Deployment of a 5 MB manifest
+    is quadratic; this is not. ``comparisons`` counts the full checks made.
+    """
+
+    def __init__(self, items: Iterable[tuple[str, Mapping[str, str], T]]) -> None:
+        self._by: dict[tuple[str, str, str], list[tuple[Mapping[str, str], T]]] = {}
+        for namespace, labels, item in items:
+            for key, value in labels.items():
+                self._by.setdefault((namespace, key, value), []).append((labels, item))
+        self.comparisons = 0
+
+    def matching(self, namespace: str, selector: Mapping[str, str]) -> list[T]:
+        """The objects in ``namespace`` whose labels ``selector`` matches (none for ``{}``)."""
+        if not selector:
+            return []
+        buckets = [self._by.get((namespace, k, v), []) for k, v in selector.items()]
+        smallest = min(buckets, key=len)
+        self.comparisons += len(smallest)
+        return [item for labels, item in smallest if selector_matches(selector, labels)]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Objects:
-    """The objects of one audit by kind; anything else is ignored."""
+    """The objects of one audit by kind; anything else is ignored.
+
+    The relations between them (which Deployments and pods a Service selects, which
+    Deployments a PDB covers, which HPAs scale a Deployment) are computed once, through
+    indexes, on first use.
+    """
 
     deployments: list[Deployment] = field(default_factory=list)
     services: list[Obj] = field(default_factory=list)
     pdbs: list[Obj] = field(default_factory=list)
     hpas: list[Obj] = field(default_factory=list)
     pods: list[Obj] = field(default_factory=list)
+    track_label: str = "color"
+
+    @functools.cached_property
+    def deployment_index(self) -> LabelIndex[Deployment]:
+        """The Deployments by the labels of their pod template."""
+        return LabelIndex((d.ref.namespace, d.pod_labels, d) for d in self.deployments)
+
+    @functools.cached_property
+    def pod_index(self) -> LabelIndex[Obj]:
+        """The bare Pods by their labels."""
+        return LabelIndex(
+            (p.ref.namespace, str_map(dig(p.body, "metadata", "labels")), p) for p in self.pods
+        )
+
+    def selected(self, service: Obj) -> list[Deployment]:
+        """The Deployments whose pods the Service's selector matches."""
+        return self.deployment_index.matching(service.ref.namespace, service_selector(service.body))
+
+    def selected_pods(self, service: Obj) -> list[Obj]:
+        """The bare Pods the Service's selector matches."""
+        return self.pod_index.matching(service.ref.namespace, service_selector(service.body))
+
+    @functools.cached_property
+    def _app_selected(self) -> frozenset[int]:
+        """Positions of the Deployments a Service selects by its labels besides the track
+        label: every track of an app, the idle one too."""
+        out: set[int] = set()
+        for svc in self.services:
+            app_sel = {k: v for k, v in service_selector(svc.body).items() if k != self.track_label}
+            out.update(d.index for d in self.deployment_index.matching(svc.ref.namespace, app_sel))
+        return frozenset(out)
+
+    def serves(self, d: Deployment) -> bool:
+        """Whether ``d`` may get Service traffic: a container declares a port, a Service
+        selects its pods, or no Service of its namespace is known (a lone file)."""
+        if any(as_list(c.get("ports")) for _, c in d.containers):
+            return True
+        if d.ref.namespace not in {s.ref.namespace for s in self.services}:
+            return True
+        return d.index in self._app_selected
+
+    @functools.cached_property
+    def _covered(self) -> dict[int, list[Deployment]]:
+        out: dict[int, list[Deployment]] = {}
+        by_ns: dict[str, list[Deployment]] = {}
+        for d in self.deployments:
+            by_ns.setdefault(d.ref.namespace, []).append(d)
+        for p in self.pdbs:
+            selector = dig(p.body, "spec", "selector")
+            match = str_map(as_map(selector).get("matchLabels"))
+            ns = p.ref.namespace
+            candidates = self.deployment_index.matching(ns, match) if match else by_ns.get(ns, [])
+            out[p.index] = [d for d in candidates if label_selector_matches(selector, d.pod_labels)]
+        return out
+
+    def covered_by(self, pdb: Obj) -> list[Deployment]:
+        """The Deployments whose pods the PodDisruptionBudget selects."""
+        return self._covered.get(pdb.index, [])
+
+    @functools.cached_property
+    def _covering(self) -> frozenset[int]:
+        return frozenset(d.index for ds in self._covered.values() for d in ds)
+
+    def has_pdb(self, d: Deployment) -> bool:
+        """Whether a PodDisruptionBudget selects the pods of ``d``."""
+        return d.index in self._covering
+
+    @functools.cached_property
+    def _hpas(self) -> dict[tuple[str, str], list[Obj]]:
+        out: dict[tuple[str, str], list[Obj]] = {}
+        for h in self.hpas:
+            target = hpa_target(h)
+            if target is not None:
+                out.setdefault((h.ref.namespace, target), []).append(h)
+        return out
+
+    def hpas_of(self, d: Deployment) -> list[Obj]:
+        """The HPAs that scale ``d``."""
+        return self._hpas.get((d.ref.namespace, d.ref.name), [])
 
 
 def _ignored(*annotation_maps: object) -> frozenset[str]:
@@ -192,7 +305,7 @@ def _deployment(
 
 def classify(objects: Sequence[Mapping[str, Any]], config: DoctorConfig) -> Objects:
     """Sort ``objects`` by kind; an unset namespace is ``config.default_namespace``."""
-    out = Objects()
+    out = Objects(track_label=config.track_label)
     buckets = {
         "Service": out.services,
         "PodDisruptionBudget": out.pdbs,
@@ -227,16 +340,10 @@ def hpa_min(hpa: Obj) -> int:
     return 1 if value is None else value
 
 
-def hpas_of(objs: Objects, d: Deployment) -> list[Obj]:
-    """The HPAs that scale ``d``."""
-    return [
-        h for h in objs.hpas if h.ref.namespace == d.ref.namespace and hpa_target(h) == d.ref.name
-    ]
-
-
 __all__ = [
     "CONTAINERS",
     "Deployment",
+    "LabelIndex",
     "Obj",
     "Objects",
     "app_of",
@@ -248,7 +355,6 @@ __all__ = [
     "fmt_seconds",
     "hpa_min",
     "hpa_target",
-    "hpas_of",
     "label_selector_matches",
     "scaled",
     "selector_matches",

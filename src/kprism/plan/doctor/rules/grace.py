@@ -18,8 +18,11 @@ GRACE_PATH: Final = "/spec/template/spec/terminationGracePeriodSeconds"
 
 
 def check(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
-    """Deployments whose grace period ends before preStop and drain are over."""
+    """Deployments whose grace period ends before preStop and drain are over (and that
+    serve traffic: a load generator may stop at once)."""
     for d in objs.deployments:
+        if not objs.serves(d):
+            continue
         seconds, explicit = grace(d.pod_spec)
         wait = longest_prestop(d.pod_spec)
         need = wait + config.drain_seconds

@@ -7,15 +7,7 @@ from typing import TYPE_CHECKING
 
 from kprism.plan.doctor.base import Rule, Severity
 from kprism.plan.doctor.checks import Hit, RuleDef
-from kprism.plan.doctor.objects import (
-    Objects,
-    as_map,
-    dig,
-    hpa_min,
-    hpas_of,
-    label_selector_matches,
-    scaled,
-)
+from kprism.plan.doctor.objects import Objects, as_map, hpa_min, scaled
 
 if TYPE_CHECKING:
     from kprism.plan.doctor.config import DoctorConfig
@@ -34,15 +26,10 @@ def check_missing(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
     for d in objs.deployments:
         if config.expect_pdb is None and d.ref.namespace not in known:
             continue
-        minimum = max([d.replicas] + [hpa_min(h) for h in hpas_of(objs, d)])
+        minimum = max([d.replicas] + [hpa_min(h) for h in objs.hpas_of(d)])
         if minimum < 2:
             continue
-        covered = any(
-            p.ref.namespace == d.ref.namespace
-            and label_selector_matches(dig(p.body, "spec", "selector"), d.pod_labels)
-            for p in objs.pdbs
-        )
-        if not covered:
+        if not objs.has_pdb(d):
             yield Hit(
                 obj=d,
                 path="/spec/template/metadata/labels",
@@ -56,12 +43,7 @@ def check_blocking(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
     """KP008: PDBs that allow no voluntary eviction."""
     for p in objs.pdbs:
         spec = as_map(p.body.get("spec"))
-        selector = spec.get("selector")
-        total = sum(
-            d.replicas
-            for d in objs.deployments
-            if d.ref.namespace == p.ref.namespace and label_selector_matches(selector, d.pod_labels)
-        )
+        total = sum(d.replicas for d in objs.covered_by(p))
         why, path = None, ""
         if "maxUnavailable" in spec:
             raw = spec["maxUnavailable"]

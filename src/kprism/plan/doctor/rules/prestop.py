@@ -67,6 +67,8 @@ def check_exec_sleep(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
         return
     for d, i, c, _ in containers(objs):
         hook = prestop(c)
+        if not objs.serves(d):
+            continue  # its preStop hook is not needed at all
         if hook.kind == "exec-sleep" and hook.pure and hook.seconds is not None:
             secs = max(1, math.ceil(hook.seconds))
             yield Hit(

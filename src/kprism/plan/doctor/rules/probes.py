@@ -21,12 +21,19 @@ _PROBE_DEFAULTS: Final = {
 }
 
 
+#: What does not change the check itself: when it starts, and what it sends along.
+_NOT_THE_CHECK: Final = ("initialDelaySeconds", "terminationGracePeriodSeconds")
+
+
 def normal_probe(probe: Mapping[str, Any]) -> dict[str, Any]:
-    """The probe with Kubernetes' defaults filled in, so a manifest compares like the live
-    object."""
-    out = {**_PROBE_DEFAULTS, **probe}
+    """The check a probe makes and how tolerant it is: Kubernetes' defaults filled in (a
+    manifest compares like the live object), without the initial delay and the HTTP
+    headers (a probe that waits longer to start, or sends another cookie, still fails
+    exactly when the other one does)."""
+    out = {k: v for k, v in {**_PROBE_DEFAULTS, **probe}.items() if k not in _NOT_THE_CHECK}
     if isinstance(out.get("httpGet"), Mapping):
-        out["httpGet"] = {"path": "/", "scheme": "HTTP", **out["httpGet"]}
+        http = {k: v for k, v in out["httpGet"].items() if k != "httpHeaders"}
+        out["httpGet"] = {"path": "/", "scheme": "HTTP", **http}
     return out
 
 
@@ -44,7 +51,8 @@ def check(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
                 container=cname(c),
                 path=container_path(i, "livenessProbe"),
                 message=f'container "{cname(c)}" uses the same check for liveness and '
-                "readiness: a busy pod is restarted instead of rested, and restarts cascade",
+                f"readiness{'' if ready == live else ' (they differ only in initial delay or headers)'}"
+                ": a busy pod is restarted instead of rested, and restarts cascade",
             )
 
 

@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from kprism.plan.doctor.base import Edit, Finding, Rule, Severity
 from kprism.plan.doctor.checks import Hit, RuleDef
-from kprism.plan.doctor.objects import Objects, as_int, as_map, dig, scaled
+from kprism.plan.doctor.objects import (
+    Objects,
+    as_int,
+    as_list,
+    as_map,
+    dig,
+    label_selector_matches,
+    scaled,
+    str_map,
+)
 
 if TYPE_CHECKING:
     from kprism.plan.doctor.config import DoctorConfig
@@ -27,6 +36,31 @@ def rolling(body: Mapping[str, Any], replicas: int) -> tuple[int, int, object, o
     return mu, ms, spec.get("maxUnavailable"), spec.get("maxSurge")
 
 
+HOSTNAME: Final = "kubernetes.io/hostname"
+
+
+def one_pod_per_node(body: Mapping[str, Any]) -> bool:
+    """Whether a required pod anti-affinity on the node name keeps the Deployment's pods on
+    separate nodes: then a surge pod only fits on a node without one of them."""
+    labels = str_map(dig(body, "spec", "template", "metadata", "labels"))
+    terms = as_list(
+        dig(
+            body,
+            "spec",
+            "template",
+            "spec",
+            "affinity",
+            "podAntiAffinity",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+        )
+    )
+    return any(
+        as_map(term).get("topologyKey") == HOSTNAME
+        and label_selector_matches(as_map(term).get("labelSelector"), labels)
+        for term in terms
+    )
+
+
 def check_max_unavailable(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
     """KP006: a rolling update that may stop pods before their replacements are ready."""
     for d in objs.deployments:
@@ -38,18 +72,38 @@ def check_max_unavailable(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
             continue
         severe = d.replicas <= config.few_replicas or mu >= d.replicas
         how = f"maxUnavailable {raw_mu}" if raw_mu is not None else f"default {DEFAULT_ROLLING}"
+        message = (
+            f"a rolling update may stop {mu} of {d.replicas} pods before their "
+            f"replacements are ready ({how}), shrinking capacity during every rollout"
+        )
+        if one_pod_per_node(d.body):
+            yield Hit(
+                obj=d,
+                severity=Severity.WARNING if severe else Severity.INFO,
+                path="/spec/strategy/rollingUpdate/maxUnavailable",
+                message=message + f"; but a required pod anti-affinity on {HOSTNAME} allows "
+                "one pod per node, so maxUnavailable 0 with a surge pod deadlocks the rollout "
+                "when there are no more nodes than replicas (--fix leaves it alone)",
+                fix="make the anti-affinity preferredDuringSchedulingIgnoredDuringExecution, "
+                "then set maxUnavailable: 0 and maxSurge: 1; or keep it and always run more "
+                "nodes than replicas",
+                fixable=False,
+            )
+            continue
         yield Hit(
             obj=d,
             severity=Severity.WARNING if severe else Severity.INFO,
             path="/spec/strategy/rollingUpdate/maxUnavailable",
-            message=f"a rolling update may stop {mu} of {d.replicas} pods before their "
-            f"replacements are ready ({how}), shrinking capacity during every rollout",
+            message=message,
             fix="set strategy.rollingUpdate.maxUnavailable: 0 (and maxSurge: 1)",
         )
 
 
 def fix_max_unavailable(work: Mapping[str, Any], f: Finding, config: DoctorConfig) -> list[Edit]:
-    """maxUnavailable 0, and maxSurge 1 where it would be 0."""
+    """maxUnavailable 0, and maxSurge 1 where it would be 0; nothing under a required
+    one-pod-per-node anti-affinity (the surge pod may fit no node: a deadlock)."""
+    if one_pod_per_node(work):
+        return []
     replicas = as_int(dig(work, "spec", "replicas"))
     mu, _ms, _raw_mu, raw_ms = rolling(work, 1 if replicas is None else replicas)
     if mu == 0:

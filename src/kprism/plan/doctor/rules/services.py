@@ -12,7 +12,6 @@ from kprism.plan.doctor.objects import (
     Objects,
     app_of,
     dig,
-    selector_matches,
     service_selector,
     str_map,
 )
@@ -25,14 +24,9 @@ def check_other_apps(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
     """KP012: Services whose selector matches pods of two apps or more."""
     for svc in objs.services:
         selector = service_selector(svc.body)
-        apps: set[str] = set()
-        for d in objs.deployments:
-            if d.ref.namespace == svc.ref.namespace and selector_matches(selector, d.pod_labels):
-                apps.add(d.app or "")
-        for pod in objs.pods:
-            labels = str_map(dig(pod.body, "metadata", "labels"))
-            if pod.ref.namespace == svc.ref.namespace and selector_matches(selector, labels):
-                apps.add(app_of(labels, config) or "")
+        apps = {d.app or "" for d in objs.selected(svc)}
+        for pod in objs.selected_pods(svc):
+            apps.add(app_of(str_map(dig(pod.body, "metadata", "labels")), config) or "")
         apps.discard("")
         if len(apps) > 1:
             shown = ", ".join(f"{k}={v}" for k, v in sorted(selector.items()))
@@ -65,13 +59,8 @@ def check_mixed_tracks(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
         if not selector or track in selector:
             continue
         by_track: dict[str, list[Deployment]] = {}
-        for d in objs.deployments:
-            if (
-                d.ref.namespace == svc.ref.namespace
-                and d.replicas > 0
-                and track in d.pod_labels
-                and selector_matches(selector, d.pod_labels)
-            ):
+        for d in objs.selected(svc):
+            if d.replicas > 0 and track in d.pod_labels:
                 by_track.setdefault(d.pod_labels[track], []).append(d)
         specs = {repr(_canonical(d.pod_spec)) for ds in by_track.values() for d in ds}
         if len(by_track) < 2 or len(specs) < 2:

@@ -24,11 +24,12 @@ if TYPE_CHECKING:
     from kprism.plan.doctor.config import DoctorConfig
 
 
-def _argv(container: Mapping[str, Any]) -> tuple[list[str], int] | None:
-    """``command + args`` and ``len(command)``; None when the image entrypoint is used."""
+def _argv(container: Mapping[str, Any]) -> tuple[list[str], int]:
+    """``command + args`` and ``len(command)``. Without ``command`` the image's entrypoint
+    runs ``args``: as the command itself when the image has none (most images that take
+    a shell script), or handed to an entrypoint script that runs it; either way a shell
+    in ``args`` is the app's parent."""
     command = as_list(container.get("command"))
-    if not command:
-        return None
     return [str(a) for a in command + as_list(container.get("args"))], len(command)
 
 
@@ -102,14 +103,12 @@ class ShellWrap:
     path: str  # pointer to the script string, relative to the container
     script: str
     rewrite: str | None
+    in_args: bool  # no command: the shell is in args, run by the image's entrypoint
 
 
 def shell_wrap(container: Mapping[str, Any]) -> ShellWrap | None:
     """A ``sh -c`` wrapper that does not hand PID 1 (and SIGTERM) to the app."""
-    found = _argv(container)
-    if found is None:
-        return None
-    argv, n_command = found
+    argv, n_command = _argv(container)
     start, forwards = _init_forwards(argv)
     shell = shell_script(argv, start)
     if forwards or shell is None:
@@ -119,7 +118,13 @@ def shell_wrap(container: Mapping[str, Any]) -> ShellWrap | None:
     if _script_forwards(script):
         return None
     path = pointer("command", at) if at < n_command else pointer("args", at - n_command)
-    return ShellWrap(shell=name, path=path, script=script, rewrite=_exec_rewrite(script))
+    return ShellWrap(
+        shell=name,
+        path=path,
+        script=script,
+        rewrite=_exec_rewrite(script),
+        in_args=n_command == 0,
+    )
 
 
 def check(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
@@ -135,8 +140,8 @@ def check(objs: Objects, config: DoctorConfig) -> Iterator[Hit]:
             container=cname(c),
             path=container_path(i) + wrap.path,
             message=f'container "{cname(c)}" runs its app under "{wrap.shell} -c" without '
-            "exec: the shell does not forward SIGTERM, so the app is SIGKILLed instead of "
-            "draining",
+            f"exec{' (args, run by the image entrypoint)' if wrap.in_args else ''}: the shell "
+            "does not forward SIGTERM, so the app is SIGKILLed instead of draining",
             fix=f"write {example}, or run under tini -g",
             fixable=wrap.rewrite is not None,
         )
