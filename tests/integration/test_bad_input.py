@@ -255,3 +255,84 @@ def test_rbac_forbidden_exits_3_naming_verb_and_resource(
     one_line_error(out, 3, "forbidden", "patch Service hello")
     assert snapshot(kube, namespace) == before
     assert release_status(kube, namespace) == {}
+
+
+def no_lease(kube: Client, namespace: str) -> bool:
+    """Not even a released Lease: the refusal came before the lock."""
+    return not list(kube.list(Lease, namespace=namespace))
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["scale", "hello", "--track", "blue", "--replicas", "2147483648"], ["2147483647"]),
+        (["scale", "hello", "--track", "blue", "--replicas", "abc"], ["--replicas"]),
+        (["clone", "hello", "--track", "red", "-i", V2, "--replicas", "-1"], ["--replicas"]),
+        (
+            ["release", "hello", "-i", V2, "--scale-down-delay", "nan"],
+            ["--scale-down-delay", "nan"],
+        ),
+        (["release", "hello", "-i", V2, "--ready-timeout", "inf"], ["--ready-timeout", "inf"]),
+        (["release", "hello", "-i", V2, "--ready-timeout", "-5"], ["--ready-timeout"]),
+        (["release", "hello", "-i", V2, "--timeout", "nan"], ["--timeout"]),
+        (["rollback", "hello", "--scale-down-delay", "inf"], ["--scale-down-delay"]),
+        (["-o", "xml", "status", "hello"], ["'xml' is not one of"]),
+        (["status", "hello", "-o", "xml"], ["'xml' is not one of"]),
+        (["no-such-command", "hello"], ["No such command 'no-such-command'", "kprism --help"]),
+        (["web", "--port", "99999"], ["--port", "65535"]),
+        (["release", "hello", "-f", "/nonexistent/release.yaml"], ["-f /nonexistent/release.yaml"]),
+    ],
+)
+def test_bad_options_are_one_line_before_anything_is_read_or_written(
+    kube: Client, namespace: str, kubeconfig_path: str, args: list[str], needles: list[str]
+) -> None:
+    """Issue 9's bad inputs: one line, exit 2, the cluster untouched (not even a Lease)."""
+    make_app(kube, namespace, replicas=2)
+    before = snapshot(kube, namespace)
+    out = kprism(*args, "-n", namespace, kubeconfig=kubeconfig_path)
+    one_line_error(out, 2, *needles)
+    assert out.stdout == ""
+    assert snapshot(kube, namespace) == before
+    assert no_lease(kube, namespace)
+
+
+@pytest.mark.parametrize(
+    ("patch", "needle"),
+    [
+        ("spec:\n  containers: 5\n", "spec.containers must be a list of containers, not 5"),
+        ("containers: 5\n", "unknown key 'containers'"),
+        ("spec:\n  containers:\n    - image: x\n", "spec.containers[0] needs a name"),
+        ("- not a mapping\n", "must be a mapping"),
+    ],
+)
+def test_a_patch_file_of_the_wrong_shape_changes_nothing(
+    kube: Client, namespace: str, kubeconfig_path: str, tmp_path: Path, patch: str, needle: str
+) -> None:
+    make_app(kube, namespace, replicas=2)
+    before = snapshot(kube, namespace)
+    path = tmp_path / "patch.yaml"
+    path.write_text(patch)
+    for command in (["release", "hello"], ["clone", "hello", "--track", "red"]):
+        out = kprism(
+            *command, "--patch-file", str(path), "-n", namespace, kubeconfig=kubeconfig_path
+        )
+        one_line_error(out, 2, f"--patch-file {path}", needle)
+    assert snapshot(kube, namespace) == before
+    assert no_lease(kube, namespace)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("", "is empty"),
+        ("garbage: [unclosed\n", "is not valid YAML"),
+        ("just a string\n", "is not a kubeconfig"),
+    ],
+)
+def test_an_empty_or_garbage_kubeconfig_is_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(text)
+    out = kprism("status", "hello", kubeconfig=str(path))
+    one_line_error(out, 2, f"kubeconfig {str(path)!r}", needle)
+    out = kprism("--kubeconfig", str(path), "list", kubeconfig="/nonexistent/kubeconfig")
+    one_line_error(out, 2, f"kubeconfig {str(path)!r}", needle)
