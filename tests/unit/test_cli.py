@@ -425,3 +425,15 @@ def test_the_doctor_loads_when_it_is_used() -> None:
     assert code == 0 and out.startswith("Usage: kprism doctor [OPTIONS] [APP]")
     code, _, err = run("doctor")
     one_line_error(code, err, 2, "name an APP")
+
+
+def test_plan_is_release_dry_run_with_the_same_options(kube: FakeKube) -> None:
+    code, out, err = run("plan", SERVICE, "-i", "hello=hello:2", "--scale-down-delay", "5")
+    assert code == 0, err
+    assert out.startswith("release of hello-blue (blue) into green — dry run, nothing changed:")
+    code, out, err = run("-o", "json", "release", SERVICE, "-i", "hello=hello:2", "--dry-run")
+    assert code == 0, err
+    assert json.loads(out)["release"]["candidate"] == "green"
+    assert kube.applied == [] and kube.holders == {}
+    code, _, err = run("plan", SERVICE, "-i", "hello=hello:2", "--no-wait")
+    one_line_error(code, err, 2, "No such option: --no-wait")
