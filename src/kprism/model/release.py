@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
+
 from kprism.errors import InvalidSpecError
+from kprism.model.analysis import AnalysisRun, BlueGreenAnalysis, run_from_json
 from kprism.model.routing import DEFAULT_ROUTER
 from kprism.model.steps import CanarySpec, canary_spec_from_data
 
@@ -114,6 +117,7 @@ class ReleaseSpec:
     canary: CanarySpec | None = None  # the validated step list, canary only
     router: str = DEFAULT_ROUTER  # traffic router plug-in (canary), see kprism.model.routing
     router_options: Mapping[str, str] = field(default_factory=dict)
+    analysis: BlueGreenAnalysis | None = None  # blue-green: pre/post-promotion analysis
 
     def __post_init__(self) -> None:
         check_seconds("scale-down delay", self.scale_down_delay, minimum=0)
@@ -124,6 +128,9 @@ class ReleaseSpec:
         raw: object = self.canary
         if isinstance(raw, Mapping):
             object.__setattr__(self, "canary", canary_spec_from_data(dict(raw)))
+        analysis: object = self.analysis
+        if isinstance(analysis, Mapping):
+            object.__setattr__(self, "analysis", BlueGreenAnalysis.model_validate(dict(analysis)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,6 +186,7 @@ class ReleaseStatus:
     message: str = ""
     last_error: str = ""
     conditions: tuple[Condition, ...] = ()
+    analysis: tuple[AnalysisRun, ...] = ()  # analysis runs and their measurements
 
     def evolve(self, **changes: Any) -> ReleaseStatus:
         return dataclasses.replace(self, **changes)
@@ -193,7 +201,7 @@ class ReleaseStatus:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, CanarySpec):
+    if isinstance(value, BaseModel):  # CanarySpec, analysis metrics and templates
         return value.model_dump(mode="json", by_alias=True)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -230,6 +238,7 @@ def spec_from_json(data: Mapping[str, Any]) -> ReleaseSpec:
         canary=data.get("canary"),
         router=str(data.get("router", DEFAULT_ROUTER)),
         router_options={str(k): str(v) for k, v in (data.get("router_options") or {}).items()},
+        analysis=data.get("analysis"),
     )
 
 
@@ -245,6 +254,7 @@ def status_from_json(data: Mapping[str, Any]) -> ReleaseStatus:
     kw["stable_images"] = dict(kw.get("stable_images", {}))
     kw["candidate_images"] = dict(kw.get("candidate_images", {}))
     kw["conditions"] = tuple(Condition(**c) for c in kw.get("conditions", []))
+    kw["analysis"] = tuple(run_from_json(r) for r in kw.get("analysis", []))
     return ReleaseStatus(**kw)
 
 
@@ -279,4 +289,13 @@ def history_entry(status: ReleaseStatus) -> dict[str, Any]:
         "finished_at": status.finished_at,
         "message": status.message,
         "last_error": status.last_error,
+        "analysis": [
+            {
+                "name": run.name,
+                "phase": run.phase.value,
+                "message": run.message,
+                "metrics": {r.name: r.phase.value for r in run.results},
+            }
+            for run in status.analysis
+        ],
     }

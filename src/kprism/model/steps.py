@@ -46,7 +46,6 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    PlainSerializer,
     Tag,
     ValidationError,
     field_validator,
@@ -57,48 +56,19 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from kprism.errors import InvalidSpecError
+from kprism.model.analysis import AnalysisRef, AnalysisTemplate, BackgroundAnalysis
+from kprism.model.durations import Duration
+from kprism.model.durations import format_duration as format_duration  # noqa: PLC0414 - re-export
+from kprism.model.durations import parse_duration as parse_duration  # noqa: PLC0414 - re-export
 
 DEFAULT_MAX_SURGE = "25%"
 
-_DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?")
 _PERCENT = re.compile(r"(?P<n>\d+)%")
 
 Loc = tuple[str | int, ...]
 
 
 # -- scalar helpers ------------------------------------------------------------------------
-
-
-def parse_duration(value: str | int) -> int:
-    """``"30s"``, ``"2m"``, ``"1h30m"``, ``"90"`` or ``90`` → whole seconds (> 0).
-
-    Raises :class:`ValueError` with a message fit for the user.
-    """
-    bad = f"{value!r} is not a duration: use e.g. 30s, 2m, 1h30m or seconds"
-    seconds: int | None = None
-    if isinstance(value, str):
-        text = value.strip()
-        match = _DURATION.fullmatch(text)
-        if text.isdigit():
-            seconds = int(text)
-        elif text and match is not None:
-            parts = match.groupdict()
-            seconds = sum(int(parts[u] or 0) * k for u, k in (("h", 3600), ("m", 60), ("s", 1)))
-    elif isinstance(value, int) and not isinstance(value, bool):
-        seconds = value
-    if seconds is None:
-        raise ValueError(bad)  # bad user input (from YAML or a flag), not a programming error
-    if seconds <= 0:
-        raise ValueError(f"duration {value!r} must be positive: drop the pause step instead")
-    return seconds
-
-
-def format_duration(seconds: int) -> str:
-    """Whole seconds → the shortest ``1h30m``-style text :func:`parse_duration` reads back."""
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
-    return text or "0s"
 
 
 def _percent(value: str) -> int | None:
@@ -132,15 +102,6 @@ def candidate_pods(replicas: int | str, *, total: int) -> int:
 # -- pydantic field types --------------------------------------------------------------------
 
 
-def _duration_field(value: Any) -> Any:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise PydanticCustomError("duration", str(exc)) from exc
-
-
 def _pods_or_percent(minimum: int) -> Callable[[Any], int | str]:
     def check(value: Any) -> int | str:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -158,11 +119,6 @@ def _pods_or_percent(minimum: int) -> Callable[[Any], int | str]:
     return check
 
 
-Duration = Annotated[
-    int | None,
-    BeforeValidator(_duration_field),
-    PlainSerializer(lambda v: None if v is None else format_duration(v), return_type=str | None),
-]
 SurgeValue = Annotated[int | str, BeforeValidator(_pods_or_percent(1))]
 ScaleValue = Annotated[int | str, BeforeValidator(_pods_or_percent(0))]
 
@@ -208,24 +164,12 @@ class Pause(_Frozen):
         return self.pause.duration
 
 
-class AnalysisTemplateRef(_Frozen):
-    template_name: str = Field(alias="templateName", min_length=1)
-
-
-class AnalysisArg(_Frozen):
-    name: str = Field(min_length=1)
-    value: str
-
-
-class AnalysisSpec(_Frozen):
-    """Placeholder shape (Argo-like); the analysis runner owns the meaning."""
-
-    templates: tuple[AnalysisTemplateRef, ...] = Field(min_length=1)
-    args: tuple[AnalysisArg, ...] = ()
+AnalysisSpec = AnalysisRef  # a step's templates and arguments (see kprism.model.analysis)
 
 
 class Analysis(_Frozen):
-    """Run an analysis at the current weight; the release fails if it fails."""
+    """Run an analysis at the current weight (a blocking gate): the release goes on when
+    it succeeds, aborts when it fails, and pauses for a human when it is inconclusive."""
 
     kind: ClassVar[Literal["analysis"]] = "analysis"
     analysis: AnalysisSpec
@@ -293,6 +237,10 @@ class CanarySpec(_Frozen):
         default=False, alias="allowDecreasingWeights", strict=True
     )
     auto_promote: bool = Field(default=False, alias="autoPromote", strict=True)
+    #: templates the analysis steps and the background analysis use by name
+    analysis_templates: tuple[AnalysisTemplate, ...] = Field(default=(), alias="analysisTemplates")
+    #: analysis that runs beside the steps, from its startingStep to the end
+    analysis: BackgroundAnalysis | None = None
 
     @model_validator(mode="after")
     def _check_steps(self) -> CanarySpec:
@@ -361,6 +309,19 @@ def _step_problems(spec: CanarySpec) -> list[tuple[Loc, str]]:
                     "a pause without duration waits for `kprism promote`, which never comes "
                     "with autoPromote: true; give it a duration",
                 )
+            )
+    if spec.analysis is not None and spec.analysis.starting_step > len(spec.steps):
+        problems.append(
+            (
+                ("analysis", "startingStep"),
+                f"is {spec.analysis.starting_step}, but there are {len(spec.steps)} steps",
+            )
+        )
+    names = [t.name for t in spec.analysis_templates]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            problems.append(
+                (("analysisTemplates", i, "name"), f"template {name!r} is defined twice")
             )
     if last_weight_index is None:
         problems.append((("steps",), "no setWeight step: the steps must end with setWeight: 100"))
