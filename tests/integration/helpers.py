@@ -195,14 +195,13 @@ class EndpointSampler:
         self, kubeconfig: str, namespace: str, app: str = "hello", stable: str = "blue"
     ) -> None:
         from kprism.kube.client import Kube, Target
-        from kprism.kube.watch import AppFeed
 
         self.kube = Kube(Target(kubeconfig=kubeconfig, namespace=namespace))
         self.ns, self.app, self.stable = namespace, app, stable
         self.samples: list[int] = []
         self.violations: list[str] = []
         self._stop = threading.Event()
-        self._feed = AppFeed(self.kube, namespace=namespace, service=app, app_selector={"app": app})
+        self._feed = self.kube.feed(namespace=namespace, service=app, app_selector={"app": app})
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> EndpointSampler:

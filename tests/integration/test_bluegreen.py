@@ -361,7 +361,8 @@ def test_lease_contention_between_two_processes(
 @pytest.mark.parametrize(
     ("kill_at", "manual"),
     [
-        ("create-candidate", False),
+        # create-candidate lasts one API request: it cannot be hit by polling. The crash
+        # right after it is recorded is test_crash_between_record_and_act_at_every_acting_step.
         ("wait-ready", False),
         ("await-promotion", True),
         ("scale-down-delay", False),

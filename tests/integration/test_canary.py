@@ -245,6 +245,16 @@ def test_bad_yaml_and_stray_flags_are_one_line_errors(
 def test_pause_and_resume_a_running_canary(
     kube: Client, namespace: str, kubeconfig_path: str
 ) -> None:
+    """A user's pause holds a canary past the end of its timed pause step, until resumed.
+
+    No fixed sleeps: the pause step is long enough (15 s) for the pause intent to land
+    inside it on a loaded machine, and "nothing happened" is checked only once the
+    engine has proven it was alive and deciding after the timed pause ended — its
+    Lease was renewed (at the start of an engine cycle) later than ``pause_until``."""
+    from datetime import datetime
+
+    from lightkube.resources.coordination_v1 import Lease
+
     make_app(kube, namespace, replicas=2)
     proc = kprism_bg(
         "release",
@@ -256,7 +266,7 @@ def test_pause_and_resume_a_running_canary(
         "--steps",
         "50,100",
         "--pause",
-        "3s",
+        "15s",
         kubeconfig=kubeconfig_path,
     )
     try:
@@ -264,20 +274,32 @@ def test_pause_and_resume_a_running_canary(
             lambda: release_status(kube, namespace).get("step_index"),
             lambda i: i == 1,
             timeout=60,
-            what="first step",
+            what="the pause step",
         )
         kprism("pause", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
-        wait_for(
-            lambda: release_status(kube, namespace).get("phase"),
-            lambda p: p == "Paused",
+        st = wait_for(
+            lambda: release_status(kube, namespace),
+            lambda s: s.get("paused") is True,
             timeout=30,
             what="paused",
         )
-        import time
+        assert st["step_index"] == 1 and st["pause_until"], st
+        pause_until = datetime.fromisoformat(st["pause_until"].replace("Z", "+00:00"))
 
-        time.sleep(5)  # longer than the 3s pause step: a paused release must not move on
+        def renewed() -> datetime:
+            lease = kube.get(Lease, "kprism-hello", namespace=namespace)
+            assert lease.spec is not None and lease.spec.renewTime is not None
+            return lease.spec.renewTime
+
+        wait_for(
+            renewed,
+            lambda t: t > pause_until,
+            timeout=60,
+            what="an engine cycle after the pause step ended",
+        )
         st = release_status(kube, namespace)
-        assert st["phase"] == "Paused" and st["step_index"] == 1, st
+        assert st["paused"] is True and st["step_index"] == 1, st
+        assert selector(kube, namespace) == {"app": "hello"}  # both tracks, still 50/50
         kprism("resume", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
         _, err = proc.communicate(timeout=90)
     finally:

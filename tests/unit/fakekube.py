@@ -116,6 +116,7 @@ class FakeKube:
         self.patches: list[Mapping[str, Any]] = []
         self.holders: dict[str, str] = {}
         self.waits: list[float] = []
+        self.fresh_observes = 0  # observe(fresh=True) calls: re-reads after a conflict
         #: called before each request by name ("observe", "patch_service", ...): raise to fail it
         self.fail: Callable[[str], None] = lambda call: None
         self._locks = 0
@@ -185,8 +186,11 @@ class FakeKube:
             for d in self.sim.deployments.values()
         ]
 
-    def observe(self, *, namespace: str, service: str, track_label: str) -> AppObs:
+    def observe(
+        self, *, namespace: str, service: str, track_label: str, fresh: bool = False
+    ) -> AppObs:
         self.fail("observe")
+        self.fresh_observes += fresh
         svc = self.get_service(service, namespace)
         return dataclasses.replace(self.sim.observe(), service=svc)
 

@@ -48,6 +48,7 @@ def test_a_conflict_on_record_re_observes_and_decides_again() -> None:
     first = seen.index("patch_service")
     # the conflicting cycle applied nothing; the next cycle observed afresh before writing
     assert seen[first + 1] == "observe"
+    assert kube.fresh_observes == 1, "after a conflict the engine reads past any watch cache"
     assert kube.applied[0].describe().startswith("create Deployment hello-green")
 
 

@@ -12,7 +12,7 @@ from kprism.model.actions import ScaleDeployment
 from kprism.model.release import Action, Change, Kind, Phase, ReleaseSpec
 from kprism.plan import bluegreen
 from tests.unit.bgsim import SimDeployment, blue_app, template
-from tests.unit.fakekube import NS, SERVICE, FakeClock, FakeKube, fake
+from tests.unit.fakekube import NS, SERVICE, FakeClock, FakeKube, FakeLock, fake
 
 APP = ops.App(name=SERVICE, namespace=NS)
 V2 = ReleaseSpec(change=Change(images={"hello": "hello:2"}), scale_down_delay=0)
@@ -161,3 +161,49 @@ def test_scale_refuses_to_empty_the_serving_track() -> None:
     assert kube.applied == [ScaleDeployment(name="hello-green", replicas=2)]
     assert kube.events == [("Scaled", "hello-green scaled to 2")]
     assert kube.holders == {}
+
+
+class _RaceLock(FakeLock):
+    """B's Lease: while B waits for it, engine A runs a whole release to its end."""
+
+    def __init__(self, kube: FakeKube, race: object) -> None:
+        super().__init__(kube.holders, SERVICE, "engine-b")
+        self.race = race
+
+    def acquire(self, now: object = None) -> None:
+        if callable(self.race):
+            race, self.race = self.race, None
+            race()
+        super().acquire()
+
+
+def test_a_plan_made_before_another_release_finished_is_not_recorded() -> None:
+    kube = fake(blue_app())
+    lock_b = _RaceLock(kube, lambda: ops.release(kube, APP, AUTO, timeout=10))
+    with pytest.raises(LockedError, match="changed while this release was being planned"):
+        ops.start_release(kube, APP, V2, lease=lock_b)
+    # A's release stands: green serves at full size, nothing of B's plan was recorded
+    assert kube.sim.selector == {"app": "hello", "color": "green"}
+    assert kube.sim.deployments["hello-green"].replicas == 3
+    assert read_release(kube.get_service(SERVICE, NS)).phase == Phase.SUCCEEDED  # type: ignore[union-attr]
+    assert kube.holders == {}
+
+
+def test_a_rollback_planned_before_another_release_finished_is_not_recorded() -> None:
+    kube = fake(blue_app())
+    ops.release(kube, APP, AUTO, timeout=10)  # blue → green
+    real = kube.lease
+
+    def lease_with_race(*, namespace: str, app: str) -> FakeLock:
+        # while the rollback waits for the Lease, someone releases v3: green → blue
+        kube.lease = real  # type: ignore[method-assign]
+        v3 = ReleaseSpec(
+            change=Change(images={"hello": "hello:3"}), scale_down_delay=0, auto_promote=True
+        )
+        return _RaceLock(kube, lambda: ops.release(kube, APP, v3, timeout=10))
+
+    kube.lease = lease_with_race  # type: ignore[method-assign]
+    with pytest.raises(LockedError, match="changed while this rollback was being planned"):
+        ops.rollback(kube, APP, scale_down_delay=0, timeout=10)
+    kube.lease = real  # type: ignore[method-assign]
+    assert kube.sim.selector == {"app": "hello", "color": "blue"}

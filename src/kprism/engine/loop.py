@@ -75,10 +75,13 @@ class Engine:
         self.clock = clock or SystemClock()
         self.on_tick = on_tick
 
-    def observe(self) -> AppObs:
+    def observe(self, *, fresh: bool = False) -> AppObs:
         return self._retrying(
             lambda: self.kube.observe(
-                namespace=self.namespace, service=self.service, track_label=self.track_label
+                namespace=self.namespace,
+                service=self.service,
+                track_label=self.track_label,
+                fresh=fresh,
             )
         )
 
@@ -124,11 +127,12 @@ class Engine:
     def _sleep(self, seconds: float) -> None:
         self.clock.sleep(seconds)
 
-    def step(self) -> tuple[Decision, AppObs]:
-        """One observe → decide → record → act cycle."""
+    def step(self, *, fresh: bool = False) -> tuple[Decision, AppObs]:
+        """One observe → decide → record → act cycle (``fresh``: read from the API server,
+        not from the watch cache — after a conflict showed the cache was behind)."""
         now = self.clock.now()
         self.lease.renew_if_due(now)
-        obs = self.observe()
+        obs = self.observe(fresh=fresh)
         status = read_release(obs.service)
         if status is None:
             raise UsageError(f"Service {self.service} has no kprism release to drive")
@@ -169,10 +173,13 @@ class Engine:
         with self.kube.feed(
             namespace=self.namespace, service=self.service, app_selector=app_selector
         ) as feed:
+            fresh = False
             while True:
                 try:
-                    decision, _ = self.step()
+                    decision, _ = self.step(fresh=fresh)
+                    fresh = False
                 except ConflictError:
+                    fresh = True  # someone wrote meanwhile: decide again on what is there now
                     continue
                 if decision.done or (until is not None and until(decision.status)):
                     return decision.status

@@ -39,7 +39,7 @@ class Lock(Protocol):
 
 
 class Feed(Protocol):
-    """Wakes a waiter when anything of an app changes (see kube.watch)."""
+    """Wakes a waiter when anything of an app changes (see kube.watch, kube.cache)."""
 
     def __enter__(self) -> Feed: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -62,7 +62,10 @@ class KubeApi(Protocol):
     def list_objects(
         self, kind: str, namespace: str | None, labels: Mapping[str, str] | None = None
     ) -> list[dict[str, Any]]: ...
-    def observe(self, *, namespace: str, service: str, track_label: str) -> AppObs: ...
+    def observe(
+        self, *, namespace: str, service: str, track_label: str, fresh: bool = False
+    ) -> AppObs:
+        """The app's snapshot; from a watch cache where one runs, unless ``fresh``."""
 
     # writing
     def patch_service(self, name: str, namespace: str, patch: Mapping[str, Any]) -> ServiceObs: ...

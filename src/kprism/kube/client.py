@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 import httpx2
 from lightkube import Client, KubeConfig
 from lightkube.codecs import from_dict
+from lightkube.config.client_adapter import ConnectionParams
 from lightkube.config.kubeconfig import SingleConfig
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import EventSource, ObjectReference
@@ -33,6 +35,16 @@ from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
 from kprism.errors import ClusterError, NotFoundError, UsageError
+from kprism.kube.cache import (
+    APP_KINDS,
+    DEPLOYMENTS,
+    ENDPOINT_SLICES,
+    HPAS,
+    PODS,
+    SERVICES,
+    ClusterCache,
+    Informer,
+)
 from kprism.kube.errors import translating
 from kprism.model.actions import (
     CreateDeployment,
@@ -130,23 +142,68 @@ def _dict(obj: Any) -> dict[str, Any]:
     return data
 
 
-class Kube:
-    """One connection to one cluster, scoped to a default namespace."""
+def _resource_of(path: str) -> str:
+    """``/apis/apps/v1/namespaces/web/deployments/hello`` → ``deployments``."""
+    parts = [p for p in path.split("/") if p]
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if rest[:1] == ["namespaces"] and len(rest) >= 3:
+        rest = rest[2:]
+    return rest[0] if rest else "-"
 
-    def __init__(self, target: Target | None = None, *, client: Client | None = None) -> None:
-        target = target or Target()
-        if client is None:
-            config = _load_config(target)
-            self.namespace = target.namespace or config.namespace or "default"
-            self.server = config.cluster.server
-            self.client = Client(config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(20.0))
-        else:
-            self.client = client
-            self.namespace = target.namespace or client.namespace
-            self.server = ""
-        self.target = target
+
+class _Counting(httpx2.BaseTransport):
+    """Counts every request kprism makes, by verb and resource (``GET pods``,
+    ``WATCH services``): tests assert on these counts, benchmarks report them."""
+
+    def __init__(self, inner: httpx2.BaseTransport, counts: Counter[str]) -> None:
+        self._inner = inner
+        self._counts = counts
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        verb = "WATCH" if request.url.params.get("watch") else request.method
+        self._counts[f"{verb} {_resource_of(request.url.path)}"] += 1
+        return self._inner.handle_request(request)
 
     def close(self) -> None:
+        self._inner.close()
+
+
+class Kube:
+    """One connection to one cluster, scoped to a default namespace.
+
+    Requests go through lightkube; watches go through :attr:`cache`, the process's
+    shared informers (:mod:`kprism.kube.cache`), which :meth:`observe` reads from while
+    an engine's feed keeps them running. :attr:`requests` counts every request.
+    """
+
+    def __init__(self, target: Target | None = None) -> None:
+        target = target or Target()
+        config = _load_config(target)
+        self.namespace = target.namespace or config.namespace or "default"
+        self.server = config.cluster.server
+        self.target = target
+        self.requests: Counter[str] = Counter()
+        timeout = httpx2.Timeout(20.0)
+        try:
+            params = ConnectionParams(timeout=timeout).httpx_params(config)
+        except Exception as exc:
+            raise ClusterError(f"cannot use the kubeconfig's credentials: {exc}") from exc
+        verify, auth = params["verify"], params["auth"]
+
+        def transport() -> httpx2.BaseTransport:
+            return _Counting(httpx2.HTTPTransport(verify=verify), self.requests)
+
+        self.client = Client(
+            config, field_manager=FIELD_MANAGER, timeout=timeout, transport=transport()
+        )
+        self.cache = ClusterCache(
+            lambda: httpx2.Client(
+                base_url=params["base_url"], auth=auth, transport=transport(), timeout=timeout
+            )
+        )
+
+    def close(self) -> None:
+        self.cache.stop()
         self.client.close()
 
     # -- reading ------------------------------------------------------------------------
@@ -204,42 +261,29 @@ class Kube:
                 _dict(p) for p in self.client.list(Pod, namespace=namespace, labels=_labels(labels))
             ]
 
-    def ready_endpoints(self, service: str, namespace: str) -> frozenset[str]:
-        """Pods the Service's EndpointSlices list with ``ready: true``."""
+    def _list_slices(self, service: str, namespace: str) -> list[dict[str, Any]]:
         with translating(f"list EndpointSlices of Service {service} in namespace {namespace}"):
-            slices = list(
-                self.client.list(
+            return [
+                _dict(es)
+                for es in self.client.list(
                     EndpointSlice,
                     namespace=namespace,
                     labels={"kubernetes.io/service-name": service},
                 )
-            )
-        names: set[str] = set()
-        for es in slices:
-            for ep in es.endpoints or []:
-                if ep.conditions and ep.conditions.ready and ep.targetRef and ep.targetRef.name:
-                    names.add(ep.targetRef.name)
-        return frozenset(names)
+            ]
+
+    def ready_endpoints(self, service: str, namespace: str) -> frozenset[str]:
+        """Pods the Service's EndpointSlices list with ``ready: true``."""
+        return ready_names(self._list_slices(service, namespace))
+
+    def _list_raw_hpas(self, namespace: str) -> list[dict[str, Any]]:
+        with translating(f"list HorizontalPodAutoscalers in namespace {namespace}"):
+            return [
+                _dict(h) for h in self.client.list(HorizontalPodAutoscaler, namespace=namespace)
+            ]
 
     def list_hpas(self, namespace: str) -> list[HpaObs]:
-        with translating(f"list HorizontalPodAutoscalers in namespace {namespace}"):
-            items = list(self.client.list(HorizontalPodAutoscaler, namespace=namespace))
-        out = []
-        for h in items:
-            ref = h.spec.scaleTargetRef
-            if ref.kind != "Deployment":
-                continue
-            out.append(
-                HpaObs(
-                    name=_meta(h).name or "",
-                    target=ref.name,
-                    min_replicas=h.spec.minReplicas or 1,
-                    max_replicas=h.spec.maxReplicas,
-                    desired=(h.status.desiredReplicas if h.status else 0) or 0,
-                    spec=_dict(h).get("spec", {}),
-                )
-            )
-        return out
+        return [h for h in map(hpa_obs, self._list_raw_hpas(namespace)) if h is not None]
 
     def list_objects(
         self, kind: str, namespace: str | None, labels: Mapping[str, str] | None = None
@@ -255,38 +299,69 @@ class Kube:
                 )
             ]
 
-    def observe(self, *, namespace: str, service: str, track_label: str) -> AppObs:
-        """Observe one app: its Service, tracks, pods, endpoints, preview, HPAs."""
+    def observe(
+        self, *, namespace: str, service: str, track_label: str, fresh: bool = False
+    ) -> AppObs:
+        """Observe one app: its Service, tracks, pods, endpoints, preview, HPAs.
+
+        From the shared informers when they watch the namespace and have seen this
+        process's own writes (no request at all); otherwise, or with ``fresh``, from the
+        API server (one request per kind).
+        """
+        if not fresh:
+            informers = {k.name: self.cache.watching(k, namespace) for k in APP_KINDS}
+            synced = {k: i for k, i in informers.items() if i is not None}
+            if len(synced) == len(APP_KINDS) and self.cache.caught_up(synced, namespace, 2.0):
+                return self._observe_cached(synced, namespace, service, track_label)
         svc = self.get_service(service, namespace)
-        app_sel = {k: v for k, v in svc.selector.items() if k != track_label}
-        if not app_sel:
-            raise UsageError(
-                f"Service {service} selects pods only by {track_label!r} (or nothing): kprism needs "
-                "app labels besides the track label, e.g. app=hello"
-            )
-        deployments = [
-            deployment_obs(d, track_label)
-            for d in self.list_deployments(namespace)
-            if _selects(
-                app_sel, d.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
-            )
-        ]
-        pods = [pod_obs(p, track_label) for p in self.list_pods(namespace, app_sel)]
-        preview = self.find_service(preview_name(service), namespace)
-        return AppObs(
+        app_sel = _app_selector(svc, track_label)
+        return _app_obs(
             namespace=namespace,
-            service=svc,
+            svc=svc,
             track_label=track_label,
-            deployments=tuple(sorted(deployments, key=lambda d: d.name)),
-            pods=tuple(sorted(pods, key=lambda p: p.name)),
-            endpoints=self.ready_endpoints(service, namespace),
-            preview=preview,
-            preview_endpoints=(
-                self.ready_endpoints(preview.name, namespace) if preview else frozenset()
-            ),
-            hpas=tuple(
-                h for h in self.list_hpas(namespace) if any(d.name == h.target for d in deployments)
-            ),
+            deployments=self.list_deployments(namespace),
+            pods=self.list_pods(namespace, app_sel),
+            preview=self.find_service(preview_name(service), namespace),
+            slices=lambda name: self._list_slices(name, namespace),
+            hpas=self._list_raw_hpas(namespace),
+        )
+
+    def _observe_cached(
+        self, informers: Mapping[str, Informer], namespace: str, service: str, track_label: str
+    ) -> AppObs:
+        raw = informers[SERVICES.name].get(namespace, service)
+        if raw is None:
+            raise NotFoundError(
+                f"cannot get Service {service} in namespace {namespace}: not found",
+                kind="Service",
+                name=service,
+                namespace=namespace,
+            )
+        svc = service_obs(raw)
+        preview = informers[SERVICES.name].get(namespace, preview_name(service))
+
+        def slices(name: str) -> list[dict[str, Any]]:
+            return [
+                s
+                for s in informers[ENDPOINT_SLICES.name].items(namespace)
+                if (s.get("metadata", {}).get("labels") or {}).get("kubernetes.io/service-name")
+                == name
+            ]
+
+        app_sel = _app_selector(svc, track_label)
+        return _app_obs(
+            namespace=namespace,
+            svc=svc,
+            track_label=track_label,
+            deployments=informers[DEPLOYMENTS.name].items(namespace),
+            pods=[
+                p
+                for p in informers[PODS.name].items(namespace)
+                if _selects(app_sel, p.get("metadata", {}).get("labels") or {})
+            ],
+            preview=service_obs(preview) if preview is not None else None,
+            slices=slices,
+            hpas=informers[HPAS.name].items(namespace),
         )
 
     # -- generic objects (one request each; plain JSON in and out) -----------------------
@@ -313,7 +388,8 @@ class Kube:
         with translating(
             f"create {res.kind} {meta['name']} in namespace {meta['namespace']}", kind=res.kind
         ):
-            self.client.create(cast(Any, from_dict(dict(body))), namespace=meta["namespace"])
+            made = self.client.create(cast(Any, from_dict(dict(body))), namespace=meta["namespace"])
+        self._wrote(res.kind, meta["namespace"], made)
 
     def replace_object(self, res: ResourceKind, body: Mapping[str, Any]) -> None:
         """PUT ``body``; its ``metadata.resourceVersion`` is the precondition."""
@@ -321,7 +397,8 @@ class Kube:
         with translating(
             f"replace {res.kind} {meta['name']} in namespace {meta['namespace']}", kind=res.kind
         ):
-            self.client.replace(cast(Any, from_dict(dict(body))))
+            done = self.client.replace(cast(Any, from_dict(dict(body))))
+        self._wrote(res.kind, meta["namespace"], done)
 
     def patch_object(
         self, res: ResourceKind, name: str, namespace: str, patch: Mapping[str, Any]
@@ -330,9 +407,10 @@ class Kube:
         with translating(
             self._what("patch", res, name, namespace), kind=res.kind, name=name, namespace=namespace
         ):
-            self.client.patch(
+            done = self.client.patch(
                 _resource(res), name, dict(patch), namespace=namespace, patch_type=PatchType.MERGE
             )
+        self._wrote(res.kind, namespace, done)
 
     def delete_object(self, res: ResourceKind, name: str, namespace: str) -> None:
         """Delete one object; one that is already gone is not an error."""
@@ -346,6 +424,11 @@ class Kube:
             ),
         ):
             self.client.delete(_resource(res), name, namespace=namespace)
+            self.cache.deleted(res.kind, namespace, name)
+
+    def _wrote(self, kind: str, namespace: str, obj: Any) -> None:
+        """Tell the cache about a write, so reads from it wait until the watch saw it."""
+        self.cache.wrote(kind, namespace, _meta(obj).resourceVersion if obj is not None else None)
 
     # -- lock and change feed -----------------------------------------------------------
 
@@ -356,10 +439,10 @@ class Kube:
         return AppLease(self, namespace=namespace, app=app)
 
     def feed(self, *, namespace: str, service: str, app_selector: Mapping[str, str]) -> AppFeed:
-        """A change feed for the app (started by ``with``)."""
+        """A change feed for the app over the shared informers (started by ``with``)."""
         from kprism.kube.watch import AppFeed
 
-        return AppFeed(self, namespace=namespace, service=service, app_selector=app_selector)
+        return AppFeed(self.cache, namespace=namespace, service=service, app_selector=app_selector)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -369,6 +452,7 @@ class Kube:
             svc = self.client.patch(
                 Service, name, dict(patch), namespace=namespace, patch_type=PatchType.MERGE
             )
+        self._wrote("Service", namespace, svc)
         return service_obs(_dict(svc))
 
     def json_patch_deployment(
@@ -376,11 +460,11 @@ class Kube:
     ) -> dict[str, Any]:
         """RFC 6902 JSON patch; a failed ``test`` op comes back as UsageError (HTTP 422)."""
         with translating(f"patch Deployment {name} in namespace {namespace}"):
-            return _dict(
-                self.client.patch(
-                    Deployment, name, ops, namespace=namespace, patch_type=PatchType.JSON
-                )
+            dep = self.client.patch(
+                Deployment, name, ops, namespace=namespace, patch_type=PatchType.JSON
             )
+        self._wrote("Deployment", namespace, dep)
+        return _dict(dep)
 
     def apply(self, action: KubeAction, *, namespace: str, service: str) -> None:
         """Carry out one planner action with one request (creates tolerate 'exists')."""
@@ -388,7 +472,8 @@ class Kube:
         match action:
             case CreateDeployment(name=name, body=body):
                 with translating(f"create Deployment {name} in namespace {namespace}"):
-                    c.create(cast(Deployment, from_dict(dict(body))), namespace=namespace)
+                    made = c.create(cast(Deployment, from_dict(dict(body))), namespace=namespace)
+                self._wrote("Deployment", namespace, made)
             case ReplaceTemplate(name=name, template=template, annotations=annotations):
                 ops: list[dict[str, Any]] = [
                     {"op": "replace", "path": "/spec/template", "value": dict(template)}
@@ -398,22 +483,27 @@ class Kube:
                         {"op": "add", "path": f"/metadata/annotations/{_escape(k)}", "value": v}
                     )
                 with translating(f"update Deployment {name} in namespace {namespace}"):
-                    c.patch(Deployment, name, ops, namespace=namespace, patch_type=PatchType.JSON)
+                    dep = c.patch(
+                        Deployment, name, ops, namespace=namespace, patch_type=PatchType.JSON
+                    )
+                self._wrote("Deployment", namespace, dep)
             case ScaleDeployment(name=name, replicas=replicas):
                 with translating(f"scale Deployment {name} in namespace {namespace}"):
-                    c.patch(
+                    dep = c.patch(
                         Deployment,
                         name,
                         {"spec": {"replicas": replicas}},
                         namespace=namespace,
                         patch_type=PatchType.MERGE,
                     )
+                self._wrote("Deployment", namespace, dep)
             case DeleteDeployment(name=name):
                 with (
                     suppress(NotFoundError),
                     translating(f"delete Deployment {name} in namespace {namespace}"),
                 ):
                     c.delete(Deployment, name, namespace=namespace)
+                    self.cache.deleted("Deployment", namespace, name)
             case SetSelector(service=svc_name, selector=selector, previous=previous):
                 patch: dict[str, str | None] = {k: None for k in previous if k not in selector}
                 patch.update(selector)
@@ -428,7 +518,8 @@ class Kube:
                 existing = self.find_service(name, namespace)
                 if existing is None:
                     with translating(f"create Service {name} in namespace {namespace}"):
-                        c.create(cast(Service, from_dict(body)), namespace=namespace)
+                        created = c.create(cast(Service, from_dict(body)), namespace=namespace)
+                    self._wrote("Service", namespace, created)
                 else:
                     patch = {k: None for k in existing.selector if k not in selector}
                     patch.update(dict(selector))
@@ -439,6 +530,7 @@ class Kube:
                     translating(f"delete Service {name} in namespace {namespace}"),
                 ):
                     c.delete(Service, name, namespace=namespace)
+                    self.cache.deleted("Service", namespace, name)
             case EnsureHpa(name=name, target=target, min_replicas=lo, max_replicas=hi, spec=spec):
                 self._ensure_hpa(namespace, name, target, lo, hi, spec)
             case DeleteHpa(name=name):
@@ -447,6 +539,7 @@ class Kube:
                     translating(f"delete HorizontalPodAutoscaler {name} in namespace {namespace}"),
                 ):
                     c.delete(HorizontalPodAutoscaler, name, namespace=namespace)
+                    self.cache.deleted("HorizontalPodAutoscaler", namespace, name)
             case EmitEvent(reason=reason, message=message, warning=warning):
                 self.emit_event(
                     namespace=namespace,
@@ -469,7 +562,7 @@ class Kube:
         }
         try:
             with translating(f"patch {what}"):
-                self.client.patch(
+                hpa = self.client.patch(
                     HorizontalPodAutoscaler,
                     name,
                     patch,
@@ -484,9 +577,10 @@ class Kube:
                 "spec": {**dict(spec), **patch["spec"]},
             }
             with translating(f"create {what}"):
-                self.client.create(
+                hpa = self.client.create(
                     cast(HorizontalPodAutoscaler, from_dict(body)), namespace=namespace
                 )
+        self._wrote("HorizontalPodAutoscaler", namespace, hpa)
 
     def emit_event(
         self, *, namespace: str, service: str, reason: str, message: str, warning: bool = False
@@ -597,6 +691,80 @@ def pod_obs(p: Mapping[str, Any], track_label: str) -> PodObs:
         terminating=meta.get("deletionTimestamp") is not None,
         owner=owner,
         created=str(meta.get("creationTimestamp") or ""),
+    )
+
+
+def ready_names(slices: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    """Pods that EndpointSlices list with ``ready: true``."""
+    names: set[str] = set()
+    for es in slices:
+        for ep in es.get("endpoints") or []:
+            ref = ep.get("targetRef") or {}
+            if (ep.get("conditions") or {}).get("ready") and ref.get("name"):
+                names.add(ref["name"])
+    return frozenset(names)
+
+
+def hpa_obs(h: Mapping[str, Any]) -> HpaObs | None:
+    """A HorizontalPodAutoscaler that scales a Deployment; None for other targets."""
+    spec = h.get("spec") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    if ref.get("kind") != "Deployment":
+        return None
+    return HpaObs(
+        name=(h.get("metadata") or {}).get("name", ""),
+        target=ref.get("name", ""),
+        min_replicas=spec.get("minReplicas") or 1,
+        max_replicas=spec.get("maxReplicas") or 1,
+        desired=(h.get("status") or {}).get("desiredReplicas") or 0,
+        spec=spec,
+    )
+
+
+def _app_selector(svc: ServiceObs, track_label: str) -> dict[str, str]:
+    app_sel = {k: v for k, v in svc.selector.items() if k != track_label}
+    if not app_sel:
+        raise UsageError(
+            f"Service {svc.name} selects pods only by {track_label!r} (or nothing): kprism needs "
+            "app labels besides the track label, e.g. app=hello"
+        )
+    return app_sel
+
+
+def _app_obs(
+    *,
+    namespace: str,
+    svc: ServiceObs,
+    track_label: str,
+    deployments: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
+    preview: ServiceObs | None,
+    slices: Callable[[str], list[dict[str, Any]]],
+    hpas: Iterable[Mapping[str, Any]],
+) -> AppObs:
+    """One app's snapshot from raw objects (read by requests or from the informers)."""
+    app_sel = _app_selector(svc, track_label)
+    tracks = [
+        deployment_obs(d, track_label)
+        for d in deployments
+        if _selects(
+            app_sel, d.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
+        )
+    ]
+    return AppObs(
+        namespace=namespace,
+        service=svc,
+        track_label=track_label,
+        deployments=tuple(sorted(tracks, key=lambda d: d.name)),
+        pods=tuple(sorted((pod_obs(p, track_label) for p in pods), key=lambda p: p.name)),
+        endpoints=ready_names(slices(svc.name)),
+        preview=preview,
+        preview_endpoints=ready_names(slices(preview.name)) if preview else frozenset(),
+        hpas=tuple(
+            h
+            for h in (hpa_obs(x) for x in hpas)
+            if h is not None and any(d.name == h.target for d in tracks)
+        ),
     )
 
 

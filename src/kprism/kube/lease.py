@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from lightkube.resources.coordination_v1 import Lease
 
 from kprism.errors import ConflictError, LockedError, NotFoundError
 from kprism.kube.client import Kube
-from kprism.kube.errors import translating
+from kprism.kube.errors import TransientError, translating
 
 DEFAULT_DURATION = 15
 
@@ -92,6 +93,7 @@ class AppLease:
         self.duration = duration
         self.held = False
         self._last_renew: datetime | None = None
+        self._mine: Lease | None = None  # the Lease as our last write left it
 
     def _get(self) -> Lease | None:
         try:
@@ -130,7 +132,7 @@ class AppLease:
             )
             try:
                 with translating(f"create Lease {self.name} in namespace {self.namespace}"):
-                    self.kube.client.create(body, namespace=self.namespace)
+                    self._mine = self.kube.client.create(body, namespace=self.namespace)
             except ConflictError:
                 return self.info() or LeaseInfo(
                     holder="unknown", renewed=now, duration=self.duration
@@ -155,11 +157,26 @@ class AppLease:
         )
         try:
             with translating(f"update Lease {self.name} in namespace {self.namespace}"):
-                self.kube.client.replace(lease)
+                self._mine = self.kube.client.replace(lease)
         except ConflictError:
             return self.info() or LeaseInfo(holder="unknown", renewed=now, duration=self.duration)
         self.held, self._last_renew = True, now
         return None
+
+    def _renew(self, now: datetime) -> LeaseInfo | None:
+        """Renew with one request: PUT the Lease as we last wrote it (its resourceVersion
+        is the precondition). Only if someone else wrote it meanwhile, read and decide."""
+        mine = self._mine
+        if mine is not None and mine.spec is not None:
+            mine.spec.renewTime = now
+            try:
+                with translating(f"renew Lease {self.name} in namespace {self.namespace}"):
+                    self._mine = self.kube.client.replace(mine)
+                self._last_renew = now
+                return None
+            except (ConflictError, NotFoundError):
+                self._mine = None
+        return self.try_acquire(now)
 
     def acquire(self, now: datetime | None = None) -> None:
         holder = self.try_acquire(now)
@@ -172,11 +189,34 @@ class AppLease:
             )
 
     def renew_if_due(self, now: datetime) -> None:
+        """Renew every third of the Lease's duration. An API server that does not answer
+        is retried until the Lease would expire (a blip must not end a release); only a
+        Lease that expired or that another engine took is lost."""
         if not self.held:
             return
         if self._last_renew and (now - self._last_renew).total_seconds() < self.duration / 3:
             return
-        holder = self.try_acquire(now)
+        expires = (
+            time.monotonic()
+            + self.duration
+            - ((now - self._last_renew).total_seconds() if self._last_renew else 0.0)
+        )
+        delay = 0.2
+        while True:
+            try:
+                holder = self._renew(now)
+                break
+            except TransientError as exc:
+                if time.monotonic() + delay >= expires - 1.0:
+                    self.held = False
+                    raise LockedError(
+                        f"lost the Lease of app {self.app}: could not renew it before it expired "
+                        f"({exc})",
+                        holder="",
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                now = datetime.now(UTC)
         if holder is not None:
             self.held = False
             raise LockedError(

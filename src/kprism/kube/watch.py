@@ -1,137 +1,76 @@
-"""Change feeds: wake the engine when anything of an app changes.
+"""Change feeds: wake an engine when anything of its app changes.
 
 The engine does not need the events themselves (it re-observes the whole app, which
-keeps the planner level-triggered); it needs to wake up promptly instead of polling.
-Each feed is one watch stream per resource kind on a daemon thread. Streams use a
-short read timeout so a stopped feed closes its connection within seconds, and
-reconnect from the last seen resourceVersion so no change is missed.
-
-lightkube's own ``watch`` generator cannot be interrupted while it waits for the next
-event and never closes its response, so this module drives the watch request itself
-with lightkube's request builder and its HTTP client (one private attribute access,
-pinned by the lightkube version range in pyproject.toml).
+keeps the planner level-triggered); it needs to wake up promptly instead of polling. A
+feed subscribes to the process's shared informers (:mod:`kprism.kube.cache`) for the
+app's namespace and fires when an event concerns the app: its Service or the Services
+kprism made for it (``APP-preview``, ``APP-TRACK``), Deployments whose pod template
+carries the app's labels, the app's Pods, the EndpointSlices of those Services, and
+HorizontalPodAutoscalers. Other apps' events only cost a label comparison.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
-from lightkube.core.resource import Resource
-from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Pod, Service
-from lightkube.resources.discovery_v1 import EndpointSlice
+from kprism.kube.cache import APP_KINDS
 
-from kprism.kube.client import Kube, preview_name
+if TYPE_CHECKING:
+    from kprism.kube.cache import ClusterCache
 
-_READ_TIMEOUT = 3.0
+SYNC_TIMEOUT = 20.0
 
 
-def _selector(labels: Mapping[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-class _Stream(threading.Thread):
-    def __init__(
-        self,
-        kube: Kube,
-        res: type[Resource],
-        namespace: str,
-        params: Mapping[str, Any],
-        changed: threading.Event,
-        stopping: threading.Event,
-    ) -> None:
-        super().__init__(daemon=True, name=f"kprism-watch-{res.__name__}")
-        self._kube = kube
-        self._res = res
-        self._ns = namespace
-        self._params = dict(params)
-        self._changed = changed
-        self._stopping = stopping
-        self._rv: str | None = None
-
-    def run(self) -> None:
-        generic = self._kube.client._client  # lightkube GenericSyncClient
-        http: httpx2.Client = generic._client
-        while not self._stopping.is_set():
-            params = {**self._params, "timeoutSeconds": 60, "allowWatchBookmarks": "true"}
-            if self._rv:
-                params["resourceVersion"] = self._rv
-            br = generic.prepare_request(
-                "list", res=self._res, namespace=self._ns, watch=True, params=params
-            )
-            try:
-                with http.stream(
-                    br.method,
-                    br.url,
-                    params=br.params,
-                    timeout=httpx2.Timeout(10.0, read=_READ_TIMEOUT),
-                ) as resp:
-                    if resp.status_code == 410:
-                        self._rv = None
-                        continue
-                    if resp.status_code >= 400:
-                        self._stopping.wait(1.0)
-                        continue
-                    for line in resp.iter_lines():
-                        if self._stopping.is_set():
-                            return
-                        self._handle(line)
-            except (httpx2.TimeoutException, httpx2.TransportError):
-                if self._stopping.wait(0.05):
-                    return
-
-    def _handle(self, line: str) -> None:
-        if not line:
-            return
-        try:
-            event = json.loads(line)
-        except ValueError:
-            return
-        obj = event.get("object") or {}
-        rv = (obj.get("metadata") or {}).get("resourceVersion")
-        if event.get("type") == "ERROR":
-            if obj.get("code") == 410:
-                self._rv = None
-            return
-        if rv:
-            self._rv = rv
-        if event.get("type") != "BOOKMARK":
-            self._changed.set()
+def _has(labels: Mapping[str, str] | None, selector: Mapping[str, str]) -> bool:
+    return (
+        bool(selector)
+        and labels is not None
+        and all(labels.get(k) == v for k, v in selector.items())
+    )
 
 
 class AppFeed:
-    """Wakes a waiter whenever a Deployment, Pod, EndpointSlice or Service of one app changes."""
+    """Wakes a waiter whenever something of one app changes."""
 
     def __init__(
-        self, kube: Kube, *, namespace: str, service: str, app_selector: Mapping[str, str]
+        self,
+        cache: ClusterCache,
+        *,
+        namespace: str,
+        service: str,
+        app_selector: Mapping[str, str],
     ) -> None:
+        self._cache = cache
+        self._namespace = namespace
+        self._service = service
+        self._selector = dict(app_selector)
         self._changed = threading.Event()
-        self._stopping = threading.Event()
-        slices = f"kubernetes.io/service-name in ({service},{preview_name(service)})"
-        self._streams = [
-            _Stream(kube, Deployment, namespace, {}, self._changed, self._stopping),
-            _Stream(
-                kube,
-                Pod,
-                namespace,
-                {"labelSelector": _selector(app_selector)},
-                self._changed,
-                self._stopping,
-            ),
-            _Stream(
-                kube,
-                EndpointSlice,
-                namespace,
-                {"labelSelector": slices},
-                self._changed,
-                self._stopping,
-            ),
-            _Stream(kube, Service, namespace, {}, self._changed, self._stopping),
-        ]
+        self._unsubscribe: Any = None
+
+    def concerns(self, kind: str, obj: Mapping[str, Any]) -> bool:
+        """Whether an event on ``obj`` (of ``kind``) may change what the app's engine sees."""
+        if kind == "":
+            return True  # a relist: anything may have changed
+        meta = obj.get("metadata") or {}
+        if meta.get("namespace") != self._namespace:
+            return False
+        name = str(meta.get("name", ""))
+        mine = name == self._service or name.startswith(self._service + "-")
+        match kind:
+            case "Service":
+                return mine
+            case "Pod":
+                return _has(meta.get("labels"), self._selector)
+            case "Deployment":
+                tmpl = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
+                return mine or _has(tmpl.get("labels"), self._selector)
+            case "EndpointSlice":
+                owner = str((meta.get("labels") or {}).get("kubernetes.io/service-name", ""))
+                return owner == self._service or owner.startswith(self._service + "-")
+            case _:
+                return True  # HPAs: few, and they name their target only by Deployment
 
     def __enter__(self) -> AppFeed:
         self.start()
@@ -141,8 +80,13 @@ class AppFeed:
         self.stop()
 
     def start(self) -> None:
-        for s in self._streams:
-            s.start()
+        self._unsubscribe = self._cache.subscribe(
+            APP_KINDS, self._namespace, self._on_event, sync_timeout=SYNC_TIMEOUT
+        )
+
+    def _on_event(self, kind: str, event: str, obj: Mapping[str, Any]) -> None:
+        if event == "RELISTED" or self.concerns(kind, obj):
+            self._changed.set()
 
     def wait(self, timeout: float) -> bool:
         """Block until something changed or ``timeout`` passed; True if something changed."""
@@ -154,7 +98,7 @@ class AppFeed:
         self._changed.set()
 
     def stop(self, *, join: bool = False) -> None:
-        self._stopping.set()
-        if join:
-            for s in self._streams:
-                s.join(timeout=_READ_TIMEOUT + 2)
+        del join  # nothing to join: the informers are shared and outlive the feed
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None

@@ -19,6 +19,7 @@ from kprism.ops.running import (
     TickHandler,
     app_lease,
     check_outcome,
+    check_still,
     drive,
     identity,
     record_release,
@@ -27,7 +28,7 @@ from kprism.ops.running import (
 )
 from kprism.plan.intents import check_intent, drives_to_end, writes_intent
 from kprism.plan.machine import iso
-from kprism.plan.start import rollback_status, rollback_target
+from kprism.plan.start import basis_of, rollback_status, rollback_target
 
 LEASE_POLL = 0.5  # seconds between attempts to take the Lease in ``resume``
 INTENT_POLL = 0.5  # seconds between looks at a pending intent in ``await_intent``
@@ -171,6 +172,7 @@ def rollback(
             )
         )
     current, previous = rollback_target(obs, read_history(obs.service), app=app.name)
+    basis = basis_of(obs, st)
     now = utcnow()
     status = rollback_status(
         release_id=new_release_id(now),
@@ -183,6 +185,7 @@ def rollback(
         kube,
         app,
         status,
+        check=lambda fresh: check_still(basis, fresh, app=app, what="rollback"),
         reason="RollbackStarted",
         message=lambda by: f"rollback {status.id}: {status.stable} → {status.candidate} by {by}",
     )

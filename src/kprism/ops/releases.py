@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from kprism.ops.running import (
     TickHandler,
     app_lease,
     check_outcome,
+    check_still,
     drive,
     record_release,
     stop_at_wait_points,
@@ -40,7 +41,7 @@ from kprism.plan.preflight import (
     fmt_labels,
     stable_track,
 )
-from kprism.plan.start import initial_status
+from kprism.plan.start import Basis, basis_of, initial_status
 from kprism.plan.template import apply_change, track_deployment_name, with_track
 
 
@@ -71,6 +72,7 @@ class ReleasePlan:
     status: ReleaseStatus
     steps: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    basis: Basis = field(default_factory=Basis)  # what it was planned on
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +178,7 @@ def plan_release(
     obs = observe(kube, app)
     check_single_app(obs)
     check_no_release(kube, app, obs)
+    basis = basis_of(obs, read_release(obs.service))
     warnings = check_release(kube, app, force=force)  # doctor rules: errors raise UsageError
     canary = spec.strategy == Strategy.CANARY
     if canary:
@@ -196,10 +199,12 @@ def plan_release(
         hpa=next((h for h in obs.hpas if h.target == stable.name), None) if canary else None,
     )
     if not canary:
-        return ReleasePlan(status=status, steps=describe_steps(status, obs), warnings=warnings)
+        steps = describe_steps(status, obs)
+        return ReleasePlan(status=status, steps=steps, warnings=warnings, basis=basis)
     _check_canary_tracks(app, obs, spec, status)
     check_router(kube, app, obs, spec)
-    return ReleasePlan(status=status, steps=describe_canary(status, obs), warnings=warnings)
+    steps = describe_canary(status, obs)
+    return ReleasePlan(status=status, steps=steps, warnings=warnings, basis=basis)
 
 
 def start_release(
@@ -219,12 +224,17 @@ def start_release(
     """
     plan = plan_release(kube, app, spec, stable_track=stable_track, force=force)
     st = plan.status
+
+    def checks(obs: AppObs) -> None:  # on fresh state, under the Lease, before recording
+        check_no_release(kube, app, obs)
+        check_still(plan.basis, obs, app=app, what="release")
+
     lease = record_release(
         kube,
         app,
         st,
         lease=lease,
-        check=lambda obs: check_no_release(kube, app, obs),
+        check=checks,
         reason="ReleaseStarted",
         message=lambda by: (
             f"release {st.id}: {st.stable} → {st.candidate} "

@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 
 from kprism.engine.clock import Clock, SystemClock
 from kprism.engine.loop import Engine, Tick
-from kprism.errors import ReleaseFailed
+from kprism.errors import LockedError, ReleaseFailed
 from kprism.kube.api import KubeApi, Lock
-from kprism.kube.state import status_patch
+from kprism.kube.state import read_release, status_patch
 from kprism.model.observed import AppObs
 from kprism.model.release import Phase, ReleaseStatus
 from kprism.ops.apps import App, observe
+from kprism.plan.start import Basis, basis_of, stale_reason
 
 TickHandler = Callable[[Tick], None]
 
@@ -87,6 +88,17 @@ def record_release(
         lease.release()
         raise
     return lease
+
+
+def check_still(basis: Basis, obs: AppObs, *, app: App, what: str) -> None:
+    """Refuse to record a plan made on a different app than what is there now (another
+    engine ran a release between planning and taking the Lease, or someone edited it)."""
+    reason = stale_reason(basis, basis_of(obs, read_release(obs.service)))
+    if reason is not None:
+        raise LockedError(
+            f"app {app.name} changed while this {what} was being planned ({reason}): nothing "
+            f"was changed; check `kprism status {app.name}` and run it again"
+        )
 
 
 def drive(

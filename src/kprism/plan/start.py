@@ -8,6 +8,7 @@ ways a release begins (``release`` and ``rollback``) are unit-tested without a c
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -107,3 +108,40 @@ def rollback_status(
         step_started_at=iso(now),
         message="rolling back",
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Basis:
+    """What a release or rollback was planned on. Planning happens before the Lease is
+    taken, so by the time it is, another engine may have run a whole release: the plan
+    is recorded only if the app still looks like this (:func:`stale_reason`)."""
+
+    last_release: str = ""  # id of the release the Service recorded ("" for none)
+    serving: str | None = None  # the track the Service pinned
+    tracks: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # track → images
+    replicas: Mapping[str, int] = field(default_factory=dict)  # track → spec.replicas
+
+
+def basis_of(obs: AppObs, last_release: ReleaseStatus | None) -> Basis:
+    return Basis(
+        last_release=last_release.id if last_release is not None else "",
+        serving=obs.serving_track(),
+        tracks={d.track: d.images() for d in obs.deployments if d.track},
+        replicas={d.track: d.replicas for d in obs.deployments if d.track},
+    )
+
+
+def stale_reason(planned: Basis, now: Basis) -> str | None:
+    """Why a plan made on ``planned`` must not be recorded on ``now`` (None: it may)."""
+    if now.last_release != planned.last_release:
+        return f"release {now.last_release or '(none)'} was recorded after this one was planned"
+    if now.serving != planned.serving:
+        return f"the Service now selects track {now.serving!r}, not {planned.serving!r}"
+    for track, images in planned.tracks.items():
+        if now.tracks.get(track) != images:
+            return f"track {track} changed (images {dict(now.tracks.get(track) or {})})"
+    if planned.serving is not None and now.replicas.get(planned.serving) != planned.replicas.get(
+        planned.serving
+    ):
+        return f"track {planned.serving} was scaled to {now.replicas.get(planned.serving)}"
+    return None

@@ -1,0 +1,106 @@
+"""The shared watch cache (kprism.kube.cache) against the real API server: one watch per
+kind and namespace for any number of apps, observations from the cache equal to fresh
+reads, the process's own writes visible at once, and a release waiting for promotion
+that costs nothing but Lease renewals. These tests assert request *counts*, which are
+not noisy; the timings are in bench/."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from lightkube import Client
+
+from kprism import ops
+from kprism.engine.loop import Engine
+from kprism.errors import TimeoutError_
+from kprism.kube.cache import APP_KINDS
+from kprism.kube.client import Kube, Target
+from kprism.model.actions import ScaleDeployment
+from kprism.model.release import Change, Phase, ReleaseSpec
+from tests.integration.helpers import make_app
+
+V2 = "registry.example/hello:2"
+
+
+@pytest.fixture
+def k(kubeconfig_path: str, namespace: str) -> Iterator[Kube]:
+    kube = Kube(Target(kubeconfig=kubeconfig_path, namespace=namespace))
+    yield kube
+    kube.close()
+
+
+def non_lease(counts: Counter[str]) -> Counter[str]:
+    return Counter({k: v for k, v in counts.items() if not k.endswith(" leases")})
+
+
+def test_apps_in_one_namespace_share_one_watch_per_kind(
+    kube: Client, namespace: str, k: Kube
+) -> None:
+    for name in ("a", "b", "c"):
+        make_app(kube, namespace, name=name, replicas=1)
+    feeds = [
+        k.feed(namespace=namespace, service=name, app_selector={"app": name})
+        for name in ("a", "b", "c")
+    ]
+    for f in feeds:
+        f.start()
+    try:
+        assert k.cache.stats()["informers"] == len(APP_KINDS)
+        for kind in ("pods", "services", "deployments", "endpointslices"):
+            assert k.requests[f"WATCH {kind}"] == 1, k.requests
+        # an event of one app wakes that app's feed only
+        for f in feeds:
+            f.wait(0)
+        k.apply(ScaleDeployment(name="b-blue", replicas=2), namespace=namespace, service="b")
+        assert feeds[1].wait(10.0)
+        assert not feeds[0].wait(0.5) and not feeds[2].wait(0)
+    finally:
+        for f in feeds:
+            f.stop()
+
+
+def test_a_cached_observation_equals_a_fresh_read_and_shows_own_writes_at_once(
+    kube: Client, namespace: str, k: Kube
+) -> None:
+    make_app(kube, namespace, replicas=2)
+    with k.feed(namespace=namespace, service="hello", app_selector={"app": "hello"}):
+        before = Counter(k.requests)
+        cached = k.observe(namespace=namespace, service="hello", track_label="color")
+        assert k.requests == before, "observing from the cache makes no request"
+        assert cached == k.observe(
+            namespace=namespace, service="hello", track_label="color", fresh=True
+        )
+        k.apply(
+            ScaleDeployment(name="hello-blue", replicas=5), namespace=namespace, service="hello"
+        )
+        seen = k.observe(namespace=namespace, service="hello", track_label="color")
+        assert seen.deployment("hello-blue") is not None
+        assert seen.deployment("hello-blue").replicas == 5  # type: ignore[union-attr]
+
+
+def test_a_release_waiting_for_promotion_only_renews_its_lease(
+    kube: Client, namespace: str, k: Kube
+) -> None:
+    make_app(kube, namespace)
+    app = ops.App(name="hello", namespace=namespace)
+    _, lease = ops.start_release(k, app, ReleaseSpec(change=Change(images={"": V2})))
+    engine = Engine(k, namespace=namespace, service="hello", track_label="color", lease=lease)
+    try:
+        st = engine.run(until=lambda s: s.phase == Phase.PAUSED, timeout=120)
+        assert st.step == "await-promotion", st
+        with k.feed(namespace=namespace, service="hello", app_selector={"app": "hello"}):
+            before = Counter(k.requests)
+            with pytest.raises(TimeoutError_):
+                engine.run(timeout=20)
+            spent = Counter(k.requests)
+            spent.subtract(before)
+        # One fresh observation when the engine starts (before its feed subscribes) and
+        # nothing else: no polling, no watch reconnects, no 404 reads of a preview.
+        assert sum(non_lease(spent).values()) <= 7, spent
+        assert not any(key.startswith("WATCH") for key in +spent), spent
+        # a renewal every third of the 15 s Lease, one request each
+        assert spent["PUT leases"] <= 6 and spent["GET leases"] == 0, spent
+    finally:
+        lease.release()
