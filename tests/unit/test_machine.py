@@ -149,4 +149,6 @@ def test_canary_steps_are_matched_by_type() -> None:
     assert paused.status.pause_until == iso(sim.now + timedelta(seconds=30))
     failed = canary.decide(st.evolve(step_index=2), sim.observe(), sim.now)
     assert failed.status.aborting
-    assert "step 3 (Analysis) is not supported yet" in failed.status.last_error
+    assert (
+        "steps[2].analysis.templates[0]: unknown analysis template 't'" in failed.status.last_error
+    )

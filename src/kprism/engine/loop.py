@@ -15,6 +15,7 @@ import random
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from kprism.engine.clock import Clock, SystemClock
@@ -26,6 +27,7 @@ from kprism.model.actions import KubeAction, RemoveRoutes, SetWeights
 from kprism.model.observed import AppObs
 from kprism.model.release import ReleaseStatus
 from kprism.model.routing import exact_weights
+from kprism.plan.analysis import next_due_in
 from kprism.plan.decision import Decision
 from kprism.plan.strategies import planner_for
 
@@ -124,6 +126,15 @@ class Engine:
         )
         return dataclasses.replace(obs, route_weights=weights)
 
+    def _measure(self, status: ReleaseStatus, obs: AppObs, now: datetime) -> ReleaseStatus:
+        """Take the analysis measurements that are due (kprism.analysis), folded into the
+        status the planner decides on and the engine records."""
+        if not status.analysis:
+            return status
+        from kprism.analysis.runner import measure_due
+
+        return measure_due(self.kube, status, obs, now, clock=self.clock.now)
+
     def _sleep(self, seconds: float) -> None:
         self.clock.sleep(seconds)
 
@@ -138,7 +149,8 @@ class Engine:
             raise UsageError(f"Service {self.service} has no kprism release to drive")
         obs = self._with_routes(obs, status)
         intent = read_intent(obs.service)
-        decision = planner_for(status.spec.strategy)(status, obs, now, intent)
+        measured = self._measure(status, obs, now)
+        decision = planner_for(status.spec.strategy)(measured, obs, now, intent)
         if decision.status != status or decision.consume_intent:
             patch = status_patch(
                 obs.service,
@@ -187,6 +199,9 @@ class Engine:
                 wait = min(wait, MAX_WAIT, self.lease.duration / 3)
                 if decision.actions:
                     wait = min(wait, 1.0)
+                due = next_due_in(decision.status, self.clock.now())
+                if due is not None:  # the next analysis measurement
+                    wait = min(wait, due)
                 if deadline is not None:
                     left = deadline - self.clock.monotonic()
                     if left <= 0:

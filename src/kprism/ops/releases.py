@@ -19,7 +19,7 @@ from kprism.kube.state import read_release
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import ReleaseSpec, ReleaseStatus, Strategy, status_to_json
 from kprism.model.routing import router_kind
-from kprism.model.steps import Analysis
+from kprism.ops.analysis import check_analysis
 from kprism.ops.apps import App, observe
 from kprism.ops.doctor import check_release
 from kprism.ops.running import (
@@ -83,14 +83,10 @@ class ReleasePlan:
 
 
 def check_canary_spec(spec: ReleaseSpec) -> None:
-    """Canary steps must be present and supported; routers must exist."""
+    """Canary steps must be present; routers must exist (analysis: :func:`check_analysis`)."""
     if spec.canary is None:
         raise UsageError(
             "a canary needs steps: --steps 10,25,50,100 [--pause 2m] or -f release.yaml"
-        )
-    if any(isinstance(s, Analysis) for s in spec.canary.steps):
-        raise UsageError(
-            "analysis steps are not available yet (no analysis provider is installed): remove them"
         )
     router_kind(spec.router)  # UsageError naming the known routers
     if spec.preview:
@@ -183,6 +179,7 @@ def plan_release(
     canary = spec.strategy == Strategy.CANARY
     if canary:
         check_canary_spec(spec)
+    check_analysis(spec)
     if spec.change.empty:
         raise UsageError("nothing to release: give --image, --set-env or --patch-file")
     stable, candidate, cand_name = _pick_tracks(

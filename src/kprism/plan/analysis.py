@@ -663,3 +663,23 @@ def held(st: ReleaseStatus, name: str) -> bool:
     """The run ``name`` paused the release (inconclusive) and still holds it."""
     run = find_run(st, name)
     return run is not None and run.held and run.phase is RunPhase.INCONCLUSIVE
+
+
+def describe_run(
+    st: ReleaseStatus,
+    ref: AnalysisRef,
+    templates: Iterable[AnalysisTemplate],
+    *,
+    app: str,
+    namespace: str,
+    service: str = "",
+    where: str,
+    gate: bool,
+) -> str:
+    """Every metric of a run as ``kprism plan`` shows it: arguments and variables filled in."""
+    values = variables(st, app=app, namespace=namespace, service=service)
+    try:
+        metrics = resolve(ref, templates, where=where, values=values, gate=gate)
+    except InvalidSpecError as exc:
+        return f"cannot be resolved: {exc}"
+    return "; ".join(describe_metric(m) for m in metrics)

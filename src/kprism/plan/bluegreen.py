@@ -10,8 +10,13 @@ at any point is repaired by running ``decide`` again on a fresh observation.
 
 Forward steps::
 
-    pin-service → create-candidate → wait-ready → preview → await-promotion
-      → switch-traffic → verify-cutover → scale-down-delay → scale-down → done
+    pin-service → create-candidate → wait-ready → preview → pre-promotion-analysis
+      → await-promotion → switch-traffic → verify-cutover → scale-down-delay → scale-down → done
+
+With analysis (``spec.analysis``): the pre-promotion run gates the switch (against the
+preview Service); the post-promotion run runs during the scale-down delay, and stable is
+scaled down only after it passed — if it fails, the release rolls back to stable, which
+is still up.
 
 Abort (operator intent, or a failure such as a readiness timeout)::
 
@@ -24,6 +29,7 @@ Safety invariants (property-tested):
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from kprism.model.actions import (
@@ -35,6 +41,7 @@ from kprism.model.actions import (
     ScaleDeployment,
     SetSelector,
 )
+from kprism.model.analysis import AnalysisRef
 from kprism.model.observed import AppObs
 from kprism.model.release import (
     ANNOTATION_TEMPLATE_HASH,
@@ -43,6 +50,7 @@ from kprism.model.release import (
     Phase,
     ReleaseStatus,
 )
+from kprism.plan import analysis as an
 from kprism.plan.decision import Decision
 from kprism.plan.machine import (
     Act,
@@ -62,6 +70,7 @@ PIN = "pin-service"
 CREATE = "create-candidate"
 WAIT_READY = "wait-ready"
 PREVIEW = "preview"
+PRE_ANALYSIS = "pre-promotion-analysis"
 AWAIT = "await-promotion"
 SWITCH = "switch-traffic"
 VERIFY = "verify-cutover"
@@ -74,9 +83,23 @@ VERIFY_BACK = "verify-switch-back"
 SCALE_DOWN_CANDIDATE = "scale-down-candidate"
 ABORTED = "aborted"
 
-FORWARD = (PIN, CREATE, WAIT_READY, PREVIEW, AWAIT, SWITCH, VERIFY, DELAY, SCALE_DOWN, DONE)
+FORWARD = (
+    PIN,
+    CREATE,
+    WAIT_READY,
+    PREVIEW,
+    PRE_ANALYSIS,
+    AWAIT,
+    SWITCH,
+    VERIFY,
+    DELAY,
+    SCALE_DOWN,
+    DONE,
+)
 BACKWARD = (RESTORE, SWITCH_BACK, VERIFY_BACK, SCALE_DOWN_CANDIDATE, ABORTED)
-BEFORE_SWITCH = (PIN, CREATE, WAIT_READY, PREVIEW, AWAIT)
+BEFORE_SWITCH = (PIN, CREATE, WAIT_READY, PREVIEW, PRE_ANALYSIS, AWAIT)
+PRE_RUN = "pre-promotion"  # analysis run names
+POST_RUN = "post-promotion"
 
 
 def _selector(obs: AppObs, track: str) -> dict[str, str]:
@@ -199,7 +222,7 @@ def _wait_ready(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
 
 def _preview(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if not st.spec.preview:
-        return Next(AWAIT)
+        return Next(PRE_ANALYSIS)
     want = _selector(obs, st.candidate)
     if obs.preview is None or dict(obs.preview.selector) != want:
         return Act(
@@ -215,9 +238,46 @@ def _preview(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     ready = obs.ready_pods(st.candidate)
     if ready and obs.preview_endpoints == ready:
         return Next(
-            AWAIT, event=("PreviewReady", f"Service {obs.preview.name} serves {st.candidate}")
+            PRE_ANALYSIS,
+            event=("PreviewReady", f"Service {obs.preview.name} serves {st.candidate}"),
         )
     return Wait(f"waiting for preview Service {obs.preview.name} endpoints", 5.0)
+
+
+def _analysis_gate(
+    st: ReleaseStatus, obs: AppObs, now: datetime, *, run: str, ref: AnalysisRef, what: str
+) -> Result | None:
+    analysis = st.spec.analysis
+    templates = analysis.templates if analysis is not None else ()
+    service = f"{obs.service.name}-preview" if run == PRE_RUN and st.spec.preview else ""
+    values = an.variables(st, app=obs.service.name, namespace=obs.namespace, service=service)
+    return an.gate(
+        st,
+        now,
+        name=run,
+        metrics=lambda: an.resolve(ref, templates, where=run, values=values, gate=True),
+        what=what,
+    )
+
+
+def _pre_analysis(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
+    """The pre-promotion analysis gates the switch; ``promote`` does not skip a running
+    one (it promotes once it passed), only one that paused the release."""
+    ref = st.spec.analysis.pre_promotion if st.spec.analysis else None
+    if ref is None:
+        return Next(AWAIT)
+    what = f"pre-promotion analysis of {st.candidate}"
+    if st.promoted and an.held(st, PRE_RUN):
+        return Next(
+            AWAIT,
+            status=an.skip(st, PRE_RUN, now, why="skipped by promote"),
+            event=("AnalysisSkipped", f"{what}: skipped by promote"),
+        )
+    result = _analysis_gate(st, obs, now, run=PRE_RUN, ref=ref, what=what)
+    if result is not None:
+        return result
+    run = an.find_run(st, PRE_RUN)
+    return Next(AWAIT, event=("AnalysisSuccessful", f"{what}: {run.message if run else ''}"))
 
 
 def _await(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
@@ -273,6 +333,12 @@ def _verify(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
 
 
 def _delay(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
+    ref = st.spec.analysis.post_promotion if st.spec.analysis else None
+    if ref is not None:
+        what = f"post-promotion analysis of {st.candidate}"
+        result = _analysis_gate(st, obs, now, run=POST_RUN, ref=ref, what=what)
+        if result is not None:
+            return result  # running (stable stays up), paused, or failed: roll back
     verified = parse_iso(st.verified_at) or now
     left = st.spec.scale_down_delay - (now - verified).total_seconds()
     if left <= 0:
@@ -385,6 +451,7 @@ STEPS: dict[str, StepFn] = {
     CREATE: _create,
     WAIT_READY: _wait_ready,
     PREVIEW: _preview,
+    PRE_ANALYSIS: _pre_analysis,
     AWAIT: _await,
     SWITCH: _switch,
     VERIFY: _verify,
@@ -400,8 +467,16 @@ STEPS: dict[str, StepFn] = {
 
 
 def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
-    """Next status and actions for a blue-green release or rollback (pure)."""
-    return drive(st, obs, now, intent, table=STEPS, abort_step=RESTORE, done_step=DONE)
+    """Next status and actions for a blue-green release or rollback (pure). Analysis runs
+    still running end when the release aborts or ends."""
+    decision = drive(st, obs, now, intent, table=STEPS, abort_step=RESTORE, done_step=DONE)
+    out = decision.status
+    if out.aborting or out.phase.terminal:
+        why = "the release is aborting" if out.aborting else "the release ended"
+        stopped = an.stop_runs(out, now, why=why)
+        if stopped is not out:
+            return dataclasses.replace(decision, status=stopped)
+    return decision
 
 
 def promote_refusal(st: ReleaseStatus) -> str | None:

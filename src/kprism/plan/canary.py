@@ -28,7 +28,9 @@ Abort (intent or failure) reuses blue-green's way back, after removing router ro
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,19 +43,22 @@ from kprism.model.actions import (
     SetSelector,
     SetWeights,
 )
+from kprism.model.analysis import AnalysisRef, Metric
 from kprism.model.observed import AppObs
 from kprism.model.release import Intent, Phase, ReleaseStatus
 from kprism.model.routing import exact_weights
 from kprism.model.steps import (
+    Analysis,
     CanarySpec,
     Pause,
     SetCandidateScale,
     SetWeight,
     candidate_pods,
 )
+from kprism.plan import analysis as an
 from kprism.plan import bluegreen as bg
 from kprism.plan.decision import Decision
-from kprism.plan.machine import Act, Fail, Next, Result, StepFn, Wait, drive, iso, parse_iso
+from kprism.plan.machine import Act, Next, Result, StepFn, Wait, drive, iso, parse_iso
 from kprism.plan.weights import (
     CanaryCounts,
     ReplicaPair,
@@ -69,6 +74,7 @@ STEP = "canary-step"
 FINALIZE = "finalize"
 CLEANUP = "remove-routes"
 ABORT_ROUTES = "abort-routes"
+BACKGROUND = "background"  # the background analysis run's name
 
 
 def _ratio(st: ReleaseStatus) -> bool:
@@ -253,6 +259,9 @@ def _create(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
 def _step(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     spec = canary_spec(st)
     steps = spec.steps
+    beside = _background(st, obs, now)
+    if beside is not None:
+        return beside
     if st.full or st.step_index >= len(steps):
         result = _reach_weight(st, obs, 100, now)
         if result is not None:
@@ -271,11 +280,65 @@ def _step(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
             return _pause(st, obs, now, pause.duration, n=len(steps))
         case SetCandidateScale(scale=scale):
             return _set_candidate_scale(st, obs, candidate_pods(scale.replicas, total=st.replicas))
-        case other:
-            return Fail(
-                f"step {st.step_index + 1} ({type(other).__name__}) is not supported yet: "
-                "analysis gates need an analysis provider"
-            )
+        case Analysis(analysis=ref):
+            return _analysis(st, obs, now, ref, n=len(steps))
+    raise AssertionError(f"unknown canary step {steps[st.step_index]!r}")  # pragma: no cover
+
+
+def _resolver(
+    st: ReleaseStatus, obs: AppObs, ref: AnalysisRef, *, where: str, gate: bool
+) -> Callable[[], tuple[Metric, ...]]:
+    return lambda: an.resolve(
+        ref,
+        canary_spec(st).analysis_templates,
+        where=where,
+        values=an.variables(st, app=obs.service.name, namespace=obs.namespace),
+        gate=gate,
+    )
+
+
+def _analysis(st: ReleaseStatus, obs: AppObs, now: datetime, ref: AnalysisRef, *, n: int) -> Result:
+    """A blocking gate: go on when the run succeeds; ``promote`` goes on without it."""
+    i = st.step_index
+    name = f"step-{i + 1}"
+    what = f"step {i + 1}/{n} ({st.requested_weight:g}% on {st.candidate})"
+    if st.promoted:
+        return Next(
+            STEP,
+            status=an.skip(st, name, now, why="skipped by promote").evolve(
+                step_index=i + 1, promoted=False, phase=Phase.PROGRESSING
+            ),
+            event=("AnalysisSkipped", f"{what}: analysis skipped by promote"),
+        )
+    gate = _resolver(st, obs, ref, where=f"steps[{i}].analysis", gate=True)
+    result = an.gate(st, now, name=name, metrics=gate, what=what)
+    if result is not None:
+        return result
+    run = an.find_run(st, name)
+    return Next(
+        STEP,
+        status=st.evolve(step_index=i + 1),
+        event=("AnalysisSuccessful", f"{what}: {run.message if run else 'passed'}"),
+    )
+
+
+def _background(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result | None:
+    """The canary's background analysis, from its starting step on: never blocks a
+    step; fails the release or pauses it like a gate."""
+    ref = canary_spec(st).analysis
+    if ref is None or st.step_index + 1 < ref.starting_step:
+        return None
+    if st.promoted and an.held(st, BACKGROUND):
+        return Wait(
+            "background analysis skipped by promote",
+            0.0,
+            status=an.skip(st, BACKGROUND, now, why="skipped by promote").evolve(
+                promoted=False, phase=Phase.PROGRESSING
+            ),
+            event=("AnalysisSkipped", "background analysis skipped by promote", False),
+        )
+    metrics = _resolver(st, obs, ref, where="analysis", gate=False)
+    return an.background(st, now, name=BACKGROUND, metrics=metrics, what="background analysis")
 
 
 def _set_weight(st: ReleaseStatus, obs: AppObs, now: datetime, weight: float, *, n: int) -> Result:
@@ -409,8 +472,16 @@ def promote_refusal(st: ReleaseStatus) -> str | None:
 
 
 def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
-    """Next status and actions for a canary release (pure)."""
-    return drive(st, obs, now, intent, table=STEPS, abort_step=ABORT_ROUTES, done_step=bg.DONE)
+    """Next status and actions for a canary release (pure). Analysis runs end when the
+    release leaves its steps (done, or on the way back)."""
+    decision = drive(st, obs, now, intent, table=STEPS, abort_step=ABORT_ROUTES, done_step=bg.DONE)
+    out = decision.status
+    if out.aborting or out.phase.terminal or out.step not in (bg.PIN, bg.CREATE, STEP):
+        why = "the release is aborting" if out.aborting else "the canary steps are over"
+        stopped = an.stop_runs(out, now, why=why)
+        if stopped is not out:
+            return dataclasses.replace(decision, status=stopped)
+    return decision
 
 
 def describe(st: ReleaseStatus) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from kprism.errors import UsageError
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import Kind, ReleaseStatus
 from kprism.model.routing import exact_weights
+from kprism.model.steps import Analysis
+from kprism.plan.analysis import describe_run
 from kprism.plan.validate import check_track
 
 PALETTE = ("blue", "green")
@@ -172,12 +174,41 @@ def describe_steps(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
     )
     if st.spec.preview:
         out.append(f"expose {st.candidate} on Service {svc}-preview and wait for its endpoints")
+    bga = st.spec.analysis
+    if bga is not None and bga.pre_promotion is not None:
+        text = describe_run(
+            st,
+            bga.pre_promotion,
+            bga.templates,
+            app=svc,
+            namespace=obs.namespace,
+            service=f"{svc}-preview" if st.spec.preview else svc,
+            where="prePromotion",
+            gate=True,
+        )
+        out.append(
+            f"pre-promotion analysis (must pass before the switch; inconclusive pauses): {text}"
+        )
     if not st.spec.auto_promote and st.kind != Kind.ROLLBACK:
         out.append(f"wait for `kprism promote {svc}`")
     out.append(f"switch Service {svc} selector {label}: {st.stable} → {st.candidate} in one PATCH")
     out.append(
         f"verify the EndpointSlices of {svc} list exactly the {st.candidate} pods (timeout {st.spec.verify_timeout:.0f}s)"
     )
+    if bga is not None and bga.post_promotion is not None:
+        text = describe_run(
+            st,
+            bga.post_promotion,
+            bga.templates,
+            app=svc,
+            namespace=obs.namespace,
+            where="postPromotion",
+            gate=True,
+        )
+        out.append(
+            f"post-promotion analysis during the scale-down delay (fails → switch back to "
+            f"{st.stable}): {text}"
+        )
     out.append(
         f"keep {st.stable_deployment} for {st.spec.scale_down_delay:.0f}s (scale-down delay), then scale it to 0"
     )
@@ -203,9 +234,39 @@ def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
         out.append(
             f"route traffic with the {st.spec.router} router ({fmt_labels(st.spec.router_options)}); Service {svc} stays on {st.stable}"
         )
+    spec = canary.canary_spec(st)
+    if spec.analysis is not None:
+        text = describe_run(
+            st,
+            spec.analysis,
+            spec.analysis_templates,
+            app=svc,
+            namespace=obs.namespace,
+            where="analysis",
+            gate=False,
+        )
+        out.append(
+            f"from step {spec.analysis.starting_step} on, background analysis (fails → abort, "
+            f"inconclusive → pause): {text}"
+        )
     for row in canary.describe(st):
         i = row["index"] + 1
-        if row["kind"] == "setWeight":
+        step = spec.steps[row["index"]]
+        if isinstance(step, Analysis):
+            text = describe_run(
+                st,
+                step.analysis,
+                spec.analysis_templates,
+                app=svc,
+                namespace=obs.namespace,
+                where=f"steps[{row['index']}].analysis",
+                gate=True,
+            )
+            out.append(
+                f"step {i}: analysis gate at {row['candidate']} {st.candidate} pods (passes → "
+                f"next step, fails → abort, inconclusive → pause): {text}"
+            )
+        elif row["kind"] == "setWeight":
             out.append(
                 f"step {i}: weight {row['weight']}% → {row['candidate']} {st.candidate} / "
                 f"{row['stable']} {st.stable} pods, achieved {row['achieved']:.3g}% "
