@@ -517,3 +517,36 @@ def test_blue_green_analysis_on_a_canary_is_refused(scripted: Scripted) -> None:
         InvalidSpecError, match="prePromotion/postPromotion analysis is for blue-green"
     ):
         ops.start_release(fake(blue_app()), APP, bad)
+
+
+def test_status_shows_the_measurements_and_why(scripted: Scripted) -> None:
+    import io
+
+    from rich.console import Console
+
+    from kprism.cli.analysis import rows
+    from kprism.cli.inspect import status_view
+
+    scripted.script["errors"] = [OK, BAD]
+    kube = fake(blue_app())
+    with pytest.raises(ReleaseFailed):
+        release(kube, canary({"setWeight": 50}, GATE, {"setWeight": 100}))
+    st = status(kube)
+    table = rows(st)
+    assert table[0] == [
+        "step-2",
+        "errors",
+        "Failed",
+        "✔✖ 2/3",
+        "10.0",
+        "pass: result < 1; fail: result > 5",
+    ]
+    assert table[1][:3] == ["step-2", "pods", "Terminated"]
+    assert table[1][5] == "guard"
+    buf = io.StringIO()
+    view = ops.app_status(kube, APP)
+    Console(file=buf, width=200, color_system=None).print(status_view(view))
+    text = buf.getvalue()
+    assert "analysis:" in text
+    assert "RUN" in text and "MEASURED" in text and "✔✖ 2/3" in text
+    assert "step-2: Failed — errors: failed, 1 of 2 measurements failed (failureLimit 0)" in text

@@ -27,6 +27,7 @@ def status_view(view: ops.AppStatus) -> RenderableType:
 
     from kprism import ops
     from kprism.cli import render
+    from kprism.cli.analysis import analysis_view
     from kprism.model.release import Strategy
 
     parts: list[RenderableType] = [
@@ -63,6 +64,7 @@ def status_view(view: ops.AppStatus) -> RenderableType:
             parts.append(Text(f"  last error: {st.last_error}"))
         if st.spec.strategy == Strategy.CANARY and st.spec.canary is not None:
             parts.extend(_canary_steps(st))
+        parts.extend(analysis_view(st))
     if view.lease and view.lease.holder:
         parts.append(Text(f"lease held by {view.lease.holder}"))
     return Group(*parts)
