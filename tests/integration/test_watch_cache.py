@@ -104,3 +104,24 @@ def test_a_release_waiting_for_promotion_only_renews_its_lease(
         assert spent["PUT leases"] <= 6 and spent["GET leases"] == 0, spent
     finally:
         lease.release()
+
+
+def test_the_dashboard_lists_apps_from_one_watch(
+    kube: Client, namespace: str, kubeconfig_path: str
+) -> None:
+    from kprism.web.app import Dashboard
+
+    make_app(kube, namespace, replicas=1)
+    board = Dashboard(kubeconfig=kubeconfig_path, context=None, namespace=namespace)
+    try:
+        assert [a["name"] for a in board.apps(namespace)] == ["hello"]
+        before = Counter(board.kube.requests)
+        for _ in range(5):  # five browser polls
+            assert [a["name"] for a in board.apps(namespace)] == ["hello"]
+        assert namespace in board.namespaces()
+        spent = Counter(board.kube.requests)
+        spent.subtract(before)
+        assert not +spent, f"polls made requests: {+spent}"
+        assert board.kube.requests["WATCH services"] == 1
+    finally:
+        board.close()

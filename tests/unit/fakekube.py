@@ -154,6 +154,9 @@ class FakeKube:
         except NotFoundError:
             return None
 
+    def watch_services(self, namespace: str | None) -> Callable[[], None]:
+        return lambda: None
+
     def list_services(self, namespace: str | None) -> list[ServiceObs]:
         return [self._service()] if namespace in (None, NS) else []
 

@@ -12,7 +12,7 @@ app's :class:`Lock` (a ``coordination.k8s.io`` Lease) and a change :class:`Feed`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -88,6 +88,9 @@ class KubeApi(Protocol):
         self, res: ResourceKind, name: str, namespace: str, patch: Mapping[str, Any]
     ) -> None: ...
     def delete_object(self, res: ResourceKind, name: str, namespace: str) -> None: ...
+
+    def watch_services(self, namespace: str | None) -> Callable[[], None]:
+        """Serve :meth:`list_services` from a watch until the returned function is called."""
 
     # lock and change feed
     def lease(self, *, namespace: str, app: str) -> Lock: ...

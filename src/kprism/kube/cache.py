@@ -378,7 +378,7 @@ class ClusterCache:
 
         return done
 
-    def watching(self, kind: Kind, namespace: str) -> Informer | None:
+    def watching(self, kind: Kind, namespace: str | None) -> Informer | None:
         """The synced, subscribed informer that covers ``kind`` in ``namespace``, if any."""
         with self._lock:
             key = self._key(kind, namespace)

@@ -229,6 +229,10 @@ class Kube:
             return None
 
     def list_services(self, namespace: str | None) -> list[ServiceObs]:
+        """Services of a namespace (None: all), from the watch cache while one covers it."""
+        inf = self.cache.watching(SERVICES, namespace)
+        if inf is not None:
+            return [service_obs(o) for o in inf.items(namespace)]
         with translating(f"list Services in namespace {namespace or 'all'}"):
             items = list(self.client.list(Service, namespace=namespace or "*"))
         return [service_obs(_dict(s)) for s in items]
@@ -431,6 +435,13 @@ class Kube:
         self.cache.wrote(kind, namespace, _meta(obj).resourceVersion if obj is not None else None)
 
     # -- lock and change feed -----------------------------------------------------------
+
+    def watch_services(self, namespace: str | None) -> Callable[[], None]:
+        """Keep the Services of ``namespace`` (None: all) in the watch cache, so
+        :meth:`list_services` answers without a request; returns the function that stops it.
+        Refuses (ForbiddenError) where the user may not list them there."""
+        self.list_services(namespace)  # fails fast on RBAC, before a watch retries forever
+        return self.cache.subscribe((SERVICES,), namespace, lambda *_: None, sync_timeout=20.0)
 
     def lease(self, *, namespace: str, app: str) -> AppLease:
         """The app's Lease (not taken yet)."""

@@ -31,6 +31,7 @@ from kprism.ops.apps import (
     App,
     AppStatus,
     AppSummary,
+    ServiceView,
     TrackView,
     app_ref,
     app_status,
@@ -39,6 +40,7 @@ from kprism.ops.apps import (
     history,
     list_apps,
     observe,
+    watch_apps,
 )
 from kprism.ops.intents import await_intent, resume, rollback, send_intent, write_intent
 from kprism.ops.releases import (
@@ -67,6 +69,7 @@ __all__ = [
     "SpecArgs",
     "Tick",
     "TickHandler",
+    "ServiceView",
     "TrackView",
     "adopt",
     "app_ref",
@@ -99,5 +102,6 @@ __all__ = [
     "split",
     "start_release",
     "stop_at_wait_points",
+    "watch_apps",
     "write_intent",
 ]

@@ -7,13 +7,14 @@ app's Lease, so it works while another machine drives a release.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from kprism.errors import NotFoundError, UsageError
+from kprism.errors import ForbiddenError, NotFoundError, UsageError
 from kprism.kube.api import KubeApi
 from kprism.kube.client import Kube, Target
 from kprism.kube.lease import LeaseInfo
@@ -27,6 +28,7 @@ from kprism.model.release import (
     status_to_json,
 )
 from kprism.plan import canary
+from kprism.plan import siblings as sib
 from kprism.plan.validate import check_label_key
 
 DEFAULT_TRACK_LABEL = "color"
@@ -133,6 +135,20 @@ class TrackView:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServiceView:
+    """Another Service over the app's pods: what it selects and whether it moves with the
+    app's Service (``moves``), or why kprism cannot move it (``problem``)."""
+
+    name: str
+    selector: dict[str, str]
+    track: str | None  # the track it pins, None when it selects every track
+    endpoints: int
+    moves: bool
+    in_line: bool  # it selects what the app's Service selects
+    problem: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class AppStatus:
     app: App
     selector: dict[str, str]
@@ -141,6 +157,7 @@ class AppStatus:
     intent: Intent | None
     lease: LeaseInfo | None
     endpoints: int
+    services: tuple[ServiceView, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,6 +167,7 @@ class AppStatus:
             "selector": self.selector,
             "readyEndpoints": self.endpoints,
             "tracks": [t.__dict__ for t in self.tracks],
+            "services": [s.__dict__ for s in self.services],
             "release": status_to_json(self.release) if self.release else None,
             "intent": self.intent.__dict__ if self.intent else None,
             "lease": (
@@ -195,6 +213,23 @@ def track_views(obs: AppObs) -> tuple[TrackView, ...]:
     )
 
 
+def service_views(obs: AppObs) -> tuple[ServiceView, ...]:
+    """One row per other Service over the app's pods (see :mod:`kprism.plan.siblings`)."""
+    strays = {s.name for s in sib.strays(obs)}
+    return tuple(
+        ServiceView(
+            name=s.name,
+            selector=dict(s.service.selector),
+            track=s.service.selector.get(obs.track_label),
+            endpoints=len(s.endpoints),
+            moves=sib.movable(obs, s),
+            in_line=sib.movable(obs, s) and s.name not in strays,
+            problem="" if sib.movable(obs, s) else sib.unmovable_reason(obs, s),
+        )
+        for s in obs.siblings
+    )
+
+
 def app_status(kube: KubeApi, app: App) -> AppStatus:
     obs = observe(kube, app)
     lease = kube.lease(namespace=app.namespace, app=app.name).info()
@@ -206,6 +241,7 @@ def app_status(kube: KubeApi, app: App) -> AppStatus:
         intent=read_intent(obs.service),
         lease=lease,
         endpoints=len(obs.endpoints),
+        services=service_views(obs),
     )
 
 
@@ -247,6 +283,19 @@ def _summary(svc: ServiceObs, track_label: str) -> AppSummary | None:
         step=st.step if st else "-",
         tracks=f"{st.stable}→{st.candidate}" if st else "-",
     )
+
+
+def watch_apps(kube: KubeApi, *, namespace: str | None) -> Callable[[], None]:
+    """Keep the apps of ``namespace`` (None: every namespace the user may list) in a watch
+    cache: :func:`list_apps` then answers without a request (a long-running shell, such as
+    the dashboard, calls this once). Falls back to the connection's default namespace
+    where listing every namespace is forbidden. Returns the function that stops it."""
+    try:
+        return kube.watch_services(namespace)
+    except ForbiddenError:
+        if namespace is not None:
+            raise
+        return kube.watch_services(kube.namespace)
 
 
 def list_apps(

@@ -30,7 +30,7 @@ import ipaddress
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -81,6 +81,7 @@ class Dashboard:
         self.namespace = self.kube.namespace
         self.jobs = Jobs()
         self.start_wait = start_wait
+        self._unwatch: Callable[[], None] | None = None
 
     def connect(self) -> Kube:
         return ops.connect(**self._target)
@@ -95,7 +96,17 @@ class Dashboard:
             kube.close()
 
     def close(self) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
         self.kube.close()
+
+    def _watch_apps(self) -> None:
+        """One watch of the Services for every browser session: the app lists and the
+        namespace picker answer from it instead of a LIST per poll. Started on first use;
+        while the cluster cannot be reached, lists go to it (and say why they fail)."""
+        if self._unwatch is None:
+            with suppress(KprismError):
+                self._unwatch = ops.watch_apps(self.kube, namespace=None)
 
     def ref(self, namespace: str, name: str) -> ops.App:
         return ops.app_ref(self.kube, name, namespace=namespace)
@@ -106,6 +117,7 @@ class Dashboard:
         return {"namespace": self.namespace, "context": self.context, "version": __version__}
 
     def namespaces(self) -> list[str]:
+        self._watch_apps()
         try:
             found = {a.namespace for a in ops.list_apps(self.kube, namespace=None)}
         except KprismError:  # not allowed to list across namespaces: offer the default
@@ -114,6 +126,7 @@ class Dashboard:
 
     def apps(self, namespace: str) -> list[dict[str, Any]]:
         """The apps of ``namespace``; an unknown namespace is a NotFoundError (400)."""
+        self._watch_apps()
         summaries = ops.list_apps(self.kube, namespace=namespace)
         if not summaries and namespace_missing(self.kube, namespace):
             raise NotFoundError(
