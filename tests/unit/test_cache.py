@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2
@@ -100,7 +101,16 @@ def test_seen_waits_for_the_watch_to_reach_a_write() -> None:
 
 
 def test_the_cache_shares_one_informer_per_kind_and_namespace() -> None:
-    script = Script(lists=[{"metadata": {"resourceVersion": "1"}, "items": []}] * 3, watches=[])
+    hold = threading.Event()
+
+    def open_watch() -> Iterator[bytes]:
+        hold.wait(10)  # a watch that stays connected until the test ends
+        yield b""
+
+    script = Script(
+        lists=[{"metadata": {"resourceVersion": "1"}, "items": []}] * 3,
+        watches=[httpx2.Response(200, content=open_watch()) for _ in range(3)],
+    )
     cache = ClusterCache(
         lambda: httpx2.Client(
             base_url="https://127.0.0.1:6443", transport=httpx2.MockTransport(script)
@@ -117,5 +127,27 @@ def test_the_cache_shares_one_informer_per_kind_and_namespace() -> None:
         assert cache.watching(PODS, "ns") is not None, "still one subscriber"
         done2()
         assert cache.watching(PODS, "ns") is None, "nobody subscribed: reads go to the API"
+    finally:
+        hold.set()
+        cache.stop()
+
+
+def test_a_store_whose_watch_is_down_is_not_offered_for_reads() -> None:
+    script = Script(
+        lists=[{"metadata": {"resourceVersion": "1"}, "items": [pod("a", 1)]}],
+        watches=[httpx2.Response(503, json={"message": "apiserver restarting"})],
+    )
+    cache = ClusterCache(
+        lambda: httpx2.Client(
+            base_url="https://127.0.0.1:6443", transport=httpx2.MockTransport(script)
+        )
+    )
+    try:
+        done = cache.subscribe((PODS,), "ns", lambda *a: None, sync_timeout=5)
+        assert script.done.wait(10)
+        inf = cache.informer_for(PODS, "ns")
+        assert inf is not None and inf.items() != [], "the store is kept"
+        assert cache.watching(PODS, "ns") is None, "but reads go to the API server"
+        done()
     finally:
         cache.stop()

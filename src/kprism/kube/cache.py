@@ -105,6 +105,7 @@ class Informer:
         self._listeners: list[Listener] = []
         self.relists = 0
         self._response: httpx2.Response | None = None
+        self._live = False  # the store is current: listed, and its watch is connected
         self._thread = threading.Thread(
             target=self._run, daemon=True, name=f"kprism-informer-{kind.plural}-{namespace or '*'}"
         )
@@ -119,7 +120,10 @@ class Informer:
 
     @property
     def synced(self) -> bool:
-        return self._synced.is_set()
+        """Listed once and connected now: a store whose watch is down (the API server
+        restarted, a proxy cut it) may be missing changes, so it is not offered for reads
+        until its watch is back (:meth:`ClusterCache.watching`)."""
+        return self._synced.is_set() and self._live
 
     def items(self, namespace: str | None = None) -> list[dict[str, Any]]:
         with self._cond:
@@ -189,8 +193,9 @@ class Informer:
             except (httpx2.TransportError, httpx2.StreamError, _Retry):
                 # The API server restarted or a proxy cut the stream: resume from the last
                 # resourceVersion after a short, growing pause.
-                pass
+                self._live = False
             except Exception:  # a bad object must not end the informer
+                self._live = False
                 self._rv = None  # start over from a fresh LIST
             if self._stopping.wait(backoff * (1 + random.random())):  # noqa: S311 - jitter
                 return
@@ -216,6 +221,7 @@ class Informer:
         with self._cond:
             self._store = items
             self._rv = rv
+            self._live = True
             self.relists += 1
             self._cond.notify_all()
             listeners = list(self._listeners)
@@ -236,12 +242,13 @@ class Informer:
             "GET", self.kind.path(self.namespace), params=params, timeout=timeout
         ) as resp:
             if resp.status_code == 410:
-                self._rv = None
+                self._live, self._rv = False, None
                 return
             if resp.status_code >= 400:
                 raise _Retry(f"watch {self.kind.name}: HTTP {resp.status_code}")
             with self._cond:
                 self._response = resp
+                self._live = True
             try:
                 for line in resp.iter_lines():
                     if self._stopping.is_set():
@@ -262,7 +269,7 @@ class Informer:
         obj: dict[str, Any] = event.get("object") or {}
         if kind == "ERROR":
             if obj.get("code") == 410:
-                self._rv = None  # too old: relist
+                self._live, self._rv = False, None  # too old: relist
                 return False
             raise _Retry(f"watch {self.kind.name}: {obj.get('message', 'error')}")
         meta = obj.get("metadata") or {}
@@ -377,6 +384,11 @@ class ClusterCache:
                 self._release(k, namespace)
 
         return done
+
+    def informer_for(self, kind: Kind, namespace: str | None) -> Informer | None:
+        """The informer that covers ``kind`` in ``namespace``, live or not (tests, stats)."""
+        with self._lock:
+            return self._informers.get(self._key(kind, namespace))
 
     def watching(self, kind: Kind, namespace: str | None) -> Informer | None:
         """The synced, subscribed informer that covers ``kind`` in ``namespace``, if any."""

@@ -191,7 +191,10 @@ class Kube:
         verify, auth = params["verify"], params["auth"]
 
         def transport() -> httpx2.BaseTransport:
-            return _Counting(httpx2.HTTPTransport(verify=verify), self.requests)
+            # no pool limit: every informer holds one watch, every engine thread may be
+            # in a request at once (the default 100 made 200 releases queue for sockets)
+            unlimited = httpx2.Limits(max_connections=None, max_keepalive_connections=20)
+            return _Counting(httpx2.HTTPTransport(verify=verify, limits=unlimited), self.requests)
 
         self.client = Client(
             config, field_manager=FIELD_MANAGER, timeout=timeout, transport=transport()
