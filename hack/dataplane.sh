@@ -60,9 +60,10 @@ install_packages() {
   command -v nft >/dev/null || need+=(nftables)
   command -v iptables >/dev/null || need+=(iptables)
   command -v conntrack >/dev/null || need+=(conntrack)
+  command -v prometheus >/dev/null || need+=(prometheus)  # analysis tests (testkit/prometheus.py)
   if [ ${#need[@]} -gt 0 ]; then
-    command -v apt-get >/dev/null || die "kube-proxy needs ${need[*]}: install them first"
-    log "installing ${need[*]} (kube-proxy needs them)"
+    command -v apt-get >/dev/null || die "the data plane needs ${need[*]}: install them first"
+    log "installing ${need[*]} (kube-proxy needs the first three, the analysis tests Prometheus)"
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"; } >/dev/null 2>&1 ||
       die "could not install ${need[*]} with apt-get"
   fi

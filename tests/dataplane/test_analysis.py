@@ -1,0 +1,183 @@
+"""Analysis gates on real metrics: a real Prometheus (Debian's) scrapes the sample app's
+pods on the process node through Kubernetes service discovery, inside the data plane's
+namespace on 127.0.0.1; canaries run under load through kube-proxy.
+
+A candidate whose pods answer 30% of requests with 500 fails its Prometheus gate and is
+rolled back by itself (exit code 1, traffic back on stable, the load generator sees the
+failures stop); a healthy candidate passes the same gate and is released.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client
+
+from testkit import scenarios as sc
+from testkit.load import summarize
+from testkit.prometheus import Prometheus, available
+
+APP = "py-hello-service"
+RATE = 40  # req/s
+INTERVAL = 4  # seconds between two measurements of the gate
+QUERY = (
+    '(sum(rate(http_requests_total{namespace="{{namespace}}",color="{{track}}",code=~"5.."}[10s]))'
+    " or vector(0))"
+    ' / sum(rate(http_requests_total{namespace="{{namespace}}",color="{{track}}"}[10s]))'
+)
+
+
+@pytest.fixture(scope="module")
+def prometheus(dp_kube: Client) -> Iterator[Prometheus]:
+    if available() is None:
+        pytest.fail("prometheus is not installed: `apt-get install prometheus` (.ci/run does)")
+    with Prometheus(os.environ["KPRISM_DATAPLANE_KUBECONFIG"]) as prom:
+        yield prom
+
+
+def release_file(prom: Prometheus) -> str:
+    spec = {
+        "maxSurge": 1,
+        "analysisTemplates": [
+            {
+                "name": "error-rate",
+                "args": [{"name": "max", "value": "0.05"}],
+                "metrics": [
+                    {
+                        "name": "error-rate",
+                        "initialDelay": "8s",  # the candidate's rate window fills first
+                        "interval": f"{INTERVAL}s",
+                        "count": 3,
+                        "successCondition": "result[0] <= {{args.max}}",
+                        "provider": {"prometheus": {"address": prom.url, "query": QUERY}},
+                    }
+                ],
+            }
+        ],
+        "steps": [
+            {"setWeight": 50},
+            {"analysis": {"templates": [{"templateName": "error-rate"}]}},
+            {"setWeight": 100},
+        ],
+    }
+    path = Path(tempfile.mkdtemp(prefix="kprism-analysis-")) / "release.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return str(path)
+
+
+def seed(ns: str, prom: Prometheus) -> str:
+    sc.apply(ns, sc.with_replicas(sc.recommended_seed(), 2))
+    sc.rollout(ns, "py-hello-blue")
+    sc.kprism(ns, "adopt", APP)
+    prom.wait_scraped(ns, 2)
+    return sc.cluster_url(ns, APP)
+
+
+def release_status(ns: str) -> dict[str, Any]:
+    svc = json.loads(sc.kubectl(ns, "get", "service", APP, "-o", "json"))
+    status: dict[str, Any] = json.loads(svc["metadata"]["annotations"]["kprism.dev/release"])
+    return status
+
+
+def selector(ns: str) -> dict[str, str]:
+    svc = json.loads(sc.kubectl(ns, "get", "service", APP, "-o", "json"))
+    return dict(svc["spec"]["selector"])
+
+
+def run_of(status: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(r for r in status["analysis"] if r["name"] == name)
+
+
+def canary(ns: str, prom: Prometheus, *extra: str) -> dict[str, Any]:
+    started = time.time()
+    r = sc.kprism(
+        ns,
+        "release",
+        APP,
+        "-f",
+        release_file(prom),
+        "--image",
+        "hello=localhost:5001/py-http:2",
+        "--scale-down-delay",
+        "2",
+        *extra,
+        check=False,
+        timeout=240,
+    )
+    return {"rc": r.returncode, "stderr": r.stderr, "started": started, "done": time.time()}
+
+
+def test_a_failing_candidate_is_rolled_back_at_its_prometheus_gate(
+    dp_kube: Client, dp_namespace: str, prometheus: Prometheus
+) -> None:
+    ns = dp_namespace
+    url = seed(ns, prometheus)
+    hits, _, out = sc.under_load(
+        dp_kube,
+        ns,
+        APP,
+        url,
+        rate=RATE,
+        keepalive=False,
+        action=lambda: canary(ns, prometheus, "--set-env", "hello:ERROR_RATE=0.3"),
+        tail=4,
+    )
+    assert out["rc"] == 1, out["stderr"]
+    assert "analysis failed: error-rate" in out["stderr"]
+    status = release_status(ns)
+    assert status["phase"] == "Failed"
+    assert "step 2/3 (50% on green): analysis failed: error-rate" in status["last_error"]
+    run = run_of(status, "step-2")
+    assert run["phase"] == "Failed"
+    errors = next(r for r in run["results"] if r["name"] == "error-rate")
+    assert errors["failed"] == 1
+    failed = next(m for m in errors["measurements"] if m["phase"] == "Failed")
+    assert float(json.loads(failed["value"])[0]) > 0.1  # the real error rate, ≈ 0.3
+    assert selector(ns) == {"app": "hello", "color": "blue"}
+    # the load generator saw the candidate fail, then the failures stop
+    s = summarize(hits)
+    assert s.failed > 0, s.as_dict()
+    last_failure = max(h.t for h in hits if h.failed)
+    after = [h for h in hits if h.t > out["done"] + 0.5]
+    assert len(after) > RATE, len(after)
+    assert not any(h.failed for h in after), [h for h in after if h.failed][:3]
+    gate_failed = datetime.fromisoformat(failed["finished_at"].replace("Z", "+00:00")).timestamp()
+    assert last_failure - gate_failed <= 3 * INTERVAL, (last_failure, gate_failed)
+
+
+def test_a_healthy_candidate_passes_the_same_gate(
+    dp_kube: Client, dp_namespace: str, prometheus: Prometheus
+) -> None:
+    ns = dp_namespace
+    url = seed(ns, prometheus)
+    hits, _, out = sc.under_load(
+        dp_kube,
+        ns,
+        APP,
+        url,
+        rate=RATE,
+        keepalive=False,
+        action=lambda: canary(ns, prometheus),
+        tail=1,
+    )
+    assert out["rc"] == 0, out["stderr"]
+    status = release_status(ns)
+    assert status["phase"] == "Succeeded"
+    run = run_of(status, "step-2")
+    assert run["phase"] == "Successful"
+    errors = next(r for r in run["results"] if r["name"] == "error-rate")
+    assert errors["successful"] == 3
+    assert all(json.loads(m["value"]) == [0.0] for m in errors["measurements"])
+    assert selector(ns) == {"app": "hello", "color": "green"}
+    s = summarize(hits)
+    assert s.failed == 0, s.as_dict()
+    assert s.versions.get("2", 0) > 0
