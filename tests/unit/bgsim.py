@@ -22,7 +22,7 @@ from kprism.model.actions import (
     ScaleDeployment,
     SetSelector,
 )
-from kprism.model.observed import AppObs, DeploymentObs, PodObs, ServiceObs
+from kprism.model.observed import AppObs, DeploymentObs, PodObs, ServiceObs, SiblingObs
 from kprism.model.release import (
     ANNOTATION_TEMPLATE_HASH,
     Change,
@@ -66,16 +66,36 @@ class Sim:
     now: datetime = T0
     events: list[str] = field(default_factory=list)
     history: list[tuple[str, dict[str, str], frozenset[str]]] = field(default_factory=list)
+    #: other Services over the app's pods (Online Boutique's frontend-external): name →
+    #: selector, their ready endpoints and how many ticks those lag behind a selector change
+    siblings: dict[str, dict[str, str]] = field(default_factory=dict)
+    sibling_endpoints: dict[str, frozenset[str]] = field(default_factory=dict)
+    sibling_lag: dict[str, int] = field(default_factory=dict)
 
     def pods(self, track: str) -> list[str]:
         d = next((d for d in self.deployments.values() if d.track == track), None)
         return [f"{d.name}-{i}" for i in range(d.ready)] if d else []
 
-    def selected_ready(self) -> frozenset[str]:
-        track = self.selector.get("color")
+    def selected_ready(self, selector: dict[str, str] | None = None) -> frozenset[str]:
+        selector = self.selector if selector is None else selector
+        if selector.get("app", "hello") != "hello":
+            return frozenset()
+        track = selector.get("color")
         if track is None:
             return frozenset(p for d in self.deployments.values() for p in self.pods(d.track))
         return frozenset(self.pods(track))
+
+    def add_sibling(self, name: str, selector: dict[str, str]) -> None:
+        self.siblings[name] = dict(selector)
+        self.sibling_endpoints[name] = self.selected_ready(selector)
+        self.sibling_lag[name] = 0
+
+    def services(self) -> dict[str, tuple[dict[str, str], frozenset[str]]]:
+        """Every Service over the app's pods: name → (selector, ready endpoints)."""
+        out = {"hello": (dict(self.selector), self.endpoints)}
+        for name, sel in self.siblings.items():
+            out[name] = (dict(sel), self.sibling_endpoints[name])
+        return out
 
     def observe(self) -> AppObs:
         pods = [
@@ -117,6 +137,14 @@ class Sim:
             preview_endpoints=frozenset(self.pods(self.preview["color"]))
             if self.preview
             else frozenset(),
+            siblings=tuple(
+                SiblingObs(
+                    service=ServiceObs(name=name, selector=dict(sel), ports=({"port": 80},)),
+                    endpoints=self.sibling_endpoints[name],
+                    selectable=frozenset(p.name for p in pods),
+                )
+                for name, sel in sorted(self.siblings.items())
+            ),
         )
 
     def apply(self, action: KubeAction) -> None:
@@ -141,6 +169,9 @@ class Sim:
                 d.ready = min(d.ready, n)
             case DeleteDeployment(name=name):
                 self.deployments.pop(name, None)
+            case SetSelector(service=name, selector=sel) if name in self.siblings:
+                self.siblings[name] = dict(sel)
+                self.sibling_lag[name] = 2
             case SetSelector(selector=sel):
                 self.selector = dict(sel)
                 self.endpoint_lag = 2
@@ -162,6 +193,11 @@ class Sim:
             self.endpoint_lag -= 1
         else:
             self.endpoints = self.selected_ready()
+        for name, sel in self.siblings.items():
+            if self.sibling_lag[name] > 0:
+                self.sibling_lag[name] -= 1
+            else:
+                self.sibling_endpoints[name] = self.selected_ready(sel)
         self.history.append((self.now.isoformat(), dict(self.selector), self.endpoints))
 
 

@@ -119,10 +119,62 @@ def test_unpins_service_only_when_candidate_gets_pods() -> None:
     assert seen_unpin_with_candidate_pods
 
 
-@settings(max_examples=30, deadline=None)
-@given(abort_at=st.integers(min_value=0, max_value=30))
-def test_property_abort_restores_stable(abort_at: int) -> None:
+def test_other_services_over_the_pods_follow_the_service_through_the_steps() -> None:
+    """frontend-external beside frontend: it selects both tracks exactly when the app's
+    Service does (in the same step), is verified on its own EndpointSlices at each
+    weight, and ends pinned to the candidate."""
     sim = blue_app(4)
+    sim.add_sibling("hello-external", {"app": "hello"})
+    status = canary_release(sim, "25,50,100")
+    reached = 0
+    for _ in range(200):
+        d = canary.decide(status, sim.observe(), sim.now)
+        status = d.status
+        for a in d.actions:
+            sim.apply(a)
+        mirror = {
+            "app": "hello",
+            **({"color": sim.selector["color"]} if "color" in sim.selector else {}),
+        }
+        assert sim.siblings["hello-external"] == mirror, (status.step, sim.selector)
+        if any(getattr(a, "reason", "") == "StepReached" for a in d.actions):
+            reached += 1
+            assert sim.sibling_endpoints["hello-external"] == sim.endpoints
+        if d.done:
+            break
+        sim.tick(list(sim.deployments))
+    assert status.phase == Phase.SUCCEEDED and reached >= 3
+    assert sim.siblings["hello-external"] == {"app": "hello", "color": "green"}
+
+
+def test_a_weight_step_waits_for_the_other_services_endpoints() -> None:
+    sim = blue_app(4)
+    sim.add_sibling("hello-external", {"app": "hello", "color": "blue"})
+    status = canary_release(sim, "50,100")
+    for _ in range(100):
+        before = status.step_index
+        d = canary.decide(status, sim.observe(), sim.now)
+        if d.status.step_index > before:
+            break
+        status = d.status
+        for a in d.actions:
+            sim.apply(a)
+            if isinstance(a, SetSelector) and a.service == "hello-external":
+                sim.sibling_lag["hello-external"] = 8  # its EndpointSlices lag far behind
+        sim.tick(list(sim.deployments))
+    else:
+        raise AssertionError("never reached the step")
+    assert sim.sibling_endpoints["hello-external"] == sim.endpoints, (
+        "a step was reached while another Service over the pods still listed other endpoints"
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(abort_at=st.integers(min_value=0, max_value=30), sibling=st.booleans())
+def test_property_abort_restores_stable(abort_at: int, sibling: bool) -> None:
+    sim = blue_app(4)
+    if sibling:
+        sim.add_sibling("hello-external", {"app": "hello"})
     final, _ = drive(
         sim,
         canary_release(sim, "10,50,100", pause="60s"),
@@ -133,6 +185,9 @@ def test_property_abort_restores_stable(abort_at: int) -> None:
         return
     assert final.phase == Phase.ABORTED
     assert sim.selector == {"app": "hello", "color": "blue"}
+    if sibling:
+        assert sim.siblings["hello-external"] == {"app": "hello", "color": "blue"}
+        assert sim.sibling_endpoints["hello-external"] == frozenset(sim.pods("blue"))
     assert sim.deployments["hello-blue"].replicas == 4
     green = sim.deployments.get("hello-green")
     assert green is None or green.replicas == 0

@@ -52,6 +52,8 @@ def status_view(view: ops.AppStatus) -> RenderableType:
             ],
         ),
     ]
+    for svc in view.services:
+        parts.append(Text(_service_line(view, svc)))
     if view.release:
         st = view.release
         parts.append(
@@ -68,6 +70,22 @@ def status_view(view: ops.AppStatus) -> RenderableType:
     if view.lease and view.lease.holder:
         parts.append(Text(f"lease held by {view.lease.holder}"))
     return Group(*parts)
+
+
+def _service_line(view: ops.AppStatus, svc: ops.ServiceView) -> str:
+    """``also selected by Service web-external (app=web,color=blue, 3 ready endpoints): moves
+    with web`` — another Service over the app's pods, and whether it moves with the app."""
+    from kprism import ops
+
+    head = (
+        f"also selected by Service {svc.name} ({ops.fmt_labels(svc.selector)}, "
+        f"{svc.endpoints} ready endpoints): "
+    )
+    if svc.problem:
+        return head + "kprism cannot move it — " + svc.problem
+    if svc.in_line:
+        return head + f"moves with {view.app.name}"
+    return head + f"selects other pods than {view.app.name}: the next release or adopt pins it"
 
 
 def _canary_steps(st: ReleaseStatus) -> list[RenderableType]:

@@ -59,7 +59,7 @@ from kprism.model.actions import (
     ScaleDeployment,
     SetSelector,
 )
-from kprism.model.observed import AppObs, DeploymentObs, HpaObs, PodObs, ServiceObs
+from kprism.model.observed import AppObs, DeploymentObs, HpaObs, PodObs, ServiceObs, SiblingObs
 from kprism.model.release import LABEL_MANAGED
 
 if TYPE_CHECKING:
@@ -309,18 +309,25 @@ class Kube:
     def observe(
         self, *, namespace: str, service: str, track_label: str, fresh: bool = False
     ) -> AppObs:
-        """Observe one app: its Service, tracks, pods, endpoints, preview, HPAs.
+        """Observe one app: its Service, tracks, pods, endpoints, preview, HPAs, and the
+        other Services over its pods (with their endpoints).
 
         From the shared informers when they watch the namespace and have seen this
         process's own writes (no request at all); otherwise, or with ``fresh``, from the
-        API server (one request per kind).
+        API server (one request per kind, and one EndpointSlice list per Service).
         """
         if not fresh:
             informers = {k.name: self.cache.watching(k, namespace) for k in APP_KINDS}
             synced = {k: i for k, i in informers.items() if i is not None}
             if len(synced) == len(APP_KINDS) and self.cache.caught_up(synced, namespace, 2.0):
                 return self._observe_cached(synced, namespace, service, track_label)
-        svc = self.get_service(service, namespace)
+        with translating(f"list Services in namespace {namespace}"):
+            services = [_dict(s) for s in self.client.list(Service, namespace=namespace)]
+        by_name = {s.get("metadata", {}).get("name"): s for s in services}
+        if service not in by_name:
+            raise _service_missing(service, namespace)
+        svc = service_obs(by_name[service])
+        preview = by_name.get(preview_name(service))
         app_sel = _app_selector(svc, track_label)
         return _app_obs(
             namespace=namespace,
@@ -328,9 +335,10 @@ class Kube:
             track_label=track_label,
             deployments=self.list_deployments(namespace),
             pods=self.list_pods(namespace, app_sel),
-            preview=self.find_service(preview_name(service), namespace),
+            preview=service_obs(preview) if preview is not None else None,
             slices=lambda name: self._list_slices(name, namespace),
             hpas=self._list_raw_hpas(namespace),
+            services=services,
         )
 
     def _observe_cached(
@@ -338,12 +346,7 @@ class Kube:
     ) -> AppObs:
         raw = informers[SERVICES.name].get(namespace, service)
         if raw is None:
-            raise NotFoundError(
-                f"cannot get Service {service} in namespace {namespace}: not found",
-                kind="Service",
-                name=service,
-                namespace=namespace,
-            )
+            raise _service_missing(service, namespace)
         svc = service_obs(raw)
         preview = informers[SERVICES.name].get(namespace, preview_name(service))
 
@@ -369,6 +372,7 @@ class Kube:
             preview=service_obs(preview) if preview is not None else None,
             slices=slices,
             hpas=informers[HPAS.name].items(namespace),
+            services=informers[SERVICES.name].items(namespace),
         )
 
     # -- generic objects (one request each; plain JSON in and out) -----------------------
@@ -735,6 +739,56 @@ def hpa_obs(h: Mapping[str, Any]) -> HpaObs | None:
     )
 
 
+def _service_missing(service: str, namespace: str) -> NotFoundError:
+    return NotFoundError(
+        f"cannot get Service {service} in namespace {namespace}: not found",
+        kind="Service",
+        name=service,
+        namespace=namespace,
+    )
+
+
+def _matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _siblings(
+    svc: ServiceObs,
+    services: Iterable[Mapping[str, Any]],
+    *,
+    track_label: str,
+    pods: list[tuple[str, Mapping[str, str]]],
+    templates: list[Mapping[str, str]],
+    slices: Callable[[str], list[dict[str, Any]]],
+) -> tuple[SiblingObs, ...]:
+    """Other Services of the namespace whose selector, without the track label, matches
+    a pod of the app or one of its pod templates (an idle track has no pods). kprism's
+    own Services (preview, per-track) and selector-less ones are not siblings."""
+    out = []
+    for raw in services:
+        other = service_obs(raw)
+        if (
+            other.name in (svc.name, preview_name(svc.name))
+            or other.labels.get(LABEL_MANAGED) == "kprism"
+            or not other.selector
+        ):
+            continue
+        own = {k: v for k, v in other.selector.items() if k != track_label}
+        if not (
+            any(_matches(own, labels) for _, labels in pods)
+            or any(_matches(own, labels) for labels in templates)
+        ):
+            continue
+        out.append(
+            SiblingObs(
+                service=other,
+                endpoints=ready_names(slices(other.name)),
+                selectable=frozenset(name for name, labels in pods if _matches(own, labels)),
+            )
+        )
+    return tuple(sorted(out, key=lambda s: s.name))
+
+
 def _app_selector(svc: ServiceObs, track_label: str) -> dict[str, str]:
     app_sel = {k: v for k, v in svc.selector.items() if k != track_label}
     if not app_sel:
@@ -755,6 +809,7 @@ def _app_obs(
     preview: ServiceObs | None,
     slices: Callable[[str], list[dict[str, Any]]],
     hpas: Iterable[Mapping[str, Any]],
+    services: Iterable[Mapping[str, Any]] = (),
 ) -> AppObs:
     """One app's snapshot from raw objects (read by requests or from the informers)."""
     app_sel = _app_selector(svc, track_label)
@@ -765,6 +820,7 @@ def _app_obs(
             app_sel, d.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
         )
     ]
+    pods = list(pods)
     return AppObs(
         namespace=namespace,
         service=svc,
@@ -778,6 +834,24 @@ def _app_obs(
             h
             for h in (hpa_obs(x) for x in hpas)
             if h is not None and any(d.name == h.target for d in tracks)
+        ),
+        siblings=_siblings(
+            svc,
+            services,
+            track_label=track_label,
+            pods=[
+                (p.get("metadata", {}).get("name", ""), p.get("metadata", {}).get("labels") or {})
+                for p in pods
+            ],
+            templates=[
+                {
+                    k: v
+                    for k, v in (d.template.get("metadata", {}).get("labels") or {}).items()
+                    if k != track_label
+                }
+                for d in tracks
+            ],
+            slices=slices,
         ),
     )
 

@@ -73,6 +73,22 @@ class ServiceObs:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SiblingObs:
+    """Another Service in the app's namespace whose selector, without the track label,
+    selects pods of the app (Online Boutique's ``frontend-external`` beside ``frontend``).
+    Releases move it with the app's Service (:mod:`kprism.plan.siblings`)."""
+
+    service: ServiceObs
+    endpoints: frozenset[str] = frozenset()  # pods its EndpointSlices list as ready
+    #: the app's pods its selector matches when the track label is left out
+    selectable: frozenset[str] = frozenset()
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+
+@dataclass(frozen=True, kw_only=True)
 class HpaObs:
     """A HorizontalPodAutoscaler and the Deployment it scales."""
 
@@ -98,6 +114,8 @@ class AppObs:
     preview_endpoints: frozenset[str] = frozenset()
     hpas: tuple[HpaObs, ...] = ()
     route_weights: Mapping[str, int] | None = None  # what the traffic router's objects say
+    #: other Services over the app's pods (not kprism's own preview or track Services)
+    siblings: tuple[SiblingObs, ...] = ()
 
     def deployment(self, name: str | None) -> DeploymentObs | None:
         if name is None:

@@ -35,6 +35,7 @@ from kprism.ops.running import (
 from kprism.plan.preflight import (
     candidate_track,
     check_hpa,
+    check_siblings,
     check_single_app,
     describe_canary,
     describe_steps,
@@ -174,6 +175,7 @@ def plan_release(
     obs = observe(kube, app)
     check_single_app(obs)
     check_no_release(kube, app, obs)
+    check_siblings(obs, force=force)
     basis = basis_of(obs, read_release(obs.service))
     warnings = check_release(kube, app, force=force)  # doctor rules: errors raise UsageError
     canary = spec.strategy == Strategy.CANARY

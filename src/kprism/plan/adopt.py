@@ -8,6 +8,11 @@ B. The Deployment's (immutable) selector has no track label: clone it into a tra
    Deployment ``<name>-<track>``, wait until every clone pod is ready, point the
    Service at the track, verify the EndpointSlices, then delete the original.
 
+Every other Service over the app's pods (Online Boutique's ``frontend-external``) is
+pinned with the app's Service and verified the same way, so later releases move them
+together (:mod:`kprism.plan.siblings`); the message names them. One that cannot be
+moved (its selector reaches beyond the app) is named too: releases refuse it.
+
 ``decide_adopt`` is level-triggered like every planner: run it again after a crash and
 it continues from what the cluster shows.
 """
@@ -18,9 +23,10 @@ import copy
 from typing import Any
 
 from kprism.errors import UsageError
-from kprism.model.actions import CreateDeployment, DeleteDeployment, SetSelector
+from kprism.model.actions import CreateDeployment, DeleteDeployment
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import ANNOTATION_MANAGED
+from kprism.plan import siblings as sib
 from kprism.plan.converge import ConvergeStep
 
 AdoptStep = ConvergeStep
@@ -68,9 +74,6 @@ def decide_adopt(obs: AppObs, *, track: str) -> AdoptStep:
     untracked = [d for d in obs.deployments if d.track is None]
     tracked = [d for d in obs.deployments if d.track is not None]
     serving = obs.serving_track()
-    pin = SetSelector(
-        service=svc.name, selector={**obs.app_selector, label: track}, previous=dict(svc.selector)
-    )
 
     if len(untracked) > 1:
         names = ", ".join(d.name for d in untracked)
@@ -96,10 +99,13 @@ def decide_adopt(obs: AppObs, *, track: str) -> AdoptStep:
         if not (clone.rolled_out and len(ready) >= orig.replicas):
             return AdoptStep(waiting=f"waiting for {name}: {len(ready)}/{orig.replicas} ready")
         if serving != track:
-            return AdoptStep(actions=(pin,))
-        if obs.endpoints != ready:
+            return AdoptStep(actions=sib.select(obs, track))
+        if sib.follow(obs):
+            return AdoptStep(actions=sib.follow(obs))
+        if obs.endpoints != ready or not sib.endpoints_agree(obs):
             return AdoptStep(
                 waiting=f"verifying Service {svc.name} endpoints are the {len(ready)} pods of {name}"
+                f"{sib.lag_note(obs)}"
             )
         return AdoptStep(actions=(DeleteDeployment(name=orig.name),))
 
@@ -108,13 +114,14 @@ def decide_adopt(obs: AppObs, *, track: str) -> AdoptStep:
             raise UsageError(
                 f"Service {svc.name} selects {label}={serving} but no Deployment has that track"
             )
+        if sib.follow(obs):
+            return AdoptStep(actions=sib.follow(obs))
         ready = obs.ready_pods(serving)
-        if obs.endpoints and obs.endpoints == ready:
-            return AdoptStep(
-                done=True, message=f"app {svc.name} is in track form: {label}={serving} serves"
-            )
+        if obs.endpoints and obs.endpoints == ready and sib.endpoints_agree(obs):
+            return AdoptStep(done=True, message=_adopted(obs, serving))
         return AdoptStep(
             waiting=f"verifying Service {svc.name} endpoints are the pods of {label}={serving}"
+            f"{sib.lag_note(obs)}"
         )
     live = [d for d in tracked if obs.ready_pods(d.track or "")]
     if not live:
@@ -129,12 +136,20 @@ def decide_adopt(obs: AppObs, *, track: str) -> AdoptStep:
         live = [chosen]
     only = live[0]
     assert only.track is not None
-    return AdoptStep(
-        actions=(
-            SetSelector(
-                service=svc.name,
-                selector={**obs.app_selector, label: only.track},
-                previous=dict(svc.selector),
-            ),
+    return AdoptStep(actions=sib.select(obs, only.track))
+
+
+def _adopted(obs: AppObs, serving: str) -> str:
+    """The done message: what serves, which other Services moved with it, and which
+    cannot (a release refuses those)."""
+    msg = f"app {obs.service.name} is in track form: {obs.track_label}={serving} serves"
+    moved = sib.movables(obs)
+    if moved:
+        one = len(moved) == 1
+        msg += (
+            f"; Service{'' if one else 's'} {sib.names(moved)} "
+            f"{'selects' if one else 'select'} it too and {'moves' if one else 'move'} with it"
         )
-    )
+    for other in sib.unmovable(obs):
+        msg += f"; warning: {sib.unmovable_reason(obs, other)}"
+    return msg

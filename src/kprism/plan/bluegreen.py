@@ -22,8 +22,13 @@ Abort (operator intent, or a failure such as a readiness timeout)::
 
     restore-stable → switch-back → verify-switch-back → scale-down-candidate → aborted
 
+Other Services over the app's pods (Online Boutique's ``frontend-external`` beside
+``frontend``) move with the app's Service: pinned with it, flipped in the same step,
+verified on their own EndpointSlices (:mod:`kprism.plan.siblings`).
+
 Safety invariants (property-tested):
 - the Service selector is set to a track only while that track has all its replicas ready;
+- no Service that selects the app's pods selects the candidate before promotion;
 - the stable track is scaled down only after the cutover was verified on the EndpointSlices.
 """
 
@@ -39,7 +44,6 @@ from kprism.model.actions import (
     KubeAction,
     ReplaceTemplate,
     ScaleDeployment,
-    SetSelector,
 )
 from kprism.model.analysis import AnalysisRef
 from kprism.model.observed import AppObs
@@ -51,6 +55,7 @@ from kprism.model.release import (
     ReleaseStatus,
 )
 from kprism.plan import analysis as an
+from kprism.plan import siblings as sib
 from kprism.plan.decision import Decision
 from kprism.plan.machine import (
     Act,
@@ -106,12 +111,9 @@ def _selector(obs: AppObs, track: str) -> dict[str, str]:
     return {**obs.app_selector, obs.track_label: track}
 
 
-def _set_selector(obs: AppObs, track: str) -> SetSelector:
-    return SetSelector(
-        service=obs.service.name,
-        selector=_selector(obs, track),
-        previous=dict(obs.service.selector),
-    )
+def select(obs: AppObs, track: str) -> Act:
+    """Point the app's Service and every Service over its pods at ``track``, in one step."""
+    return Act(sib.select(obs, track))
 
 
 def desired_candidate_template(st: ReleaseStatus, obs: AppObs) -> dict[str, object] | None:
@@ -134,7 +136,7 @@ def step_pin(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if serving == st.stable:
         return Next(CREATE)
     if serving is None:
-        return Act((_set_selector(obs, st.stable),))
+        return select(obs, st.stable)
     return Fail(
         f"Service {obs.service.name} selects {obs.track_label}={serving}, "
         f"but the release started from {st.stable}: someone changed it"
@@ -303,14 +305,14 @@ def _switch(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if not _candidate_ready(st, obs):
         # Never flip traffic onto a track that is not fully ready.
         return Next(WAIT_READY)
-    return Act((_set_selector(obs, st.candidate),))
+    return select(obs, st.candidate)
 
 
 def _verify(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if obs.serving_track() != st.candidate:
-        return Act((_set_selector(obs, st.candidate),))
+        return select(obs, st.candidate)
     ready = obs.ready_pods(st.candidate)
-    if ready and obs.endpoints == ready:
+    if ready and obs.endpoints == ready and sib.endpoints_agree(obs):
         return Next(
             DELAY,
             status=st.evolve(verified_at=iso(now)),
@@ -327,7 +329,7 @@ def _verify(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
         )
     return Wait(
         f"verifying cutover: {len(obs.endpoints & ready)}/{len(ready)} {st.candidate} pods ready in endpoints, "
-        f"{len(obs.endpoints - ready)} others",
+        f"{len(obs.endpoints - ready)} others{sib.lag_note(obs)}",
         left,
     )
 
@@ -394,17 +396,18 @@ def step_restore(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
 def step_switch_back(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if obs.serving_track() == st.stable:
         return Next(VERIFY_BACK)
-    return Act((_set_selector(obs, st.stable),))
+    return select(obs, st.stable)
 
 
 def step_verify_back(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if obs.serving_track() != st.stable:
-        return Act((_set_selector(obs, st.stable),))
+        return select(obs, st.stable)
     ready = obs.ready_pods(st.stable)
-    if ready and obs.endpoints == ready:
+    if ready and obs.endpoints == ready and sib.endpoints_agree(obs):
         return Next(SCALE_DOWN_CANDIDATE)
     return Wait(
-        f"verifying switch-back: {len(obs.endpoints & ready)}/{len(ready)} {st.stable} pods in endpoints",
+        f"verifying switch-back: {len(obs.endpoints & ready)}/{len(ready)} {st.stable} pods in endpoints"
+        f"{sib.lag_note(obs)}",
         5.0,
     )
 
@@ -466,10 +469,14 @@ STEPS: dict[str, StepFn] = {
 }
 
 
+#: every step first brings other Services over the app's pods in line with its Service
+_GUARDED = sib.guard(STEPS)
+
+
 def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
     """Next status and actions for a blue-green release or rollback (pure). Analysis runs
     still running end when the release aborts or ends."""
-    decision = drive(st, obs, now, intent, table=STEPS, abort_step=RESTORE, done_step=DONE)
+    decision = drive(st, obs, now, intent, table=_GUARDED, abort_step=RESTORE, done_step=DONE)
     out = decision.status
     if out.aborting or out.phase.terminal:
         why = "the release is aborting" if out.aborting else "the release ended"

@@ -17,6 +17,10 @@ With an exact-weight router (``gateway``, ``nginx``) the Service stays pinned to
 the candidate is scaled to serve its share, the router's objects carry the split, and a
 step is reached when the router reads back the requested weights.
 
+Other Services over the app's pods move with its Service (:mod:`kprism.plan.siblings`):
+they select both tracks when it does, are verified on their own EndpointSlices at each
+step, and end on the candidate (or, aborted, on stable) with it.
+
 Forward::
 
     pin-service → create-candidate → canary-step[0..n] → finalize → done
@@ -40,7 +44,6 @@ from kprism.model.actions import (
     KubeAction,
     RemoveRoutes,
     ScaleDeployment,
-    SetSelector,
     SetWeights,
 )
 from kprism.model.analysis import AnalysisRef, Metric
@@ -57,6 +60,7 @@ from kprism.model.steps import (
 )
 from kprism.plan import analysis as an
 from kprism.plan import bluegreen as bg
+from kprism.plan import siblings as sib
 from kprism.plan.decision import Decision
 from kprism.plan.machine import Act, Next, Result, StepFn, Wait, drive, iso, parse_iso
 from kprism.plan.weights import (
@@ -201,26 +205,22 @@ def _reach_weight(st: ReleaseStatus, obs: AppObs, weight: float, now: datetime) 
     """Actions or a wait until the traffic share ``weight`` is really served; None when it is."""
     target = step_target(st, weight)
     if _ratio(st) and obs.serving_track() is not None and target.candidate > 0:
-        # The Service must select both tracks for the ratio to mean traffic.
-        return Act(
-            (
-                SetSelector(
-                    service=obs.service.name,
-                    selector=obs.app_selector,
-                    previous=dict(obs.service.selector),
-                ),
-            )
-        )
+        # The Service (and every other Service over the pods) must select both tracks
+        # for the ratio to mean traffic.
+        return Act(sib.select(obs, None))
     moved = _scale_to(st, obs, target)
     if moved is not None:
         return moved
     if _ratio(st):
         cand_eps = len(obs.endpoints & obs.ready_pods(st.candidate))
         stable_eps = len(obs.endpoints & obs.ready_pods(st.stable))
-        if (cand_eps, stable_eps) != (target.candidate, target.stable):
+        if (cand_eps, stable_eps) != (target.candidate, target.stable) or not (
+            sib.endpoints_agree(obs)
+        ):
             return Wait(
                 f"verifying endpoints: {cand_eps}/{target.candidate} {st.candidate}, "
-                f"{stable_eps}/{target.stable} {st.stable} ready in Service {obs.service.name}",
+                f"{stable_eps}/{target.stable} {st.stable} ready in Service {obs.service.name}"
+                f"{sib.lag_note(obs)}",
                 5.0,
             )
         return None
@@ -401,19 +401,12 @@ def _finalize(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
     if obs.serving_track() != st.candidate:
         if len(obs.ready_pods(st.candidate)) < st.replicas:
             return Next(STEP)
-        return Act(
-            (
-                SetSelector(
-                    service=obs.service.name,
-                    selector={**obs.app_selector, obs.track_label: st.candidate},
-                    previous=dict(obs.service.selector),
-                ),
-            )
-        )
+        return Act(sib.select(obs, st.candidate))
     ready = obs.ready_pods(st.candidate)
-    if not (ready and obs.endpoints == ready):
+    if not (ready and obs.endpoints == ready and sib.endpoints_agree(obs)):
         return Wait(
-            f"verifying Service {obs.service.name} endpoints are the {len(ready)} pods of {st.candidate}",
+            f"verifying Service {obs.service.name} endpoints are the {len(ready)} pods of {st.candidate}"
+            f"{sib.lag_note(obs)}",
             5.0,
         )
     if not _ratio(st) and obs.route_weights is not None:
@@ -461,6 +454,10 @@ STEPS: dict[str, StepFn] = {
 }
 
 
+#: every step first brings other Services over the app's pods in line with its Service
+_GUARDED = sib.guard(STEPS)
+
+
 def promote_refusal(st: ReleaseStatus) -> str | None:
     """Why ``kprism promote`` has nothing to do for this canary, or None if it may: a
     promotion is taken until the steps are over (``--full`` skips the rest of them)."""
@@ -474,7 +471,9 @@ def promote_refusal(st: ReleaseStatus) -> str | None:
 def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:
     """Next status and actions for a canary release (pure). Analysis runs end when the
     release leaves its steps (done, or on the way back)."""
-    decision = drive(st, obs, now, intent, table=STEPS, abort_step=ABORT_ROUTES, done_step=bg.DONE)
+    decision = drive(
+        st, obs, now, intent, table=_GUARDED, abort_step=ABORT_ROUTES, done_step=bg.DONE
+    )
     out = decision.status
     if out.aborting or out.phase.terminal or out.step not in (bg.PIN, bg.CREATE, STEP):
         why = "the release is aborting" if out.aborting else "the canary steps are over"

@@ -1,7 +1,8 @@
 """Release pre-flight and description: pure checks on an observed app.
 
 Which track serves, which one is idle, whether the Service selects one app, whether an
-HPA stands in the way, and the human-readable list of steps a release will take. No I/O:
+HPA stands in the way, whether another Service over the app's pods could not move with
+it, and the human-readable list of steps a release will take. No I/O:
 :mod:`kprism.ops` observes, calls these, and raises their errors before changing anything.
 """
 
@@ -14,6 +15,7 @@ from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import Kind, ReleaseStatus
 from kprism.model.routing import exact_weights
 from kprism.model.steps import Analysis
+from kprism.plan import siblings as sib
 from kprism.plan.analysis import describe_run
 from kprism.plan.validate import check_track
 
@@ -138,6 +140,23 @@ def candidate_track(obs: AppObs, stable: DeploymentObs, requested: str | None) -
     )
 
 
+def check_siblings(obs: AppObs, *, force: bool) -> None:
+    """Refuse a release while another Service selects the app's pods in a way kprism
+    cannot move with the app (its selector reaches beyond the app): it would serve the
+    candidate before promotion. Movable ones are moved by the release itself."""
+    stuck = sib.unmovable(obs)
+    if stuck and not force:
+        raise UsageError(
+            f"{sib.unmovable_reason(obs, stuck[0])} — or pass --force to release anyway"
+        )
+
+
+def _services(obs: AppObs) -> str:
+    """``Service web`` or ``Services web, web-external`` (the app's and those moving with it)."""
+    names = [obs.service.name, *(s.name for s in sib.movables(obs))]
+    return f"Service{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+
 def check_hpa(obs: AppObs, dep: DeploymentObs, *, force: bool) -> None:
     for h in obs.hpas:
         if h.target == dep.name and not force:
@@ -149,12 +168,28 @@ def check_hpa(obs: AppObs, dep: DeploymentObs, *, force: bool) -> None:
             )
 
 
+def _pin_line(obs: AppObs, stable: str) -> str | None:
+    """The first step when some Service over the app's pods selects more than stable."""
+    label = obs.track_label
+    if obs.serving_track() is None:
+        return f"pin {_services(obs)} to {label}={stable} (it selects no track yet)"
+    strays = sib.strays(obs)
+    if strays:
+        what = "Service" if len(strays) == 1 else "Services"
+        return (
+            f"pin {what} {sib.names(strays)} to {label}={stable} too "
+            f"(it selects the pods of {obs.service.name} by {sib.fmt(strays[0].service.selector)})"
+        )
+    return None
+
+
 def describe_steps(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
     svc = obs.service.name
     label = obs.track_label
     out = []
-    if obs.serving_track() is None:
-        out.append(f"pin Service {svc} to {label}={st.stable} (it selects no track yet)")
+    pin = _pin_line(obs, st.stable)
+    if pin:
+        out.append(pin)
     cand = obs.deployment(st.candidate_deployment)
     images = fmt_labels(st.candidate_images)
     if st.kind == Kind.ROLLBACK:
@@ -191,9 +226,14 @@ def describe_steps(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
         )
     if not st.spec.auto_promote and st.kind != Kind.ROLLBACK:
         out.append(f"wait for `kprism promote {svc}`")
-    out.append(f"switch Service {svc} selector {label}: {st.stable} → {st.candidate} in one PATCH")
+    many = bool(sib.movables(obs))
     out.append(
-        f"verify the EndpointSlices of {svc} list exactly the {st.candidate} pods (timeout {st.spec.verify_timeout:.0f}s)"
+        f"switch {_services(obs)} selector {label}: {st.stable} → {st.candidate} "
+        + ("in the same step, one PATCH each" if many else "in one PATCH")
+    )
+    out.append(
+        f"verify the EndpointSlices of {_services(obs).split(' ', 1)[1]} list exactly the "
+        f"{st.candidate} pods (timeout {st.spec.verify_timeout:.0f}s)"
     )
     if bga is not None and bga.post_promotion is not None:
         text = describe_run(
@@ -220,8 +260,9 @@ def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
 
     svc = obs.service.name
     out = []
-    if obs.serving_track() is None:
-        out.append(f"pin Service {svc} to {obs.track_label}={st.stable} (it selects no track yet)")
+    pin = _pin_line(obs, st.stable)
+    if pin:
+        out.append(pin)
     verb = "update" if obs.deployment(st.candidate_deployment) else "create"
     out.append(
         f"{verb} Deployment {st.candidate_deployment} ({obs.track_label}={st.candidate}, "
@@ -229,7 +270,7 @@ def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
     )
     exact = exact_weights(st.spec.router)
     if not exact:
-        out.append(f"let Service {svc} select both tracks (traffic follows the ready-pod ratio)")
+        out.append(f"let {_services(obs)} select both tracks (traffic follows the ready-pod ratio)")
     else:
         out.append(
             f"route traffic with the {st.spec.router} router ({fmt_labels(st.spec.router_options)}); Service {svc} stays on {st.stable}"
@@ -280,6 +321,7 @@ def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
         else:
             out.append(f"step {i}: {row['kind']} → {row['candidate']} {st.candidate} pods")
     out.append(
-        f"pin Service {svc} to {obs.track_label}={st.candidate}, verify its endpoints, scale {st.stable_deployment} to 0"
+        f"pin {_services(obs)} to {obs.track_label}={st.candidate}, verify the endpoints, "
+        f"scale {st.stable_deployment} to 0"
     )
     return tuple(out)

@@ -6,7 +6,8 @@ tracks): pods per track come from :func:`kprism.plan.weights.replicas_for_weight
 Growing tracks are scaled up and must be ready before the Service selects every track
 and before any track shrinks, so ready capacity never drops. With an exact-weight
 router, each live track gets enough pods to serve its share and the router carries the
-exact weights; the Service stays pinned to the track it serves.
+exact weights; the Service stays pinned to the track it serves. Other Services over the
+app's pods select what the app's Service selects (:mod:`kprism.plan.siblings`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import math
 from collections.abc import Mapping
 
 from kprism.errors import UsageError
-from kprism.model.actions import ScaleDeployment, SetSelector, SetWeights
+from kprism.model.actions import ScaleDeployment, SetWeights
 from kprism.model.observed import AppObs
 from kprism.model.routing import exact_weights
+from kprism.plan import siblings as sib
 from kprism.plan.converge import ConvergeStep
 from kprism.plan.weights import default_max_surge, replicas_for_weights
 
@@ -64,6 +66,9 @@ def decide_split(obs: AppObs, weights: Mapping[str, int], *, router: str, total:
                 f"app {obs.service.name} has no track {obs.track_label}={track} (tracks: {have}): "
                 f"create it with `kprism release {obs.service.name} --track {track} --no-wait ...`"
             )
+    follow = sib.follow(obs)
+    if follow:
+        return SplitStep(actions=follow)
     targets = pod_targets(obs, weights, router=router, total=total)
     deps = {t: obs.track(t) for t in targets}
     grow = [
@@ -82,19 +87,9 @@ def decide_split(obs: AppObs, weights: Mapping[str, int], *, router: str, total:
         return SplitStep(waiting=f"waiting for pods: {', '.join(unready)}")
     live = [t for t, w in weights.items() if w > 0]
     if not exact_weights(router):
-        want = (
-            {**obs.app_selector, obs.track_label: live[0]}
-            if len(live) == 1
-            else dict(obs.app_selector)
-        )
-        if dict(obs.service.selector) != want:
-            return SplitStep(
-                actions=(
-                    SetSelector(
-                        service=obs.service.name, selector=want, previous=dict(obs.service.selector)
-                    ),
-                )
-            )
+        pins = sib.select(obs, live[0] if len(live) == 1 else None)
+        if pins:
+            return SplitStep(actions=pins)
     elif obs.route_weights is None or {
         t: w for t, w in obs.route_weights.items() if w or t in weights
     } != dict(weights):
@@ -122,9 +117,11 @@ def decide_split(obs: AppObs, weights: Mapping[str, int], *, router: str, total:
         got = {t: len(obs.endpoints & obs.ready_pods(t)) for t in targets}
         planned = frozenset().union(*(obs.ready_pods(t) for t in targets))
         stray = sorted(obs.endpoints - planned)
-        if got != targets or stray:
+        if got != targets or stray or not sib.endpoints_agree(obs):
             extra = f", {len(stray)} other endpoint(s) still listed" if stray else ""
-            return SplitStep(waiting=f"verifying endpoints: {got} (want {targets}){extra}")
+            return SplitStep(
+                waiting=f"verifying endpoints: {got} (want {targets}){extra}{sib.lag_note(obs)}"
+            )
     split = ", ".join(f"{t} {w}%" for t, w in weights.items())
     pods = ", ".join(f"{t} {n}" for t, n in targets.items())
     return SplitStep(done=True, message=f"traffic split {split} (pods: {pods})")
