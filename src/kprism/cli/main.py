@@ -17,6 +17,7 @@ app of :mod:`kprism.cli.app` when imported; the order of the imports is the orde
 ``cli/tracks.py``   adopt, clone, split, scale
 ``cli/doctor.py``   doctor
 ``cli/web.py``      web
+``cli/controller.py`` controller (the in-cluster controller, loaded by name)
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ ORDER = (
     "scale",
     "doctor",
     "web",
+    "controller",
 )
 
 
@@ -85,7 +87,13 @@ def _build() -> Any:
     from typer.core import TyperCommand
 
     from kprism.cli import app as root
-    from kprism.cli import inspect, release, tracks, web  # noqa: F401  (they register commands)
+    from kprism.cli import (  # noqa: F401  (they register commands)
+        controller,
+        inspect,
+        release,
+        tracks,
+        web,
+    )
 
     if not root.ORDER:
         root.ORDER[:] = ORDER

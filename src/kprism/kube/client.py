@@ -60,7 +60,7 @@ from kprism.model.actions import (
     SetSelector,
 )
 from kprism.model.observed import AppObs, DeploymentObs, HpaObs, PodObs, ServiceObs, SiblingObs
-from kprism.model.release import LABEL_MANAGED
+from kprism.model.release import ANNOTATION_SOURCE_OF, LABEL_MANAGED
 
 if TYPE_CHECKING:
     from kprism.kube.lease import AppLease
@@ -811,12 +811,14 @@ def _app_obs(
     hpas: Iterable[Mapping[str, Any]],
     services: Iterable[Mapping[str, Any]] = (),
 ) -> AppObs:
-    """One app's snapshot from raw objects (read by requests or from the informers)."""
+    """One app's snapshot from raw objects (read by requests or from the informers). A
+    GitOps source Deployment (``kprism.dev/source-of``) is not one of the app's tracks."""
     app_sel = _app_selector(svc, track_label)
     tracks = [
         deployment_obs(d, track_label)
         for d in deployments
-        if _selects(
+        if ANNOTATION_SOURCE_OF not in (d.get("metadata", {}).get("annotations") or {})
+        and _selects(
             app_sel, d.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
         )
     ]

@@ -13,7 +13,8 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lightkube.models.coordination_v1 import LeaseSpec
@@ -44,6 +45,7 @@ class LeaseInfo:
     holder: str
     renewed: datetime | None
     duration: int
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     def age(self, now: datetime) -> float:
         return (now - self.renewed).total_seconds() if self.renewed else float("inf")
@@ -84,16 +86,24 @@ class AppLease:
         app: str,
         identity: str | None = None,
         duration: int = DEFAULT_DURATION,
+        name: str | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.app = app
-        self.name = lease_name(app)
+        self.name = name or lease_name(app)
+        self.annotations = dict(annotations or {})  # written with every take (a controller's scope)
         self.identity = identity or make_identity()
         self.duration = duration
         self.held = False
         self._last_renew: datetime | None = None
         self._mine: Lease | None = None  # the Lease as our last write left it
+
+    @property
+    def renewed_at(self) -> datetime | None:
+        """When this holder last took or renewed the Lease (None: not since it lost it)."""
+        return self._last_renew if self.held else None
 
     def _get(self) -> Lease | None:
         try:
@@ -111,6 +121,7 @@ class AppLease:
             holder=lease.spec.holderIdentity or "",
             renewed=lease.spec.renewTime,
             duration=lease.spec.leaseDurationSeconds or self.duration,
+            annotations=dict((lease.metadata.annotations if lease.metadata else None) or {}),
         )
 
     def try_acquire(self, now: datetime | None = None) -> LeaseInfo | None:
@@ -120,7 +131,9 @@ class AppLease:
         if lease is None:
             body = Lease(
                 metadata=ObjectMeta(
-                    name=self.name, labels={"app.kubernetes.io/managed-by": "kprism"}
+                    name=self.name,
+                    labels={"app.kubernetes.io/managed-by": "kprism"},
+                    annotations=self.annotations or None,
                 ),
                 spec=LeaseSpec(
                     holderIdentity=self.identity,
@@ -148,6 +161,8 @@ class AppLease:
         if info.holder != self.identity and not info.stale(now):
             return info
         transitions = (spec.leaseTransitions or 0) + (0 if info.holder == self.identity else 1)
+        if self.annotations and lease.metadata is not None:
+            lease.metadata.annotations = {**(lease.metadata.annotations or {}), **self.annotations}
         lease.spec = LeaseSpec(
             holderIdentity=self.identity,
             leaseDurationSeconds=self.duration,

@@ -31,6 +31,39 @@ def _has(labels: Mapping[str, str] | None, selector: Mapping[str, str]) -> bool:
     )
 
 
+def concerns(
+    kind: str,
+    obj: Mapping[str, Any],
+    *,
+    namespace: str,
+    service: str,
+    selector: Mapping[str, str],
+) -> bool:
+    """Whether an event on ``obj`` (of ``kind``) may change what the engine of app
+    ``service`` (in ``namespace``, pods labelled ``selector``) sees. Shared by every
+    app's feed and by the controller, which routes one watch's events to its apps."""
+    if kind == "":
+        return True  # a relist: anything may have changed
+    meta = obj.get("metadata") or {}
+    if meta.get("namespace") != namespace:
+        return False
+    name = str(meta.get("name", ""))
+    mine = name == service or name.startswith(service + "-")
+    match kind:
+        case "Service":
+            return mine
+        case "Pod":
+            return _has(meta.get("labels"), selector)
+        case "Deployment":
+            tmpl = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
+            return mine or _has(tmpl.get("labels"), selector)
+        case "EndpointSlice":
+            owner = str((meta.get("labels") or {}).get("kubernetes.io/service-name", ""))
+            return owner == service or owner.startswith(service + "-")
+        case _:
+            return True  # HPAs: few, and they name their target only by Deployment
+
+
 class AppFeed:
     """Wakes a waiter whenever something of one app changes."""
 
@@ -51,26 +84,9 @@ class AppFeed:
 
     def concerns(self, kind: str, obj: Mapping[str, Any]) -> bool:
         """Whether an event on ``obj`` (of ``kind``) may change what the app's engine sees."""
-        if kind == "":
-            return True  # a relist: anything may have changed
-        meta = obj.get("metadata") or {}
-        if meta.get("namespace") != self._namespace:
-            return False
-        name = str(meta.get("name", ""))
-        mine = name == self._service or name.startswith(self._service + "-")
-        match kind:
-            case "Service":
-                return mine
-            case "Pod":
-                return _has(meta.get("labels"), self._selector)
-            case "Deployment":
-                tmpl = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
-                return mine or _has(tmpl.get("labels"), self._selector)
-            case "EndpointSlice":
-                owner = str((meta.get("labels") or {}).get("kubernetes.io/service-name", ""))
-                return owner == self._service or owner.startswith(self._service + "-")
-            case _:
-                return True  # HPAs: few, and they name their target only by Deployment
+        return concerns(
+            kind, obj, namespace=self._namespace, service=self._service, selector=self._selector
+        )
 
     def __enter__(self) -> AppFeed:
         self.start()

@@ -28,6 +28,13 @@ ANNOTATION_HISTORY = "kprism.dev/history"
 ANNOTATION_INTENT = "kprism.dev/intent"
 ANNOTATION_TEMPLATE_HASH = "kprism.dev/template-hash"
 ANNOTATION_MANAGED = "kprism.dev/managed-by"
+#: on a Deployment kept in Git with replicas 0: its pod template is the app's desired
+#: version, and the controller releases it (the value names the app's Service)
+ANNOTATION_SOURCE_OF = "kprism.dev/source-of"
+#: on the app's Service (or its source Deployment): the release spec the controller uses
+ANNOTATION_RELEASE_SPEC = "kprism.dev/release-spec"
+#: on the app's Service: a release the CLI handed over to the controller
+ANNOTATION_RELEASE_REQUEST = "kprism.dev/release-request"
 LABEL_MANAGED = "app.kubernetes.io/managed-by"
 HISTORY_LIMIT = 20
 
@@ -67,15 +74,18 @@ class Action(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class Change:
-    """A pod-template change: images per container, env per container, a merge patch."""
+    """A pod-template change: images per container, env per container, a merge patch;
+    or a whole pod ``template`` (a GitOps source Deployment's) that replaces the stable
+    one before the others apply."""
 
     images: Mapping[str, str] = field(default_factory=dict)  # container ("" = the only one) → image
     env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # container → name → value
     patch: Mapping[str, Any] = field(default_factory=dict)  # merged into the pod template
+    template: Mapping[str, Any] = field(default_factory=dict)  # replaces the pod template
 
     @property
     def empty(self) -> bool:
-        return not (self.images or self.env or self.patch)
+        return not (self.images or self.env or self.patch or self.template)
 
 
 MAX_SECONDS = 30 * 24 * 3600  # the longest delay or timeout a release may ask for (30 days)
@@ -118,6 +128,7 @@ class ReleaseSpec:
     router: str = DEFAULT_ROUTER  # traffic router plug-in (canary), see kprism.model.routing
     router_options: Mapping[str, str] = field(default_factory=dict)
     analysis: BlueGreenAnalysis | None = None  # blue-green: pre/post-promotion analysis
+    source: str = ""  # what started it when no person did: "Deployment/web-source@<hash>"
 
     def __post_init__(self) -> None:
         check_seconds("scale-down delay", self.scale_down_delay, minimum=0)
@@ -220,6 +231,12 @@ def status_to_json(status: ReleaseStatus) -> dict[str, Any]:
     return data
 
 
+def spec_to_json(spec: ReleaseSpec) -> dict[str, Any]:
+    """A release spec as stored in the status (and in a release request)."""
+    data: dict[str, Any] = _plain(spec)
+    return data
+
+
 def spec_from_json(data: Mapping[str, Any]) -> ReleaseSpec:
     ch = data.get("change", {})
     return ReleaseSpec(
@@ -228,6 +245,7 @@ def spec_from_json(data: Mapping[str, Any]) -> ReleaseSpec:
             images=dict(ch.get("images", {})),
             env={k: dict(v) for k, v in ch.get("env", {}).items()},
             patch=dict(ch.get("patch", {})),
+            template=dict(ch.get("template") or {}),
         ),
         preview=bool(data.get("preview", False)),
         auto_promote=bool(data.get("auto_promote", False)),
@@ -239,6 +257,7 @@ def spec_from_json(data: Mapping[str, Any]) -> ReleaseSpec:
         router=str(data.get("router", DEFAULT_ROUTER)),
         router_options={str(k): str(v) for k, v in (data.get("router_options") or {}).items()},
         analysis=data.get("analysis"),
+        source=str(data.get("source") or ""),
     )
 
 
@@ -275,7 +294,7 @@ def intent_from_json(data: Mapping[str, Any]) -> Intent:
 
 def history_entry(status: ReleaseStatus) -> dict[str, Any]:
     """The summary of a finished release kept in the history annotation."""
-    return {
+    entry: dict[str, Any] = {
         "id": status.id,
         "kind": status.kind.value,
         "strategy": status.spec.strategy.value,
@@ -299,3 +318,6 @@ def history_entry(status: ReleaseStatus) -> dict[str, Any]:
             for run in status.analysis
         ],
     }
+    if status.spec.source:
+        entry["source"] = status.spec.source  # a GitOps source is released once (controller)
+    return entry

@@ -138,7 +138,11 @@ def _candidate_images(
         apply_change(stable.template, spec.change), label=app.track_label, track=candidate
     )
     images = {c["name"]: c.get("image", "") for c in template.get("spec", {}).get("containers", [])}
-    if images == stable.images() and not spec.change.env and not spec.change.patch:
+    change = spec.change
+    same = template == with_track(stable.template, label=app.track_label, track=candidate)
+    if (change.template and same) or (
+        images == stable.images() and not (change.env or change.patch or change.template)
+    ):
         raise UsageError(f"nothing to release: {stable.name} already runs {fmt_labels(images)}")
     return images
 
@@ -169,8 +173,10 @@ def plan_release(
     stable_track: str | None = None,
     force: bool = False,
     now: datetime | None = None,
+    release_id: str | None = None,
 ) -> ReleasePlan:
-    """Validate a release against the cluster and describe it step by step. Changes nothing."""
+    """Validate a release against the cluster and describe it step by step. Changes nothing.
+    ``release_id``: the id to give it (a release handed over to the controller has one)."""
     now = now or utcnow()
     obs = observe(kube, app)
     check_single_app(obs)
@@ -188,7 +194,7 @@ def plan_release(
         obs, app, spec, stable_track_name=stable_track, force=force
     )
     status = initial_status(
-        release_id=new_release_id(now),
+        release_id=release_id or new_release_id(now),
         spec=spec,
         stable=stable,
         candidate=candidate,
@@ -215,13 +221,16 @@ def start_release(
     force: bool = False,
     lease: Lock | None = None,
     on_warning: Callable[[str], None] | None = None,
+    release_id: str | None = None,
 ) -> tuple[ReleaseStatus, Lock]:
     """Validate, take the Lease and record a new release. Nothing else changes yet.
 
     ``on_warning`` gets each pre-flight warning (a doctor finding) once the release is
     recorded, before the engine changes anything: a start that is refused prints only why.
     """
-    plan = plan_release(kube, app, spec, stable_track=stable_track, force=force)
+    plan = plan_release(
+        kube, app, spec, stable_track=stable_track, force=force, release_id=release_id
+    )
     st = plan.status
 
     def checks(obs: AppObs) -> None:  # on fresh state, under the Lease, before recording

@@ -25,6 +25,7 @@ from kprism.model.release import (
 _DROP_ANNOTATIONS = (
     "deployment.kubernetes.io/revision",
     "kubectl.kubernetes.io/last-applied-configuration",
+    "argocd.argoproj.io/tracking-id",  # a track is kprism's, not the GitOps tool's
 )
 
 
@@ -82,8 +83,9 @@ def merge(base: Any, patch: Any) -> Any:
 
 
 def apply_change(template: Mapping[str, Any], change: Change) -> dict[str, Any]:
-    """The pod template with ``change`` applied (images, env, merge patch)."""
-    t: dict[str, Any] = copy.deepcopy(dict(template))
+    """The pod template with ``change`` applied (its whole ``template`` if it has one,
+    then images, env, merge patch)."""
+    t: dict[str, Any] = copy.deepcopy(dict(change.template or template))
     spec = t.setdefault("spec", {})
     for cname, image in change.images.items():
         _find_container(spec, cname, what=f"--image {cname + '=' if cname else ''}{image}")[
