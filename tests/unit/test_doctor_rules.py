@@ -146,6 +146,14 @@ def _hpa(o: list[Obj]) -> None:
     o[4]["spec"]["scaleTargetRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"}
 
 
+def _second_service(o: list[Obj]) -> None:
+    """Online Boutique's frontend-external: a second Service over the app's pods."""
+    other = copy.deepcopy(o[2])
+    other["metadata"]["name"] = "shop-external"
+    other["spec"]["type"] = "LoadBalancer"
+    o.append(other)
+
+
 def _recreate(o: list[Obj]) -> None:
     blue(o)["spec"]["strategy"] = {"type": "Recreate"}
 
@@ -168,6 +176,7 @@ POSITIVE: dict[str, tuple[Callable[[list[Obj]], None], int, str | None]] = {
     "KP014": (_sh_c, 0, "web"),
     "KP015": (_hpa, 4, None),
     "KP016": (_recreate, 0, None),
+    "KP017": (_second_service, 5, None),
 }
 
 
@@ -927,3 +936,31 @@ def test_moving_image_tags(image: str, policy: str | None, flagged: bool) -> Non
     if policy:
         web(objs)["imagePullPolicy"] = policy
     assert ids(audit(objs)) == (["KP010"] if flagged else [])
+
+
+# ------------------------------------------------------------- KP017, other Services
+
+
+def test_a_service_over_the_pods_by_another_selector_is_a_warning() -> None:
+    objs = good()
+    other = copy.deepcopy(objs[2])
+    other["metadata"]["name"] = "web-tier"
+    other["spec"]["selector"] = {"tier": "web"}
+    for d in objs[:2]:
+        d["spec"]["template"]["metadata"]["labels"]["tier"] = "web"
+    objs.append(other)
+    (f,) = [f for f in audit(objs) if f.rule_id == "KP017"]
+    assert f.severity is Severity.WARNING and f.index == 5
+    assert f.message.startswith(
+        "selects the pods of Deployments shop-blue, shop-green (Service shop) but not by "
+        "shop's selector app.kubernetes.io/name=shop: kprism cannot move it with shop"
+    )
+
+
+def test_online_boutique_frontend_external_is_named_once() -> None:
+    objs = load("online-boutique.yaml")
+    found = [f for f in audit(objs) if f.rule_id == "KP017"]
+    assert [(f.object_ref.name, f.severity) for f in found] == [
+        ("frontend-external", Severity.INFO)
+    ]
+    assert "like Service frontend: a kprism release of frontend moves it too" in found[0].message

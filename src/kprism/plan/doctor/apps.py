@@ -2,7 +2,8 @@
 
 An app is its Service and everything that concerns it: every Deployment whose pod
 template the Service's selector (without the track label) matches — all tracks, idle
-ones too —, the PodDisruptionBudgets and HorizontalPodAutoscalers that concern those
+ones too —, the other Services over those pods (KP017: they move with the app, or stop
+its releases), the PodDisruptionBudgets and HorizontalPodAutoscalers that concern those
 Deployments, and the pods the Service selects (which is how KP012 sees a stray pod of
 another app). :mod:`kprism.ops.doctor` reads the objects; the choice is made here.
 """
@@ -63,12 +64,14 @@ def app_objects(
     hpas: Iterable[Obj],
     pods: Iterable[Obj],
     track_label: str = DEFAULT_CONFIG.track_label,
+    services: Iterable[Obj] = (),
 ) -> list[Obj]:
     """The objects of the app behind ``service``, picked from what its namespace holds.
 
     Deployments whose pod template matches the Service's selector without the track
-    label (every track); PDBs selecting one of their pods; HPAs scaling one of them; pods
-    the full selector matches. The Service comes first.
+    label (every track); the other ``services`` whose selector, without the track label,
+    matches one of those pod templates or pods; PDBs selecting one of their pods; HPAs
+    scaling one of them; pods the full selector matches. The Service comes first.
     """
     ns = namespace_of(service)
     selector = service_selector(service)
@@ -101,7 +104,15 @@ def app_objects(
         and dig(h, "spec", "scaleTargetRef", "kind") == "Deployment"
         and dig(h, "spec", "scaleTargetRef", "name") in names
     ]
-    return [service, *deps, *picked_pdbs, *picked_hpas, *picked_pods]
+    others = [
+        s
+        for s in services
+        if namespace_of(s) == ns
+        and name_of(s) != name_of(service)
+        and (own := {k: v for k, v in service_selector(s).items() if k != track_label})
+        and any(selector_matches(own, lb) for lb in labels)
+    ]
+    return [service, *others, *deps, *picked_pdbs, *picked_hpas, *picked_pods]
 
 
 def is_app_service(service: Obj, deployments: Sequence[Obj], track_label: str) -> bool:
