@@ -321,7 +321,7 @@ def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
         else:
             out.append(f"step {i}: {row['kind']} → {row['candidate']} {st.candidate} pods")
     out.append(
-        f"pin {_services(obs)} to {obs.track_label}={st.candidate}, verify the endpoints, "
-        f"scale {st.stable_deployment} to 0"
+        f"pin {_services(obs)} to {obs.track_label}={st.candidate}, verify "
+        f"{'their' if sib.movables(obs) else 'its'} endpoints, scale {st.stable_deployment} to 0"
     )
     return tuple(out)
