@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -375,3 +376,51 @@ def test_go_templates_inside_strings_of_rendered_manifests_are_data(tmp_path: Pa
     code, out, _ = doctor("-f", str(path))
     assert code == 0
     assert out == "no problems found in 1 object\n"
+
+
+# ---------------------------------------------------- SARIF locations (issue 9, item 16)
+
+
+def _physical(log: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r["locations"][0]["physicalLocation"] for r in log["runs"][0]["results"]]
+
+
+def test_sarif_percent_encodes_uris(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    odd = tmp_path / "my manifests #1" / "50% seed.yaml"
+    odd.parent.mkdir()
+    shutil.copy(FIXTURES / "seed.yaml", odd)
+    absolute = {
+        p["artifactLocation"]["uri"]
+        for p in _physical(json.loads(doctor("-f", str(odd), "-o", "sarif")[1]))
+    }
+    assert absolute == {odd.as_uri()}
+    assert "%20" in odd.as_uri() and "%23" in odd.as_uri() and "%25" in odd.as_uri()
+    monkeypatch.chdir(tmp_path)
+    relative = {
+        p["artifactLocation"]["uri"]
+        for p in _physical(json.loads(doctor("-f", "my manifests #1", "-o", "sarif")[1]))
+    }
+    assert relative == {"my%20manifests%20%231/50%25%20seed.yaml"}
+
+
+def test_sarif_findings_from_stdin_carry_a_location() -> None:
+    log = json.loads(
+        doctor("-f", "-", "-o", "sarif", stdin=(FIXTURES / "seed.yaml").read_text())[1]
+    )
+    located = _physical(log)
+    assert len(located) == len(log["runs"][0]["results"]) == 7
+    assert {p["artifactLocation"]["uri"] for p in located} == {"stdin"}
+    assert located[0]["region"]["startLine"] == 20
+
+
+def test_a_dangling_symlink_is_a_warning_not_the_end_of_the_run(seed: Path) -> None:
+    (seed.parent / "gone.yaml").symlink_to(seed.parent / "nowhere.yaml")
+    code, out, err = doctor("-f", str(seed.parent))
+    assert code == 0
+    assert (
+        err
+        == f"kprism: warning: {seed.parent / 'gone.yaml'}: dangling symlink to {seed.parent / 'nowhere.yaml'}, skipped\n"
+    )
+    assert out.splitlines()[-1] == "5 warnings, 2 info in 3 objects (4 fixable with --fix)"
+    doc = json.loads(doctor("-f", str(seed.parent), "-o", "json")[1])
+    assert doc["warnings"] == [err.removeprefix("kprism: warning: ").strip()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import io
+import os
 import re
 import shutil
 from pathlib import Path
@@ -465,3 +466,33 @@ def test_a_document_in_flow_style_is_written_again_whole(tmp_path: Path) -> None
         "preStop": {"sleep": {"seconds": 10}}
     }
     assert path.read_text().startswith("# flow\n")
+
+
+# ------------------------------------------------ what a -f directory may hold (issue 9, 16)
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_named_yaml_in_a_directory_is_skipped(tmp_path: Path) -> None:
+    shutil.copy(SEED, tmp_path / "seed.yaml")
+    os.mkfifo(tmp_path / "pipe.yaml")  # opening it for reading would wait for a writer
+    warnings: list[str] = []
+    ms = load([str(tmp_path)], warnings=warnings)
+    assert len(ms) == 3
+    assert warnings == [f"{tmp_path / 'pipe.yaml'}: not a regular file, skipped"]
+
+
+def test_a_dangling_symlink_in_a_directory_is_a_warning(tmp_path: Path) -> None:
+    shutil.copy(SEED, tmp_path / "seed.yaml")
+    (tmp_path / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    warnings: list[str] = []
+    ms = load([str(tmp_path)], warnings=warnings)
+    assert len(ms) == 3
+    assert warnings == [
+        f"{tmp_path / 'gone.yaml'}: dangling symlink to {tmp_path / 'nowhere.yaml'}, skipped"
+    ]
+
+
+def test_a_named_file_that_is_a_dangling_symlink_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    with pytest.raises(NotFoundError, match=r"gone\.yaml: no such file"):
+        load([str(tmp_path / "gone.yaml")])

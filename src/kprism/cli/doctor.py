@@ -81,15 +81,20 @@ def _run(
     config: DoctorConfig,
 ) -> int:
     report = live.doctor_files(files, config=config, fix=fix)
+    for warning in report.audit.warnings:
+        typer.echo(f"kprism: warning: {warning}", err=True)
     for item in report.fixed:
         typer.echo(f"fixed {item.where}: {item.finding.rule_id} {item.finding.slug}", err=True)
     for name in report.written:
         typer.echo(f"wrote {name}", err=True)
     objects, items = len(report.audit.manifests), report.audit.located
+    warnings = report.audit.warnings
     if output is Output.json:
-        typer.echo(render_json(items, objects=objects, fixed=report.fixed), nl=False)
+        typer.echo(
+            render_json(items, objects=objects, fixed=report.fixed, warnings=warnings), nl=False
+        )
     elif output is Output.sarif:
-        typer.echo(render_sarif(items), nl=False)
+        typer.echo(render_sarif(items, warnings=warnings), nl=False)
     else:
         typer.echo(render_text(items, objects=objects), nl=False)
     return _fail(report.audit.findings, fail_on)

@@ -11,12 +11,13 @@ object reference.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from pathlib import PurePath
 from typing import Any, Final
 
 from kprism import __version__
-from kprism.ops.doctor import RULES, Located, Severity, locate
+from kprism.ops.doctor import RULES, STDIN_NAME, Located, Severity, locate
 
 SARIF_SCHEMA: Final = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL: Final = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -79,23 +80,44 @@ def _finding_json(item: Located) -> dict[str, Any]:
     }
 
 
-def render_json(items: Sequence[Located], *, objects: int, fixed: Sequence[Located] = ()) -> str:
-    """``{"findings": [...], "fixed": [...], "summary": {...}}`` as indented JSON."""
+def render_json(
+    items: Sequence[Located],
+    *,
+    objects: int,
+    fixed: Sequence[Located] = (),
+    warnings: Sequence[str] = (),
+) -> str:
+    """``{"findings": [...], "fixed": [...], "summary": {...}}`` as indented JSON, with
+    ``"warnings"`` (files skipped) when there are any."""
     c = counts(items)
-    doc = {
+    doc: dict[str, Any] = {
         "findings": [_finding_json(i) for i in items],
         "fixed": [_finding_json(i) for i in fixed],
         "summary": {"objects": objects, **{sev.value: c[sev] for sev in Severity}},
     }
+    if warnings:
+        doc["warnings"] = list(warnings)
     return json.dumps(doc, indent=2) + "\n"
 
 
 def _uri(file: str) -> str:
+    """A file as a SARIF URI: ``file://`` for an absolute path, else a relative reference;
+    percent-encoded either way (a space, ``#`` or ``%`` in a name is not a URI). Findings
+    read from stdin are in ``stdin``."""
+    if file == STDIN_NAME:
+        return "stdin"
     path = PurePath(file)
-    return path.as_uri() if path.is_absolute() else path.as_posix()
+    return path.as_uri() if path.is_absolute() else urllib.parse.quote(path.as_posix())
 
 
-def render_sarif(items: Sequence[Located]) -> str:
+def _notifications(warnings: Sequence[str]) -> list[dict[str, Any]]:
+    if not warnings:
+        return []
+    notes = [{"level": "warning", "message": {"text": w}} for w in warnings]
+    return [{"executionSuccessful": True, "toolExecutionNotifications": notes}]
+
+
+def render_sarif(items: Sequence[Located], *, warnings: Sequence[str] = ()) -> str:
     """A SARIF 2.1.0 log with one run; ``runs[0].tool.driver.rules`` lists every rule."""
     rule_index = {r.id: n for n, r in enumerate(RULES)}
     results = []
@@ -116,7 +138,7 @@ def render_sarif(items: Sequence[Located]) -> str:
                 }
             ]
         }
-        if item.file is not None and not item.file.startswith("<"):
+        if item.file is not None and (item.file == STDIN_NAME or not item.file.startswith("<")):
             location["physicalLocation"] = {
                 "artifactLocation": {"uri": _uri(item.file)},
                 "region": {"startLine": item.line or 1},
@@ -147,6 +169,7 @@ def render_sarif(items: Sequence[Located]) -> str:
                     }
                 },
                 "results": results,
+                **({"invocations": _notifications(warnings)} if warnings else {}),
             }
         ],
     }

@@ -2,11 +2,13 @@
 
 Why this exists: ``kprism doctor -f`` must point at the line to change
 (``deploy.yaml:21: KP001 warning ...``), and ``--fix`` edits files that people keep in git,
-so it must not lose their comments, key order or quoting. PyYAML forgets all of that;
-ruamel.yaml's round-trip mode keeps it and knows the line of every node.
+so it must not lose their comments, key order or quoting. Reading is done by PyYAML's
+C parser (:mod:`kprism.files.fastyaml`: plain objects and the line of every node, fast
+on a 5 MB manifest); only the documents ``--fix`` changes are parsed again with
+ruamel.yaml's round-trip mode, which keeps comments and quoting, and only the lines of
+the fix are written anew (:mod:`kprism.files.splice`).
 
-Each ``---`` document is parsed on its own, and only the documents that a fix changes
-are serialised again: every other byte of the file stays exactly as it was. Documents
+Each ``---`` document is parsed on its own. Documents
 that are empty or not Kubernetes objects (no ``apiVersion``/``kind``) are skipped;
 ``kind: List`` documents (``kubectl get -o yaml``) yield their items. Bad YAML raises
 :class:`~kprism.errors.InvalidSpecError` with ``file:line`` in a one-line message.
@@ -17,25 +19,33 @@ see a file.
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+import yaml as pyyaml
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import CommentMark, MarkedYAMLError, YAMLError
-from ruamel.yaml.scalarstring import ScalarString
-from ruamel.yaml.tokens import CommentToken
+from ruamel.yaml.error import YAMLError
 
 from kprism.errors import InvalidSpecError, NotFoundError, UsageError
-from kprism.files.splice import find_unit, guess_indent, splice, split_lines
+from kprism.files.fastyaml import compose, equal, item_node, node_line, parse
+from kprism.files.splice import (
+    find_unit,
+    guess_indent,
+    round_trip_yaml,
+    set_path,
+    splice,
+    split_lines,
+)
 from kprism.plan.doctor import Edit, ObjectFix, split_pointer
 
 STDIN: Final = "-"
@@ -52,7 +62,8 @@ class _Chunk:
     header: str  # the separator line, kept verbatim ("" for the first document)
     body: str
     first_line: int  # 0-based line of the file where ``body`` starts
-    data: Any
+    composed: Any = None  # the node graph, for lines, made when a finding needs one
+    round_tripped: bool = False  # parsed (in part) by ruamel.yaml to be rewritten
     edits: list[tuple[Manifest, Edit]] = field(default_factory=list)  # --fix: still to write
 
 
@@ -62,6 +73,7 @@ class _File:
     path: Path | None  # None for stdin
     text: str
     chunks: list[_Chunk] = field(default_factory=list)
+    yaml: YAML | None = None  # the round-trip parser, set up when a fix needs it
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,51 +86,21 @@ class Manifest:
     item: int | None  # position inside a ``kind: List`` document, else None
     _file: _File = field(repr=False)
     _chunk: _Chunk = field(repr=False)
-    _node: Any = field(repr=False)
 
     def line(self, path: str = "") -> int:
         """1-based line of the deepest node on JSON pointer ``path`` that exists."""
-        node = self._node
-        line = _node_line(node)
-        for seg in split_pointer(path):
-            if isinstance(node, CommentedMap) and seg in node:
-                line = node.lc.key(seg)[0]
-                node = node[seg]
-            elif isinstance(node, CommentedSeq) and seg.isdigit() and int(seg) < len(node):
-                line = node.lc.item(int(seg))[0]
-                node = node[int(seg)]
-            else:
-                break
-        return line + self._chunk.first_line + 1
+        chunk = self._chunk
+        if chunk.composed is None:
+            chunk.composed = compose(_terminated(chunk.body))
+        node = chunk.composed
+        if self.item is not None:
+            node = item_node(node, "items", self.item)
+        return node_line(node, split_pointer(path)) + chunk.first_line + 1
 
-
-def _node_line(node: Any) -> int:
-    lc = getattr(node, "lc", None)
-    return int(lc.line) if lc is not None and lc.line is not None else 0
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap long strings of a document we rewrite
-    return yaml
-
-
-def _plain(node: Any) -> Any:
-    """ruamel's round-trip types → plain dicts, lists, str, int, float, bool."""
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return node
+    @property
+    def round_tripped(self) -> bool:
+        """Whether its document was parsed again for a rewrite (only ``--fix`` does)."""
+        return self._chunk.round_tripped
 
 
 def _split(text: str) -> Iterator[tuple[str, str, int]]:
@@ -171,13 +153,10 @@ def _unrendered(
     )
 
 
-def _has_mapping_key(node: Any) -> bool:
-    """Whether a mapping has a mapping as a key: what ``{{ x }}`` parses to outside quotes."""
-    if isinstance(node, dict):
-        return any(isinstance(k, Mapping) or _has_mapping_key(v) for k, v in node.items())
-    if isinstance(node, list):
-        return any(_has_mapping_key(v) for v in node)
-    return False
+def _terminated(body: str) -> str:
+    """A document as parsed: a block scalar at the very end keeps its line break, as if
+    the file had one."""
+    return body if body.endswith("\n") else body + "\n"
 
 
 def load_text(text: str, *, source: str) -> list[Manifest]:
@@ -192,21 +171,18 @@ def _parse(file: _File) -> list[Manifest]:
     out: list[Manifest] = []
     for doc, (header, body, start) in enumerate(_split(text)):
         try:
-            # a block scalar at the very end keeps its line break, as if the file had one
-            data = _yaml().load(body if body.endswith("\n") else body + "\n")
-        except MarkedYAMLError as exc:
+            data = parse(_terminated(body))
+        except pyyaml.MarkedYAMLError as exc:
             if action := _ACTION.search(body):
                 raise _unrendered(file.source, body, action, start) from exc
             mark = exc.problem_mark or exc.context_mark
             line = start + (mark.line + 1 if mark is not None else 1)
             what = _one_line(exc.problem or exc.context or "cannot be parsed")
             raise InvalidSpecError(f"{file.source}:{line}: invalid YAML: {what}") from exc
-        except YAMLError as exc:
+        except pyyaml.YAMLError as exc:
             msg = f"{file.source}:{start + 1}: invalid YAML: {_one_line(str(exc))}"
             raise InvalidSpecError(msg) from exc
-        if "{{" in body and _has_mapping_key(data) and (action := _ACTION.search(body)):
-            raise _unrendered(file.source, body, action, start)
-        chunk = _Chunk(header=header, body=body, first_line=start, data=data)
+        chunk = _Chunk(header=header, body=body, first_line=start)
         file.chunks.append(chunk)
         if not _is_kube(data):
             continue
@@ -214,31 +190,59 @@ def _parse(file: _File) -> list[Manifest]:
         if str(data["kind"]).endswith("List") and isinstance(items, list):
             for n, item in enumerate(items):
                 if _is_kube(item):
-                    out.append(Manifest(_plain(item), file.source, doc, n, file, chunk, item))
+                    out.append(Manifest(item, file.source, doc, n, file, chunk))
         else:
-            out.append(Manifest(_plain(data), file.source, doc, None, file, chunk, data))
+            out.append(Manifest(data, file.source, doc, None, file, chunk))
     return out
 
 
-def _files_in(directory: Path) -> list[Path]:
+def _readable(path: Path, warnings: list[str]) -> bool:
+    """Whether a file found in a directory can be read: a dangling symlink or a FIFO (which
+    would wait for a writer forever), socket or device is skipped with a warning."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            warnings.append(f"{path}: dangling symlink to {os.readlink(path)}, skipped")
+        return False
+    except OSError as exc:
+        warnings.append(f"{path}: cannot read: {_one_line(str(exc))}, skipped")
+        return False
+    if not stat.S_ISREG(mode):
+        warnings.append(f"{path}: not a regular file, skipped")
+        return False
+    return True
+
+
+def _files_in(directory: Path, warnings: list[str]) -> list[Path]:
     found: list[Path] = []
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(
             Path(root, f)
             for f in sorted(files)
-            if f.lower().endswith(_SUFFIXES) and not f.startswith(".")
+            if f.lower().endswith(_SUFFIXES)
+            and not f.startswith(".")
+            and _readable(Path(root, f), warnings)
         )
     return found
 
 
-def load(sources: Sequence[str], *, stdin: TextIO | None = None) -> list[Manifest]:
+def load(
+    sources: Sequence[str],
+    *,
+    stdin: TextIO | None = None,
+    warnings: list[str] | None = None,
+) -> list[Manifest]:
     """Objects from files, directories (``*.yaml``/``*.yml``, recursively) and ``-`` (stdin).
 
     Raises :class:`~kprism.errors.NotFoundError` for a missing path and
     :class:`~kprism.errors.InvalidSpecError` for unreadable files, bad YAML, or when no
-    Kubernetes object is found at all.
+    Kubernetes object is found at all. What a directory holds that is not a readable file
+    (a dangling symlink, a FIFO) is skipped, with a line appended to ``warnings``; a path
+    named on its own is read as it is (``-f <(helm template ...)`` is a pipe).
     """
+    warnings = [] if warnings is None else warnings
     out: list[Manifest] = []
     seen: set[Path] = set()
     for source in sources:
@@ -248,7 +252,7 @@ def load(sources: Sequence[str], *, stdin: TextIO | None = None) -> list[Manifes
             continue
         path = Path(source)
         if path.is_dir():
-            paths = _files_in(path)
+            paths = _files_in(path, warnings)
         elif path.exists():
             paths = [path]
         else:
@@ -272,122 +276,84 @@ def load(sources: Sequence[str], *, stdin: TextIO | None = None) -> list[Manifes
 # --------------------------------------------------------------------- rewriting
 
 
-def _to_node(value: Any, *, like: Any = None) -> Any:
-    if isinstance(value, dict):
-        m = CommentedMap()
-        for k, v in value.items():
-            m[k] = _to_node(v)
-        return m
-    if isinstance(value, list):
-        return CommentedSeq(_to_node(v) for v in value)
-    if isinstance(value, str) and isinstance(like, ScalarString):
-        return type(like)(value)  # keep a literal "|" block a literal block
-    return value
+def _render(
+    file: _File, chunk: _Chunk, edits: Sequence[tuple[list[str], Any]], newline: str
+) -> str:
+    """The whole document parsed in round-trip mode, edited and serialised again: when the
+    edits cannot be spliced in (it still keeps comments, key order and quoting)."""
+    chunk.round_tripped = True
+    if file.yaml is None:
+        file.yaml = round_trip_yaml()
+    try:
+        data = file.yaml.load(_terminated(chunk.body))
+    except YAMLError as exc:
+        where = f"{file.source}:{chunk.first_line + 1}"
+        raise InvalidSpecError(f"{where}: cannot rewrite: {_one_line(str(exc))}") from exc
+    for segs, value in edits:
+        set_path(data, segs, value)
+    yaml = round_trip_yaml()
+    mapping, sequence, offset = guess_indent(chunk.body)
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    if chunk.body.lstrip().startswith("---"):
+        yaml.explicit_start = True
+    buf = io.StringIO()
+    yaml.dump(data, buf)
+    text = buf.getvalue()
+    text = text.replace("\r\n", "\n")  # comments keep the CR they were read with
+    return text if newline == "\n" else text.replace("\n", newline)
 
 
-def _pop_trailing(node: Any, into: list[CommentToken]) -> None:
-    """Take the comments that follow the last leaf of ``node`` (they would be lost)."""
-    if isinstance(node, CommentedMap) and node:
-        last = list(node.keys())[-1]
-        _pop_trailing(node[last], into)
-        entry = node.ca.items.get(last)
-        if entry and len(entry) > 2 and entry[2] is not None:
-            into.append(entry[2])
-            entry[2] = None
-    elif isinstance(node, CommentedSeq) and node:
-        last_i = len(node) - 1
-        _pop_trailing(node[last_i], into)
-        entry = node.ca.items.get(last_i)
-        if entry and entry[0] is not None:
-            into.append(entry[0])
-            entry[0] = None
-    if isinstance(node, CommentedMap | CommentedSeq) and node.ca.comment:
-        first = node.ca.comment[0]
-        if isinstance(first, CommentToken):
-            into.append(first)
-            node.ca.comment[0] = None
+def _rewrite(file: _File, chunk: _Chunk, newline: str) -> str:
+    """The document's new text: the edited lines spliced into the original ones (see
+    :mod:`kprism.files.splice`), or, where that cannot be done, the whole document."""
+    body = _terminated(chunk.body)
+    edits = [
+        ([] if m.item is None else ["items", str(m.item)]) + split_pointer(e.path)
+        for m, e in chunk.edits
+    ]
+    values = [e.value for _, e in chunk.edits]
+    lines = split_lines(chunk.body)
+    node = compose(body)
+    units = [find_unit(node, segs, lines, (0, len(lines))) for segs in edits]
+    expected = parse(body)
+    for segs, value in zip(edits, values, strict=True):
+        _set_plain(expected, segs, value)
+    if all(u is not None for u in units):
+        chunk.round_tripped = True  # the blocks that change are
+        if file.yaml is None:
+            file.yaml = round_trip_yaml()
+        todo = [(u, s, v) for u, s, v in zip(units, edits, values, strict=True) if u is not None]
+        indent = guess_indent(chunk.body)
+        text = splice(
+            chunk.body, todo, expected=expected, indent=indent, newline=newline, yaml=file.yaml
+        )
+        # the splice is checked: the text must parse to the edited document
+        if equal(parse(_terminated(text)), expected):
+            return text
+    return _render(file, chunk, list(zip(edits, values, strict=True)), newline)
 
 
-def _push_trailing(node: Any, tokens: list[CommentToken]) -> None:
-    unique = list({id(t): t for t in tokens}.values())
-    if not unique:
-        return
-    token = unique[0]
-    if len(unique) > 1:
-        token = CommentToken("".join(t.value for t in unique), CommentMark(unique[0].column), None)
-    while True:
-        if isinstance(node, CommentedMap) and node:
-            last = list(node.keys())[-1]
-            if isinstance(node[last], CommentedMap | CommentedSeq) and node[last]:
-                node = node[last]
-                continue
-            node.ca.items[last] = [None, None, token, None]
-        elif isinstance(node, CommentedSeq) and node:
-            node.ca.items[len(node) - 1] = [token, None]
-        return
-
-
-def _set(root: Any, path: str, value: Any) -> None:
-    segs = split_pointer(path)
+def _set_plain(root: Any, segs: Sequence[str], value: Any) -> None:
+    """Set ``value`` at ``segs`` in plain data, creating missing parent mappings."""
     node = root
     for seg in segs[:-1]:
         if isinstance(node, list):
             node = node[int(seg)]
         else:
             if not isinstance(node.get(seg), dict | list):
-                node[seg] = CommentedMap()
+                node[seg] = {}
             node = node[seg]
-    key: Any = int(segs[-1]) if isinstance(node, list) else segs[-1]
-    old = node[key] if (isinstance(node, list) or key in node) else None
-    new = _to_node(value, like=old)
-    if isinstance(old, CommentedMap | CommentedSeq):
-        carried: list[CommentToken] = []
-        _pop_trailing(old, carried)
-        _push_trailing(new, carried)
-    node[key] = new
-
-
-def _render(chunk: _Chunk, newline: str) -> str:
-    """The whole document serialised again (when the edits cannot be spliced in)."""
-    yaml = _yaml()
-    mapping, sequence, offset = guess_indent(chunk.body)
-    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
-    if chunk.body.lstrip().startswith("---"):
-        yaml.explicit_start = True
-    buf = io.StringIO()
-    yaml.dump(chunk.data, buf)
-    text = buf.getvalue()
-    text = text.replace("\r\n", "\n")  # comments keep the CR they were read with
-    return text if newline == "\n" else text.replace("\n", newline)
-
-
-def _rewrite(chunk: _Chunk, edits: Sequence[tuple[Manifest, Edit]], newline: str) -> str:
-    """The document's new text: the edited lines spliced into the original ones (see
-    :mod:`kprism.files.splice`), or, where that cannot be done, the whole document."""
-    lines = split_lines(chunk.body)
-    units = []
-    for n, (m, edit) in enumerate(edits):
-        prefix = [] if m.item is None else ["items", str(m.item)]
-        unit = find_unit(chunk.data, prefix + split_pointer(edit.path), lines, (0, len(lines)))
-        if unit is not None:
-            unit.seq = n
-        units.append(unit)
-    for m, edit in edits:
-        _set(m._node, edit.path, edit.value)
-    whole = [u for u in units if u is not None]
-    if len(whole) == len(units):
-        indent = guess_indent(chunk.body)
-        text = splice(chunk.body, whole, edited=chunk.data, indent=indent, newline=newline)
-        if text is not None:
-            return text
-    return _render(chunk, newline)
+    if isinstance(node, list):
+        node[int(segs[-1])] = copy.deepcopy(value)
+    else:
+        node[segs[-1]] = copy.deepcopy(value)
 
 
 def _write(file: _File) -> None:
     newline = "\r\n" if "\r\n" in file.text else "\n"
     for chunk in file.chunks:
         if chunk.edits:
-            chunk.body = _rewrite(chunk, chunk.edits, newline)
+            chunk.body = _rewrite(file, chunk, newline)
             chunk.edits = []
     bom = "\ufeff" if file.text.startswith("\ufeff") else ""
     text = bom + "".join(c.header + c.body for c in file.chunks)

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from kprism.errors import ConflictError, ForbiddenError, NotFoundError, UsageError
-from kprism.files.manifests import STDIN, Manifest, apply_fixes, load
+from kprism.files.manifests import STDIN, STDIN_NAME, Manifest, apply_fixes, load
 from kprism.kube.api import KubeApi
 from kprism.ops.apps import DEFAULT_TRACK_LABEL, App, app_not_found
 from kprism.plan.doctor import (
@@ -103,12 +103,11 @@ def _read_app(kube: KubeApi, app: App, *, pdbs: bool = True) -> list[Obj]:
         hpas=kube.list_objects("HorizontalPodAutoscaler", ns),
         pods=kube.list_objects("Pod", ns, selector),
         track_label=app.track_label,
-        services=kube.list_objects("Service", ns),  # KP017: others over the same pods
     )
 
 
 def audit_app(kube: KubeApi, app: App, *, config: DoctorConfig = DEFAULT_CONFIG) -> LiveAudit:
-    """Read the app's objects (six requests) and run the doctor rules on them."""
+    """Read the app's objects (five requests) and run the doctor rules on them."""
     objects = _read_app(kube, app)
     findings = audit(objects, config=live_config(config, app=app, service=objects[0]))
     return LiveAudit(
@@ -371,6 +370,7 @@ class FileAudit:
 
     manifests: tuple[Manifest, ...]
     findings: tuple[Finding, ...]
+    warnings: tuple[str, ...] = ()  # what a directory held that could not be read
 
     @property
     def located(self) -> list[Located]:
@@ -389,9 +389,10 @@ class FileReport:
 
 def audit_files(files: Sequence[str], *, config: DoctorConfig = DEFAULT_CONFIG) -> FileAudit:
     """Load manifests (files, directories, ``-`` for stdin) and run the doctor rules."""
-    manifests = load(list(files))
+    warnings: list[str] = []
+    manifests = load(list(files), warnings=warnings)
     findings = audit([m.obj for m in manifests], config=config)
-    return FileAudit(manifests=tuple(manifests), findings=tuple(findings))
+    return FileAudit(manifests=tuple(manifests), findings=tuple(findings), warnings=tuple(warnings))
 
 
 def check_fixable_files(files: Sequence[str]) -> None:
@@ -492,6 +493,7 @@ def check_release(kube: KubeApi, app: App, *, force: bool = False) -> tuple[str,
 __all__ = [
     "DEFAULT_CONFIG",
     "RULES",
+    "STDIN_NAME",
     "DoctorConfig",
     "FileAudit",
     "FileReport",
