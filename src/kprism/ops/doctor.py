@@ -103,11 +103,12 @@ def _read_app(kube: KubeApi, app: App, *, pdbs: bool = True) -> list[Obj]:
         hpas=kube.list_objects("HorizontalPodAutoscaler", ns),
         pods=kube.list_objects("Pod", ns, selector),
         track_label=app.track_label,
+        services=kube.list_objects("Service", ns),  # KP017: others over the same pods
     )
 
 
 def audit_app(kube: KubeApi, app: App, *, config: DoctorConfig = DEFAULT_CONFIG) -> LiveAudit:
-    """Read the app's objects (five requests) and run the doctor rules on them."""
+    """Read the app's objects (six requests) and run the doctor rules on them."""
     objects = _read_app(kube, app)
     findings = audit(objects, config=live_config(config, app=app, service=objects[0]))
     return LiveAudit(
