@@ -424,3 +424,17 @@ def test_a_dangling_symlink_is_a_warning_not_the_end_of_the_run(seed: Path) -> N
     assert out.splitlines()[-1] == "5 warnings, 2 info in 3 objects (4 fixable with --fix)"
     doc = json.loads(doctor("-f", str(seed.parent), "-o", "json")[1])
     assert doc["warnings"] == [err.removeprefix("kprism: warning: ").strip()]
+
+
+def test_files_take_the_global_namespace_too(seed: Path) -> None:
+    # `kprism -n shop doctor -f ...`: the namespace given before the command
+    from kprism.cli.main import app as root
+
+    result = runner.invoke(root, ["-n", "shop", "doctor", "-f", str(seed), "-o", "json"])
+    doc = json.loads(result.stdout)
+    assert {f["object"]["namespace"] for f in doc["findings"]} == {"shop"}
+    # the command's own -n wins
+    result = runner.invoke(
+        root, ["-n", "shop", "doctor", "-f", str(seed), "-n", "qa", "-o", "json"]
+    )
+    assert {f["object"]["namespace"] for f in json.loads(result.stdout)["findings"]} == {"qa"}

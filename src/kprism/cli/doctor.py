@@ -25,6 +25,7 @@ from rich.table import Table
 
 from kprism import ops
 from kprism.cli import render
+from kprism.cli.app import Cli
 from kprism.cli.doctor_report import (
     Located,
     render_json,
@@ -192,6 +193,7 @@ def _table(items: Sequence[Located], *, checked: int, apps: int, every: bool) ->
 
 def doctor(  # keyword-only: typer passes every parameter by name
     *,
+    ctx: typer.Context,
     app_name: Annotated[
         str | None,
         typer.Argument(
@@ -326,7 +328,7 @@ def doctor(  # keyword-only: typer passes every parameter by name
             ignore=frozenset(ignore or ()),
             track_label=track_label,
             # with -f: the namespace of objects that name none, as for kubectl apply -n
-            default_namespace=namespace or "default",
+            default_namespace=namespace or Cli.of(ctx).namespace or "default",
         )
         if on_cluster:
             code = _run_live(
