@@ -83,8 +83,9 @@ class Cli:
             kubeconfig=self.kubeconfig, context=self.context, namespace=self.namespace
         )
 
-    def open_app(self, name: str, *, track_label: str) -> tuple[ops.Kube, ops.App]:
-        """Connect and name the app ``name`` in this target's namespace."""
+    def open_app(self, name: str, *, track_label: str | None) -> tuple[ops.Kube, ops.App]:
+        """Connect and name the app ``name`` in this target's namespace (``track_label``
+        None: the one stored on the app, else the default)."""
         from kprism import ops
 
         kube = self.connect()
@@ -257,6 +258,18 @@ AppArg = Annotated[
 TrackLabel = Annotated[
     str,
     typer.Option("--track-label", metavar="LABEL", help="Label that tells tracks apart."),
+]
+#: ``--track-label`` on a command about one app: None when not given, and then the label
+#: stored on the app's Service at adopt or release is used (else ``color``)
+AppTrackLabel = Annotated[
+    str | None,
+    typer.Option(
+        "--track-label",
+        metavar="LABEL",
+        help="Label that tells tracks apart (default: the one the app was adopted or "
+        f"released with, else {TRACK_LABEL}).",
+        show_default=False,
+    ),
 ]
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from kprism.cli.app import TRACK_LABEL, AppArg, Cli, Output, TrackLabel, command
+from kprism.cli.app import AppArg, AppTrackLabel, Cli, Output, command
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -225,7 +225,7 @@ def status(
             "1 when it failed or was aborted.",
         ),
     ] = False,
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """Show the app's tracks, endpoints, and the current or last release."""
     from kprism import ops
@@ -240,7 +240,7 @@ def status(
 
 
 @command("history", examples=["kprism -n shop history web", "kprism history web -o yaml"])
-def history(cli: Cli, app_name: AppArg, track_label: TrackLabel = TRACK_LABEL) -> None:
+def history(cli: Cli, app_name: AppArg, track_label: AppTrackLabel = None) -> None:
     """Show the app's last releases, newest first."""
     from kprism import ops
     from kprism.cli import render
@@ -274,7 +274,7 @@ def list_apps(
     all_namespaces: Annotated[
         bool, typer.Option("--all-namespaces", "-A", help="List apps in every namespace.")
     ] = False,
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """List apps: Services that select a track or carry a kprism release."""
     from kprism import ops

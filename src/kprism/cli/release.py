@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kprism.cli.app import (
-    TRACK_LABEL,
     AppArg,
+    AppTrackLabel,
     Cli,
     Output,
     StrategyName,
     Timeout,
-    TrackLabel,
     command,
     seconds,
 )
@@ -283,7 +282,7 @@ def release(
         bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
     ] = False,
     timeout: Timeout = None,
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """Release a new version into the idle track and switch traffic to it (blue-green), or
     shift traffic to it in steps (canary: --steps or -f)."""
@@ -366,7 +365,7 @@ def send(
     *,
     reason: str,
     timeout: float | None,
-    track_label: str,
+    track_label: str | None,
 ) -> tuple[ReleaseStatus, bool]:
     """Send an intent and print the release's state after it was acted on: driven here
     when no engine holds the Lease, else once the engine holding it has taken it. Returns
@@ -409,7 +408,7 @@ def promote(
     ] = False,
     reason: Reason = "",
     timeout: Timeout = None,
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """Promote the release in progress: switch traffic (blue-green) or go to the next step
     (canary). Prints the release's state after the promotion."""
@@ -425,7 +424,7 @@ def abort(
     app_name: AppArg,
     reason: Reason = "",
     timeout: Timeout = None,
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """Abort the release in progress: traffic stays on (or returns to) stable. Handed to the
     engine driving the release, exits 0; carried out here (no engine held the Lease),
@@ -445,7 +444,7 @@ def pause(
     app_name: AppArg,
     reason: Reason = "",
     timeout: Timeout = None,
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """Pause the release in progress where it is."""
     from kprism.model.release import Action
@@ -467,7 +466,7 @@ def resume(
         ),
     ] = 20.0,
     timeout: Timeout = None,
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """Resume a paused, unattended or crashed release and drive it to the end."""
     from kprism import ops
@@ -489,7 +488,7 @@ def rollback(
     app_name: AppArg,
     scale_down_delay: ScaleDownDelay = 30.0,
     timeout: Timeout = None,
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """Go back to the previous track (scaling it up and waiting until it is ready first)."""
     from kprism import ops

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kprism.cli.app import TRACK_LABEL, AppArg, Cli, TrackLabel, command, seconds
+from kprism.cli.app import AppArg, AppTrackLabel, Cli, command, seconds
 from kprism.cli.release import Envs, Images, PatchFile, spec_args
 from kprism.model.routing import DEFAULT_ROUTER
 
@@ -48,7 +48,7 @@ def adopt(
         str, typer.Option("--track", metavar="TRACK", help="Track name the live version gets.")
     ] = "blue",
     timeout: OpTimeout = 300.0,
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """Bring an existing Deployment + Service into track form with zero downtime."""
     from kprism import ops
@@ -78,7 +78,7 @@ def clone(
     set_env: Envs = None,
     patch_file: PatchFile = None,
     replicas: Annotated[int, _replicas("Replicas of the new track.")] = 1,
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """Clone the serving track into a new track with a change, without traffic."""
     from kprism import ops
@@ -127,7 +127,7 @@ def split(
         ),
     ] = None,
     timeout: OpTimeout = 300.0,
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """Rainbow: split traffic over several live tracks, e.g. blue=80 green=15 red=5."""
     from kprism import ops
@@ -160,7 +160,7 @@ def scale(
     app_name: AppArg,
     track: Annotated[str, typer.Option("--track", metavar="TRACK", help="Track to scale.")],
     replicas: Annotated[int, _replicas("New replica count.")],
-    track_label: TrackLabel = TRACK_LABEL,
+    track_label: AppTrackLabel = None,
 ) -> None:
     """Scale one track of the app (not one a release in progress uses)."""
     from kprism import ops
@@ -173,4 +173,6 @@ def scale(
             {"deployment": dep.name, "track": track, "replicas": replicas}, cli.output.value
         )
     else:
-        render.out.print(f"scaled {dep.name} ({track_label}={track}) to {replicas}", markup=False)
+        render.out.print(
+            f"scaled {dep.name} ({ref.track_label}={track}) to {replicas}", markup=False
+        )

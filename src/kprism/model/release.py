@@ -28,6 +28,9 @@ ANNOTATION_HISTORY = "kprism.dev/history"
 ANNOTATION_INTENT = "kprism.dev/intent"
 ANNOTATION_TEMPLATE_HASH = "kprism.dev/template-hash"
 ANNOTATION_MANAGED = "kprism.dev/managed-by"
+#: on the app's Service: the label that tells its tracks apart, stored at adopt and at
+#: every release so later commands need no ``--track-label``
+ANNOTATION_TRACK_LABEL = "kprism.dev/track-label"
 #: on a Deployment kept in Git with replicas 0: its pod template is the app's desired
 #: version, and the controller releases it (the value names the app's Service)
 ANNOTATION_SOURCE_OF = "kprism.dev/source-of"

@@ -22,6 +22,7 @@ from kprism.kube.state import read_history, read_intent, read_release
 from kprism.model.observed import AppObs, DeploymentObs, ServiceObs
 from kprism.model.release import (
     ANNOTATION_RELEASE,
+    ANNOTATION_TRACK_LABEL,
     Intent,
     ReleaseStatus,
     history_entry,
@@ -78,10 +79,38 @@ def app_ref(
     name: str,
     *,
     namespace: str | None = None,
-    track_label: str = DEFAULT_TRACK_LABEL,
+    track_label: str | None = None,
 ) -> App:
+    """Name an app. Without ``track_label`` (the caller was not told one), the label the
+    app was adopted or released with (stored on its Service), else the default."""
+    namespace = namespace or kube.namespace
+    if track_label is None:
+        svc = kube.find_service(name, namespace)
+        track_label = stored_track_label(svc) if svc is not None else DEFAULT_TRACK_LABEL
     check_label_key(track_label)
-    return App(name=name, namespace=namespace or kube.namespace, track_label=track_label)
+    return App(name=name, namespace=namespace, track_label=track_label)
+
+
+def stored_track_label(svc: ServiceObs, default: str = DEFAULT_TRACK_LABEL) -> str:
+    """The track label stored on an app's Service (``kprism.dev/track-label``), else
+    ``default``; UsageError naming the annotation when it holds no label key."""
+    stored = svc.annotations.get(ANNOTATION_TRACK_LABEL)
+    if not stored:
+        return default
+    try:
+        check_label_key(stored)
+    except UsageError as exc:
+        raise UsageError(
+            f"annotation {ANNOTATION_TRACK_LABEL} on Service {svc.name} is not a label key "
+            f"({exc}): fix it with `kubectl annotate --overwrite service {svc.name} "
+            f"{ANNOTATION_TRACK_LABEL}=LABEL`"
+        ) from exc
+    return stored
+
+
+def track_label_patch(app: App) -> dict[str, Any]:
+    """A merge patch storing ``app``'s track label on its Service."""
+    return {"metadata": {"annotations": {ANNOTATION_TRACK_LABEL: app.track_label}}}
 
 
 def namespace_missing(kube: KubeApi, namespace: str) -> bool:
@@ -271,7 +300,8 @@ class AppSummary:
     tracks: str
 
 
-def _summary(svc: ServiceObs, track_label: str) -> AppSummary | None:
+def _summary(svc: ServiceObs, default_label: str) -> AppSummary | None:
+    track_label = svc.annotations.get(ANNOTATION_TRACK_LABEL) or default_label
     st = read_release(svc) if ANNOTATION_RELEASE in svc.annotations else None
     if st is None and track_label not in svc.selector:
         return None
@@ -299,9 +329,11 @@ def watch_apps(kube: KubeApi, *, namespace: str | None) -> Callable[[], None]:
 
 
 def list_apps(
-    kube: KubeApi, *, namespace: str | None, track_label: str = DEFAULT_TRACK_LABEL
+    kube: KubeApi, *, namespace: str | None, track_label: str | None = None
 ) -> list[AppSummary]:
-    """Services that are kprism apps: they carry release state or select by the track label."""
+    """Services that are kprism apps: they carry release state or select by their track
+    label (the one stored on each Service, else ``track_label``, else the default)."""
+    track_label = track_label or DEFAULT_TRACK_LABEL
     out = []
     for svc in kube.list_services(namespace):
         summary = _summary(svc, track_label)

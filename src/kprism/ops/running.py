@@ -21,7 +21,7 @@ from kprism.kube.api import KubeApi, Lock
 from kprism.kube.state import read_release, status_patch
 from kprism.model.observed import AppObs
 from kprism.model.release import Phase, ReleaseStatus
-from kprism.ops.apps import App, observe
+from kprism.ops.apps import App, observe, track_label_patch
 from kprism.plan.start import Basis, basis_of, stale_reason
 
 TickHandler = Callable[[Tick], None]
@@ -67,7 +67,8 @@ def record_release(
     check: Callable[[AppObs], None] | None = None,
 ) -> Lock:
     """Take the app's Lease, observe, run ``check`` on what is there now, record
-    ``status`` and emit an Event (``reason``, ``message(holder identity)``).
+    ``status`` (and the app's track label, for later commands) and emit an Event
+    (``reason``, ``message(holder identity)``).
 
     Returns the held Lease for :func:`drive`; gives it back if any of this fails.
     """
@@ -77,7 +78,9 @@ def record_release(
         obs = observe(kube, app)
         if check is not None:
             check(obs)
-        kube.patch_service(app.name, app.namespace, status_patch(obs.service, status))
+        patch = status_patch(obs.service, status)
+        patch["metadata"]["annotations"].update(track_label_patch(app)["metadata"]["annotations"])
+        kube.patch_service(app.name, app.namespace, patch)
         kube.emit_event(
             namespace=app.namespace,
             service=app.name,

@@ -25,7 +25,7 @@ from kprism.model.actions import (
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import Change
 from kprism.model.routing import DEFAULT_ROUTER, router_kind
-from kprism.ops.apps import App, observe
+from kprism.ops.apps import App, observe, track_label_patch
 from kprism.ops.running import app_lease
 from kprism.plan.adopt import decide_adopt
 from kprism.plan.converge import ConvergeStep
@@ -110,7 +110,8 @@ def adopt(
     on_progress: Callable[[str], None] | None = None,
     clock: Clock | None = None,
 ) -> str:
-    """Bring an existing Deployment + Service into track form with zero downtime."""
+    """Bring an existing Deployment + Service into track form with zero downtime. The
+    track label is stored on the Service: later commands need no ``--track-label``."""
     check_track(track, label=app.track_label)
     obs = observe(kube, app)
     check_single_app(obs)
@@ -118,6 +119,7 @@ def adopt(
     for d in obs.deployments:
         if d.track is None:
             check_hpa(obs, d, force=False)
+    kube.patch_service(app.name, app.namespace, track_label_patch(app))
     return converge(
         kube,
         namespace=app.namespace,
