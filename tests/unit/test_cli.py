@@ -193,7 +193,7 @@ def test_a_multi_line_message_is_printed_as_one_line(capsys: pytest.CaptureFixtu
 # -- help ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", [n for n in ORDER if n not in ("version", "doctor")])
+@pytest.mark.parametrize("name", [n for n in ORDER if n != "version"])
 def test_help_shows_metavars_and_examples(name: str) -> None:
     code, out, _ = run(name, "--help")
     assert code == 0
@@ -438,3 +438,15 @@ def test_plan_is_release_dry_run_with_the_same_options(kube: FakeKube) -> None:
     assert kube.applied == [] and kube.holders == {}
     code, _, err = run("plan", SERVICE, "-i", "hello=hello:2", "--no-wait")
     one_line_error(code, err, 2, "No such option: --no-wait")
+
+
+def test_the_doctor_uses_the_context_object(kube: FakeKube, tmp_path: Path) -> None:
+    """``kprism --context c -n ns doctor APP``: the doctor connects where every command does;
+    ``-o json`` given before the command gives its JSON report."""
+    code, out, err = run("--context", "c1", "-n", NS, "-o", "json", "doctor", SERVICE)
+    assert code in (0, 1), err
+    assert kube.targets == [{"kubeconfig": None, "context": "c1", "namespace": NS}]  # type: ignore[attr-defined]
+    assert json.loads(out)["apps"]
+    code, out, err = run("-o", "json", "doctor", SERVICE, "-o", "text", "--kubeconfig", "/k")
+    assert not out.lstrip().startswith("{"), out
+    assert kube.targets[-1] == {"kubeconfig": "/k", "context": None, "namespace": None}  # type: ignore[attr-defined]

@@ -330,6 +330,8 @@ _TARGET: dict[str, Any] = {
         ),
     ],
 }
+ContextOpt = _TARGET["context"]
+KubeconfigOpt = _TARGET["kubeconfig"]
 _OUTPUT: dict[str, Any] = {
     "output": Annotated[
         Output | None,

@@ -7,17 +7,17 @@ reads the app's objects and patches them. Either way the findings are rendered b
 something at or above ``--fail-on`` was found, 2 bad input (missing file, bad YAML,
 unknown rule or app), 3 cluster unreachable or forbidden.
 
-The command is attached to the root app with :func:`register` rather than by importing
-``kprism.cli.main`` here, so ``python -m kprism.cli.main`` (where that module is
-``__main__``) gets it too; ``register`` also hands over main's connection helper, which
-knows the global ``--namespace``/``--context``/``--kubeconfig`` given before the command.
+The command is attached to the root app with :func:`register` (``kprism.cli.main`` loads
+it when it is used). Where to connect (``--kubeconfig``, ``--context``, ``-n``) and ``-o
+json`` come from the CLI's context object (:class:`kprism.cli.app.Cli`): given before the
+command or after it.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -25,7 +25,7 @@ from rich.table import Table
 
 from kprism import ops
 from kprism.cli import render
-from kprism.cli.app import Cli
+from kprism.cli.app import Cli, ContextOpt, KubeconfigOpt, _epilog
 from kprism.cli.doctor_report import (
     Located,
     render_json,
@@ -37,16 +37,6 @@ from kprism.errors import KprismError, UsageError
 from kprism.ops import Kube
 from kprism.ops import doctor as live
 from kprism.ops.doctor import DoctorConfig, Finding, Severity
-
-#: Opens a connection from ``--kubeconfig``, ``--context``, ``--namespace`` (each may be None).
-Connect = Callable[[str | None, str | None, str | None], Kube]
-
-
-def _connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Kube:
-    return ops.connect(kubeconfig=kubeconfig, context=context, namespace=namespace)
-
-
-_wiring: dict[str, Connect] = {"connect": _connect}
 
 
 class FailOn(enum.StrEnum):
@@ -236,11 +226,22 @@ def doctor(  # keyword-only: typer passes every parameter by name
     ] = False,
     fail_on: Annotated[
         FailOn,
-        typer.Option("--fail-on", help="Exit 1 when a finding is at least this severe."),
+        typer.Option(
+            "--fail-on",
+            metavar="error|warning|info|none",
+            help="Exit 1 when a finding is at least this severe.",
+        ),
     ] = FailOn.error,
-    output: Annotated[Output, typer.Option("-o", "--output", help="Report format.")] = (
-        Output.text
-    ),
+    output: Annotated[
+        Output | None,
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="text|json|sarif",
+            help="Report format (default: text; json after a global -o json).",
+            show_default=False,
+        ),
+    ] = None,
     select: Annotated[
         list[str] | None,
         typer.Option(
@@ -263,6 +264,7 @@ def doctor(  # keyword-only: typer passes every parameter by name
         int,
         typer.Option(
             "--propagation-seconds",
+            metavar="SECONDS",
             min=0,
             help="How long endpoint removal takes to reach every proxy; preStop must sleep "
             "at least this long.",
@@ -272,6 +274,7 @@ def doctor(  # keyword-only: typer passes every parameter by name
         int,
         typer.Option(
             "--drain-seconds",
+            metavar="SECONDS",
             min=0,
             help="How long the app needs after SIGTERM to finish in-flight requests.",
         ),
@@ -281,19 +284,17 @@ def doctor(  # keyword-only: typer passes every parameter by name
         typer.Option(
             "--namespace",
             "-n",
+            metavar="NAMESPACE",
             help="Namespace (default: the kubeconfig context's). With -f: the namespace of "
             "objects that name none (default: default).",
+            show_default=False,
         ),
     ] = None,
-    context: Annotated[
-        str | None, typer.Option("--context", help="kubeconfig context to use.")
-    ] = None,
-    kubeconfig: Annotated[
-        str | None,
-        typer.Option("--kubeconfig", help="Path to the kubeconfig file (default: $KUBECONFIG)."),
-    ] = None,
+    context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
     track_label: Annotated[
-        str, typer.Option("--track-label", help="Label that tells tracks apart.")
+        str,
+        typer.Option("--track-label", metavar="LABEL", help="Label that tells tracks apart."),
     ] = ops.DEFAULT_TRACK_LABEL,
 ) -> None:
     """Check Deployments, Services, PDBs and HPAs for what drops requests during a release.
@@ -301,6 +302,9 @@ def doctor(  # keyword-only: typer passes every parameter by name
     Manifests with -f, a live app with APP, every app in the cluster with -A. Every rule,
     and why pods get requests after SIGTERM, is explained in docs/doctor.md.
     """
+    target = Cli.of(ctx).merged(kubeconfig=kubeconfig, context=context, namespace=namespace)
+    if output is None:
+        output = Output.json if target.output.value == "json" else Output.text
     try:
         on_cluster = app_name is not None or all_namespaces
         if filename and on_cluster:
@@ -328,11 +332,11 @@ def doctor(  # keyword-only: typer passes every parameter by name
             ignore=frozenset(ignore or ()),
             track_label=track_label,
             # with -f: the namespace of objects that name none, as for kubectl apply -n
-            default_namespace=namespace or Cli.of(ctx).namespace or "default",
+            default_namespace=target.namespace or "default",
         )
         if on_cluster:
             code = _run_live(
-                kube=_wiring["connect"](kubeconfig, context, namespace),
+                kube=target.connect(),
                 app_name=app_name,
                 track_label=track_label,
                 fix=fix,
@@ -351,11 +355,17 @@ def doctor(  # keyword-only: typer passes every parameter by name
     raise typer.Exit(code)
 
 
-def register(app: typer.Typer, *, connect: Connect | None = None) -> None:
-    """Attach ``doctor`` to the root ``kprism`` app; ``connect`` opens the cluster connection
-    (main's, which honours the global options; by default :func:`kprism.ops.connect`)."""
-    _wiring["connect"] = connect or _connect
-    app.command("doctor")(doctor)
+EXAMPLES = [
+    "kprism doctor -f k8s/ --fix",
+    "helm template shop ./chart | kprism doctor -f - -o sarif",
+    "kprism -n shop doctor web --fix --dry-run",
+    "kprism doctor -A --fail-on warning -o json",
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``doctor`` to the root ``kprism`` app."""
+    app.command("doctor", epilog=_epilog(EXAMPLES))(doctor)
 
 
 __all__ = ["FailOn", "Output", "doctor", "register"]

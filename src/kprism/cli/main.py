@@ -55,18 +55,6 @@ ORDER = (
 )
 
 
-def _doctor_connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Any:
-    """``kprism doctor``'s connection: its own options over the global ones."""
-    from typer._click.globals import get_current_context
-
-    from kprism.cli.app import Cli
-
-    cli = Cli.of(get_current_context()).merged(
-        kubeconfig=kubeconfig, context=context, namespace=namespace
-    )
-    return cli.connect()
-
-
 def _load_doctor() -> Any:
     """``kprism doctor``, imported when used: it loads the rule engine and the manifest
     reader, which ``kprism --help`` and the other commands need not wait for."""
@@ -77,7 +65,7 @@ def _load_doctor() -> Any:
 
     sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
     sub.callback()(lambda: None)
-    doctor.register(sub, connect=_doctor_connect)
+    doctor.register(sub)
     sub.registered_commands[0].cls = KprismCommand
     return typer.main.get_group(sub).commands["doctor"]
 
