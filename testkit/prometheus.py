@@ -139,6 +139,15 @@ class PodDiscovery:
         self.client.close()
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the process that started it dies (a test
+    run killed with SIGKILL must not leave a Prometheus behind with its port taken)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -183,6 +192,7 @@ class Prometheus:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, before exec
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

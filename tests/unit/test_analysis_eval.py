@@ -104,6 +104,7 @@ def test_show_value_is_json_with_nan_spelled_out() -> None:
     assert an.show_value([0.5, math.nan, math.inf, -math.inf]) == '[0.5,"NaN","+Inf","-Inf"]'
     assert an.show_value({"b": 1, "a": [True]}) == '{"a":[true],"b":1}'
     assert an.show_value(object()).startswith("<object")
+    assert an.show_value([0.34965034965034963]) == "[0.34965]"  # for people, not for math
 
 
 def test_measurement_text_is_clipped() -> None:

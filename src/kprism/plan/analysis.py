@@ -77,6 +77,8 @@ def show_value(value: Any) -> str:
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    if isinstance(value, float):
+        return float(f"{value:.6g}")  # for people: 0.34965 of 0.34965034965034963
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     if isinstance(value, Mapping):
@@ -545,7 +547,9 @@ def resolve(
 def describe_metric(metric: Metric) -> str:
     """One line for ``kprism plan``: provider, what it asks, how often, what passes."""
     cfg = metric.provider_config
-    what = next((f" {k}={cfg[k]!r}" for k in ("query", "url", "template", "job") if k in cfg), "")
+    what = next(
+        (f" {k}={' '.join(str(cfg[k]).split())!r}" for k in ("query", "url") if k in cfg), ""
+    )
     if metric.limit is None:
         often = f"every {format_duration(metric.interval or 0)} until the end"
     elif metric.limit == 1:
