@@ -23,6 +23,7 @@ from kprism.errors import UsageError
 from kprism.model.release import Change, ReleaseSpec, Strategy
 from kprism.model.routing import DEFAULT_ROUTER
 from kprism.model.steps import DEFAULT_MAX_SURGE, CanarySpec, canary_spec_from_data
+from kprism.plan.checks import checks_template, gate_bluegreen, gate_canary
 from kprism.plan.validate import check_pod_patch, parse_env_arg, parse_image_arg
 
 __all__ = ["SpecArgs", "parse_env_arg", "parse_image_arg", "parse_patch"]
@@ -65,6 +66,15 @@ class SpecArgs:
     canary_source: str = "<canary spec>"  # names canary_yaml in errors (file:line)
     # with steps: after each weight but the last, pause until promoted (instead of pause)
     pause_until_promote: bool = False
+    # analysis shorthand (kprism.plan.checks): a canary's steps are gated on these checks,
+    # a blue-green release checks them after the switch (post-promotion)
+    check_prom: Sequence[str] = ()  # PromQL queries whose first value is bounded by max/min
+    check_http: Sequence[str] = ()  # URLs that must answer 2xx
+    check_max: float | None = None
+    check_min: float | None = None
+    check_interval: str = "10s"
+    check_count: int = 3
+    prometheus_url: str | None = None  # default: $PROMETHEUS_URL where the engine runs
 
     def canary_spec(self) -> CanarySpec | None:
         """The canary step list these options ask for, or None (no canary)."""
@@ -113,6 +123,20 @@ class SpecArgs:
     def to_spec(self) -> ReleaseSpec:
         """The release spec; :class:`UsageError` (nothing changed) for bad input."""
         canary = self.canary_spec()
+        checks = checks_template(
+            prom=self.check_prom,
+            http=self.check_http,
+            max_value=self.check_max,
+            min_value=self.check_min,
+            interval=self.check_interval,
+            count=self.check_count,
+            prometheus_url=self.prometheus_url,
+        )
+        analysis = None
+        if checks is not None and canary is not None:
+            canary = gate_canary(canary, checks)
+        elif checks is not None:
+            analysis = gate_bluegreen(checks)
         strategy = Strategy.CANARY if canary is not None else self.strategy
         if strategy == Strategy.CANARY and canary is None:
             raise UsageError(
@@ -134,6 +158,7 @@ class SpecArgs:
             canary=canary,
             router=self.router,
             router_options=self.router_options,
+            analysis=analysis,
         )
 
 

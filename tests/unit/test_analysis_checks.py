@@ -1,0 +1,130 @@
+"""The analysis shorthand (--check-prom/--check-http/--max/--min) through ops.SpecArgs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kprism import ops
+from kprism.errors import InvalidSpecError, ReleaseFailed, UsageError
+from kprism.model.analysis import AnalysisRef
+from kprism.model.release import Strategy
+from kprism.model.steps import Analysis, Pause, SetWeight
+from kprism.ops.specs import SpecArgs
+from kprism.plan import analysis as an
+from kprism.plan.checks import TEMPLATE
+
+QUERY = 'sum(rate(errors{track="{{track}}"}[1m])) / sum(rate(requests{track="{{track}}"}[1m]))'
+
+
+def spec(**kw: Any) -> Any:
+    return SpecArgs(images=[("hello", "hello:2")], **kw).to_spec()
+
+
+def kinds(steps: Any) -> list[str]:
+    return [type(s).__name__ for s in steps]
+
+
+def test_check_prom_gates_every_step_but_the_last() -> None:
+    s = spec(steps="25,50,100", check_prom=[QUERY], check_max=0.05)
+    assert s.strategy is Strategy.CANARY
+    assert s.canary is not None
+    assert kinds(s.canary.steps) == ["SetWeight", "Analysis", "SetWeight", "Analysis", "SetWeight"]
+    (tmpl,) = s.canary.analysis_templates
+    assert tmpl.name == TEMPLATE
+    (m,) = tmpl.metrics
+    assert m.name == "prom"
+    assert m.success_condition == "result[0] <= 0.05"
+    assert (m.interval, m.count, m.initial_delay) == (10, 3, 10)
+    assert m.provider == {"prometheus": {"query": QUERY}}
+    gate = s.canary.steps[1]
+    assert isinstance(gate, Analysis)
+    assert gate.analysis == AnalysisRef.model_validate({"templates": [{"templateName": "checks"}]})
+    # and it resolves: the variables are filled in when the run starts
+    assert an.resolve(gate.analysis, s.canary.analysis_templates, where="w", gate=True)
+
+
+def test_the_gate_comes_after_the_pause() -> None:
+    s = spec(steps="10,100", pause="1m", check_http=["http://web/healthz"])
+    assert s.canary is not None
+    assert kinds(s.canary.steps) == ["SetWeight", "Pause", "Analysis", "SetWeight"]
+    (m,) = s.canary.analysis_templates[0].metrics
+    assert m.provider == {"http": {"url": "http://web/healthz"}}
+    assert m.success_condition == ""
+
+
+def test_several_checks_min_and_max_interval_count_and_address() -> None:
+    s = spec(
+        steps="50,100",
+        check_prom=["a", "b"],
+        check_http=["http://x/"],
+        check_min=0.9,
+        check_max=1.0,
+        check_interval="30s",
+        check_count=5,
+        prometheus_url="http://127.0.0.1:9090",
+    )
+    assert s.canary is not None
+    names = [m.name for m in s.canary.analysis_templates[0].metrics]
+    assert names == ["prom-1", "prom-2", "http"]
+    first = s.canary.analysis_templates[0].metrics[0]
+    assert first.success_condition == "result[0] <= 1.0 and result[0] >= 0.9"
+    assert first.provider["prometheus"]["address"] == "http://127.0.0.1:9090"
+    assert (first.interval, first.count) == (30, 5)
+
+
+def test_blue_green_checks_after_the_switch() -> None:
+    s = spec(check_prom=[QUERY], check_max=0.01)
+    assert s.strategy is Strategy.BLUEGREEN
+    assert s.analysis is not None
+    assert s.analysis.pre_promotion is None
+    assert s.analysis.post_promotion is not None
+    assert s.analysis.templates[0].name == TEMPLATE
+
+
+@pytest.mark.parametrize(
+    ("kw", "fragment"),
+    [
+        ({"check_prom": ["q"]}, "--check-prom needs a bound: --max 0.01"),
+        ({"check_max": 0.1}, "--max/--min go with --check-prom QUERY"),
+        ({"check_prom": ["q"], "check_max": float("nan")}, "--max nan: must be a finite number"),
+        ({"check_http": ["u"], "check_interval": "soon"}, "the --check options:"),
+        ({"check_http": ["u"], "check_count": 0}, "the --check options:"),
+    ],
+)
+def test_bad_shorthand_is_refused(kw: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(UsageError) as info:
+        spec(steps="50,100", **kw)
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_spec_file_with_its_own_checks_template_is_refused() -> None:
+    yaml_text = (
+        "analysisTemplates:\n- name: checks\n  metrics:\n  - name: m\n    provider: {pods: {}}\n"
+        "steps:\n- setWeight: 100\n"
+    )
+    with pytest.raises(InvalidSpecError, match="defines a template 'checks' already"):
+        spec(canary_yaml=yaml_text, check_http=["http://x/"])
+
+
+def test_the_http_url_is_checked_before_a_release() -> None:
+    from tests.unit.bgsim import blue_app
+    from tests.unit.fakekube import NS, SERVICE, fake
+
+    with pytest.raises(InvalidSpecError, match="is not an http:// or https:// URL"):
+        ops.plan_release(
+            fake(blue_app()),
+            ops.App(name=SERVICE, namespace=NS),
+            spec(steps="50,100", check_http=["web/healthz"]),
+        )
+    assert ReleaseFailed.exit_code == 1
+
+
+def test_weights_and_pauses_are_kept() -> None:
+    s = spec(steps="10,50,100", pause="30s", check_http=["http://x/"])
+    assert s.canary is not None
+    weights = [st.weight for st in s.canary.steps if isinstance(st, SetWeight)]
+    pauses = [st.duration for st in s.canary.steps if isinstance(st, Pause)]
+    assert (weights, pauses) == ([10, 50, 100], [30, 30])
