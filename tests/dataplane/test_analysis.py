@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -181,3 +183,62 @@ def test_a_healthy_candidate_passes_the_same_gate(
     s = summarize(hits)
     assert s.failed == 0, s.as_dict()
     assert s.versions.get("2", 0) > 0
+
+
+def test_a_sigkill_during_analysis_resumes_without_losing_measurements(
+    dp_kube: Client, dp_namespace: str, prometheus: Prometheus
+) -> None:
+    ns = dp_namespace
+    url = seed(ns, prometheus)
+
+    def measured() -> list[dict[str, Any]]:
+        try:
+            status = release_status(ns)
+        except (KeyError, RuntimeError):
+            return []
+        runs = [r for r in status.get("analysis", []) if r["name"] == "step-2"]
+        if not runs:
+            return []
+        errors = next(r for r in runs[0]["results"] if r["name"] == "error-rate")
+        found: list[dict[str, Any]] = errors["measurements"]
+        return found
+
+    def crash_then_resume() -> dict[str, Any]:
+        proc = subprocess.Popen(
+            [
+                "kprism",
+                "-n",
+                ns,
+                "release",
+                APP,
+                "-f",
+                release_file(prometheus),
+                "--image",
+                "hello=localhost:5001/py-http:2",
+                "--scale-down-delay",
+                "2",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 90
+        while len(measured()) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.3)
+        before = measured()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        r = sc.kprism(ns, "resume", APP, check=False, timeout=180)
+        return {"before": before, "rc": r.returncode, "out": r.stdout + r.stderr}
+
+    hits, _, out = sc.under_load(
+        dp_kube, ns, APP, url, rate=RATE, keepalive=False, action=crash_then_resume
+    )
+    assert len(out["before"]) == 2, out["before"]
+    assert out["rc"] == 0, out["out"]
+    status = release_status(ns)
+    assert status["phase"] == "Succeeded"
+    errors = next(r for r in run_of(status, "step-2")["results"] if r["name"] == "error-rate")
+    assert errors["count"] == errors["successful"] == 3  # none lost, none taken twice
+    kept = [m["finished_at"] for m in errors["measurements"]]
+    assert kept[:2] == [m["finished_at"] for m in out["before"]]
+    assert summarize(hits).failed == 0
