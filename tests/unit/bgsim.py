@@ -54,6 +54,8 @@ class SimDeployment:
     ready: int = 0
     generation: int = 1
     observed: int = 1
+    #: field path → the manager that last set it (from managedFields), e.g. kubectl-scale
+    managers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +73,8 @@ class Sim:
     siblings: dict[str, dict[str, str]] = field(default_factory=dict)
     sibling_endpoints: dict[str, frozenset[str]] = field(default_factory=dict)
     sibling_lag: dict[str, int] = field(default_factory=dict)
+    #: the app Service's field managers (field path → manager)
+    service_managers: dict[str, str] = field(default_factory=dict)
 
     def pods(self, track: str) -> list[str]:
         d = next((d for d in self.deployments.values() if d.track == track), None)
@@ -118,6 +122,7 @@ class Sim:
                 labels={"app": "hello"},
                 annotations=dict(d.annotations),
                 template=d.template,
+                managers=dict(d.managers),
             )
             for d in self.deployments.values()
         )
@@ -128,7 +133,12 @@ class Sim:
         )
         return AppObs(
             namespace="ns",
-            service=ServiceObs(name="hello", selector=dict(self.selector), ports=({"port": 80},)),
+            service=ServiceObs(
+                name="hello",
+                selector=dict(self.selector),
+                ports=({"port": 80},),
+                managers=dict(self.service_managers),
+            ),
             track_label="color",
             deployments=deps,
             pods=tuple(pods),
@@ -163,10 +173,12 @@ class Sim:
                 d.template = dict(tpl)
                 d.annotations.update(ann)
                 d.ready = 0
+                d.managers["spec.template"] = "kprism"
             case ScaleDeployment(name=name, replicas=n):
                 d = self.deployments[name]
                 d.replicas = n
                 d.ready = min(d.ready, n)
+                d.managers["spec.replicas"] = "kprism"
             case DeleteDeployment(name=name):
                 self.deployments.pop(name, None)
             case SetSelector(service=name, selector=sel) if name in self.siblings:
@@ -175,6 +187,7 @@ class Sim:
             case SetSelector(selector=sel):
                 self.selector = dict(sel)
                 self.endpoint_lag = 2
+                self.service_managers["spec.selector"] = "kprism"
             case EnsureService(selector=sel):
                 self.preview = dict(sel)
             case DeleteService():
@@ -232,6 +245,8 @@ def new_release(
         stable_deployment="hello-blue",
         candidate_deployment="hello-green",
         replicas=stable.replicas,
+        stable_images={"hello": "hello:1"},
+        candidate_images={"hello": "hello:2"},
         started_at=iso(sim.now),
         step_started_at=iso(sim.now),
     )

@@ -64,6 +64,15 @@ def status_view(view: ops.AppStatus) -> RenderableType:
         )
         if st.last_error:
             parts.append(Text(f"  last error: {st.last_error}"))
+        for d in view.drift:
+            parts.append(Text(f"  drifted: {d.describe()}"))
+        if view.drift:
+            parts.append(
+                Text(
+                    f"  `kprism promote {view.app.name} --accept-drift` takes the cluster as it "
+                    f"is now as the new truth; `kprism abort {view.app.name}` goes back"
+                )
+            )
         if st.spec.strategy == Strategy.CANARY and st.spec.canary is not None:
             parts.extend(_canary_steps(st))
         parts.extend(analysis_view(st))

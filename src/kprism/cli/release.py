@@ -366,22 +366,33 @@ def send(
     reason: str,
     timeout: float | None,
     track_label: str | None,
+    accept_drift: bool = False,
 ) -> tuple[ReleaseStatus, bool]:
     """Send an intent and print the release's state after it was acted on: driven here
     when no engine holds the Lease, else once the engine holding it has taken it. Returns
-    that state, and whether it was carried out here."""
+    that state, and whether it was carried out here. A promote the engine refused because
+    the release drifted is an error naming the change."""
     from kprism import ops
     from kprism.cli import render
 
     kube, ref = cli.open_app(app_name, track_label=track_label)
     with render.Progress(quiet=cli.machine) as progress:
-        st = ops.send_intent(kube, ref, action, reason=reason, on_tick=progress, timeout=timeout)
+        st = ops.send_intent(
+            kube,
+            ref,
+            action,
+            reason=reason,
+            on_tick=progress,
+            timeout=timeout,
+            accept_drift=accept_drift,
+        )
     if st.phase.terminal:
         print_status(st, cli.output)  # carried out here: no engine held the Lease
         return st, True
     after, taken = ops.await_intent(kube, ref, timeout=timeout or INTENT_WAIT)
     if after is not None and after.id == st.id:
         st = after
+        ops.check_moved_on(st, action, app=app_name, accept_drift=accept_drift)
     if not taken:
         lease = ops.app_status(kube, ref).lease
         holder = lease.holder if lease is not None else "the engine holding the Lease"
@@ -398,6 +409,7 @@ def send(
     examples=[
         "kprism -n shop promote web",
         "kprism promote web --full --reason 'metrics look good'",
+        "kprism promote web --accept-drift",
     ],
 )
 def promote(
@@ -406,16 +418,33 @@ def promote(
     full: Annotated[
         bool, typer.Option("--full", help="Canary: skip the remaining steps, go to 100%.")
     ] = False,
+    accept_drift: Annotated[
+        bool,
+        typer.Option(
+            "--accept-drift",
+            help="The release drifted (someone changed what it set): take the cluster as "
+            "it is now as the new truth, and promote.",
+        ),
+    ] = False,
     reason: Reason = "",
     timeout: Timeout = None,
     track_label: AppTrackLabel = None,
 ) -> None:
     """Promote the release in progress: switch traffic (blue-green) or go to the next step
-    (canary). Prints the release's state after the promotion."""
+    (canary). Prints the release's state after the promotion. A release that drifted is
+    promoted only with --accept-drift."""
     from kprism.model.release import Action
 
     action = Action.PROMOTE_FULL if full else Action.PROMOTE
-    send(cli, app_name, action, reason=reason, timeout=timeout, track_label=track_label)
+    send(
+        cli,
+        app_name,
+        action,
+        reason=reason,
+        timeout=timeout,
+        track_label=track_label,
+        accept_drift=accept_drift,
+    )
 
 
 @command("abort", examples=["kprism -n shop abort web --reason 'errors on /checkout'"])

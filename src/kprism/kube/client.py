@@ -655,6 +655,40 @@ def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
+#: the fields drift reports name a manager for, and where they sit in ``fieldsV1``
+_DEPLOYMENT_FIELDS = {
+    "spec.replicas": ("f:spec", "f:replicas"),
+    "spec.template": ("f:spec", "f:template"),
+}
+_SERVICE_FIELDS = {"spec.selector": ("f:spec", "f:selector")}
+
+
+def field_managers(
+    meta: Mapping[str, Any], fields: Mapping[str, tuple[str, ...]]
+) -> dict[str, str]:
+    """Field path → the manager that last wrote it, from ``metadata.managedFields`` (the
+    newest entry that owns the field or something under it; on a tie, not kprism)."""
+    out: dict[str, str] = {}
+    entries = [e for e in meta.get("managedFields") or [] if isinstance(e, Mapping)]
+    for path, keys in fields.items():
+        best: tuple[tuple[str, bool], str] | None = None
+        for entry in entries:
+            node: Any = entry.get("fieldsV1") or {}
+            for key in keys:
+                node = node.get(key) if isinstance(node, Mapping) else None
+                if node is None:
+                    break
+            manager = str(entry.get("manager") or "")
+            if node is None or not manager:
+                continue
+            rank = (str(entry.get("time") or ""), manager != FIELD_MANAGER)
+            if best is None or rank > best[0]:
+                best = (rank, manager)
+        if best is not None:
+            out[path] = best[1]
+    return out
+
+
 def service_obs(svc: Mapping[str, Any]) -> ServiceObs:
     meta = svc.get("metadata", {})
     spec = svc.get("spec", {})
@@ -666,6 +700,7 @@ def service_obs(svc: Mapping[str, Any]) -> ServiceObs:
         labels=dict(meta.get("labels") or {}),
         ports=tuple(spec.get("ports") or ()),
         resource_version=meta.get("resourceVersion", ""),
+        managers=field_managers(meta, _SERVICE_FIELDS),
     )
 
 
@@ -689,6 +724,7 @@ def deployment_obs(d: Mapping[str, Any], track_label: str) -> DeploymentObs:
         annotations=dict(meta.get("annotations") or {}),
         template=dict(spec.get("template") or {}),
         strategy=dict(spec.get("strategy") or {}),
+        managers=field_managers(meta, _DEPLOYMENT_FIELDS),
     )
 
 

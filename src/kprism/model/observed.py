@@ -42,6 +42,9 @@ class DeploymentObs:
     annotations: Mapping[str, str] = field(default_factory=dict)
     template: Mapping[str, Any] = field(default_factory=dict)
     strategy: Mapping[str, Any] = field(default_factory=dict)
+    #: who last set each field kprism watches for drift (``spec.replicas``,
+    #: ``spec.template``): the manager name from ``metadata.managedFields``
+    managers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def rolled_out(self) -> bool:
@@ -70,6 +73,8 @@ class ServiceObs:
     labels: Mapping[str, str] = field(default_factory=dict)
     ports: tuple[Mapping[str, Any], ...] = ()
     resource_version: str = ""
+    #: who last set ``spec.selector`` (``metadata.managedFields``), for drift reports
+    managers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -163,6 +163,27 @@ class Intent:
     by: str = ""
     at: str = ""
     reason: str = ""
+    accept_drift: bool = False  # promote --accept-drift: the cluster as it is is the new truth
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drift:
+    """A field kprism set (or saw and kept) that someone else changed during a release."""
+
+    key: str  # "Deployment/web-green/spec.replicas": what ``ReleaseStatus.applied`` tracks
+    kind: str
+    name: str
+    field: str  # spec.replicas, spec.template, spec.selector, weights
+    want: str  # what kprism set, readable (3; app=web,color=blue; web=web:2)
+    got: str  # what is there now
+    by: str = ""  # the field manager that changed it (metadata.managedFields), if known
+
+    def describe(self) -> str:
+        who = f" by {self.by}" if self.by else ""
+        return (
+            f"{self.kind} {self.name} {self.field} changed outside kprism{who}: {self.got}, "
+            f"kprism set {self.want}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -201,6 +222,12 @@ class ReleaseStatus:
     last_error: str = ""
     conditions: tuple[Condition, ...] = ()
     analysis: tuple[AnalysisRun, ...] = ()  # analysis runs and their measurements
+    #: drift detection (kprism.plan.drift): what kprism set or saw and kept, field key →
+    #: value; what the actions recorded with this status are setting ("*": any value);
+    #: the fields someone else changed, while the release waits for the operator
+    applied: Mapping[str, str] = field(default_factory=dict)
+    pending: Mapping[str, str] = field(default_factory=dict)
+    drift: tuple[Drift, ...] = ()
 
     def evolve(self, **changes: Any) -> ReleaseStatus:
         return dataclasses.replace(self, **changes)
@@ -277,6 +304,9 @@ def status_from_json(data: Mapping[str, Any]) -> ReleaseStatus:
     kw["candidate_images"] = dict(kw.get("candidate_images", {}))
     kw["conditions"] = tuple(Condition(**c) for c in kw.get("conditions", []))
     kw["analysis"] = tuple(run_from_json(r) for r in kw.get("analysis", []))
+    kw["applied"] = {str(k): str(v) for k, v in (kw.get("applied") or {}).items()}
+    kw["pending"] = {str(k): str(v) for k, v in (kw.get("pending") or {}).items()}
+    kw["drift"] = tuple(Drift(**d) for d in kw.get("drift") or [])
     return ReleaseStatus(**kw)
 
 
@@ -292,6 +322,7 @@ def intent_from_json(data: Mapping[str, Any]) -> Intent:
         by=str(data.get("by", "")),
         at=str(data.get("at", "")),
         reason=str(data.get("reason", "")),
+        accept_drift=bool(data.get("accept_drift", False)),
     )
 
 

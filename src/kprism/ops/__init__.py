@@ -42,7 +42,14 @@ from kprism.ops.apps import (
     observe,
     watch_apps,
 )
-from kprism.ops.intents import await_intent, resume, rollback, send_intent, write_intent
+from kprism.ops.intents import (
+    await_intent,
+    check_moved_on,
+    resume,
+    rollback,
+    send_intent,
+    write_intent,
+)
 from kprism.ops.releases import (
     ReleasePlan,
     check_canary_spec,
@@ -77,6 +84,7 @@ __all__ = [
     "await_intent",
     "canary_steps",
     "check_canary_spec",
+    "check_moved_on",
     "check_outcome",
     "check_router",
     "clone",

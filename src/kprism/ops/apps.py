@@ -23,12 +23,13 @@ from kprism.model.observed import AppObs, DeploymentObs, ServiceObs
 from kprism.model.release import (
     ANNOTATION_RELEASE,
     ANNOTATION_TRACK_LABEL,
+    Drift,
     Intent,
     ReleaseStatus,
     history_entry,
     status_to_json,
 )
-from kprism.plan import canary
+from kprism.plan import canary, drift
 from kprism.plan import siblings as sib
 from kprism.plan.validate import check_label_key
 
@@ -187,6 +188,9 @@ class AppStatus:
     lease: LeaseInfo | None
     endpoints: int
     services: tuple[ServiceView, ...] = ()
+    #: what someone else changed of what the release in progress set, as it is now
+    #: (also before an engine has seen it)
+    drift: tuple[Drift, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -197,6 +201,7 @@ class AppStatus:
             "readyEndpoints": self.endpoints,
             "tracks": [t.__dict__ for t in self.tracks],
             "services": [s.__dict__ for s in self.services],
+            "drift": [d.__dict__ for d in self.drift],
             "release": status_to_json(self.release) if self.release else None,
             "intent": self.intent.__dict__ if self.intent else None,
             "lease": (
@@ -262,15 +267,18 @@ def service_views(obs: AppObs) -> tuple[ServiceView, ...]:
 def app_status(kube: KubeApi, app: App) -> AppStatus:
     obs = observe(kube, app)
     lease = kube.lease(namespace=app.namespace, app=app.name).info()
+    st = read_release(obs.service)
+    in_flight = st is not None and not st.phase.terminal and not st.aborting
     return AppStatus(
         app=app,
         selector=dict(obs.service.selector),
         tracks=track_views(obs),
-        release=read_release(obs.service),
+        release=st,
         intent=read_intent(obs.service),
         lease=lease,
         endpoints=len(obs.endpoints),
         services=service_views(obs),
+        drift=drift.check(st, obs) if st is not None and in_flight else (),
     )
 
 

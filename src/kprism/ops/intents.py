@@ -26,7 +26,10 @@ from kprism.ops.running import (
     stop_at_wait_points,
     utcnow,
 )
-from kprism.plan.intents import check_intent, drives_to_end, writes_intent
+from kprism.plan import drift
+from kprism.plan.intents import check_intent, check_moved_on, drives_to_end, writes_intent
+
+__all__ = ["await_intent", "check_moved_on", "resume", "rollback", "send_intent", "write_intent"]
 from kprism.plan.machine import iso
 from kprism.plan.start import basis_of, rollback_status, rollback_target
 
@@ -43,12 +46,24 @@ def send_intent(
     drive_if_unattended: bool = True,
     on_tick: TickHandler | None = None,
     timeout: float | None = None,
+    accept_drift: bool = False,
 ) -> ReleaseStatus:
-    """Write an intent onto the app. If no engine holds the Lease, take it and act."""
-    st = check_intent(read_release(observe(kube, app).service), action, app=app.name)
-    if writes_intent(st, action):
+    """Write an intent onto the app. If no engine holds the Lease, take it and act.
+
+    A release that drifted (someone else changed what it set) takes no promote unless
+    ``accept_drift``: UsageError naming the change, recorded on the release by the engine.
+    """
+    st = check_intent(
+        read_release(observe(kube, app).service), action, app=app.name, accept_drift=accept_drift
+    )
+    if writes_intent(st, action) or accept_drift:
         intent = Intent(
-            action=action, release=st.id, by=identity(), at=iso(utcnow()), reason=reason
+            action=action,
+            release=st.id,
+            by=identity(),
+            at=iso(utcnow()),
+            reason=reason,
+            accept_drift=accept_drift,
         )
         write_intent(kube, app, intent)
     if not drive_if_unattended:
@@ -57,7 +72,11 @@ def send_intent(
     if lease.try_acquire() is not None:
         return st  # a live engine holds the Lease: it sees the intent through its watch
     until = None if drives_to_end(st, action) else stop_at_wait_points
-    return drive(kube, app, lease=lease, on_tick=on_tick, until=until, timeout=timeout)
+    if drift.check(st, observe(kube, app)) and not accept_drift:
+        until = stop_at_wait_points  # the engine stops on the drift: record it and say so
+    final = drive(kube, app, lease=lease, on_tick=on_tick, until=until, timeout=timeout)
+    check_moved_on(final, action, app=app.name, accept_drift=accept_drift)
+    return final
 
 
 def await_intent(
@@ -130,10 +149,14 @@ def resume(
     wait_for_lease: float = 0.0,
     clock: Clock | None = None,
 ) -> ReleaseStatus:
-    """Take over an unattended (or crashed) release and drive it to the end."""
-    st = read_release(observe(kube, app).service)
+    """Take over an unattended (or crashed) release and drive it to the end. A release that
+    drifted is not resumed (UsageError naming the change, recorded on the release by the
+    engine): ``promote --accept-drift``, ``abort``, or undo the change first."""
+    obs = observe(kube, app)
+    st = read_release(obs.service)
     if st is None:
         raise UsageError(f"nothing to resume: app {app.name} has no release")
+    drifted = not st.phase.terminal and not st.aborting and bool(drift.check(st, obs))
     sent = False
     if st.paused and not st.phase.terminal:
         # A paused release: the resume intent is enough if an engine is driving it.
@@ -150,7 +173,10 @@ def resume(
     if st.phase.terminal:
         lease.release()
         return st
-    return drive(kube, app, lease=lease, on_tick=on_tick, timeout=timeout)
+    until = stop_at_wait_points if drifted else None
+    final = drive(kube, app, lease=lease, on_tick=on_tick, timeout=timeout, until=until)
+    check_moved_on(final, Action.RESUME, app=app.name, accept_drift=False)
+    return final
 
 
 def rollback(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from kprism.errors import UsageError
 from kprism.model.release import Action, ReleaseStatus
+from kprism.plan import drift
 from kprism.plan.strategies import strategy_for
 
 _VERB = {
@@ -20,9 +21,12 @@ _VERB = {
 }
 
 
-def check_intent(st: ReleaseStatus | None, action: Action, *, app: str) -> ReleaseStatus:
+def check_intent(
+    st: ReleaseStatus | None, action: Action, *, app: str, accept_drift: bool = False
+) -> ReleaseStatus:
     """The release in progress ``action`` applies to; UsageError (one line saying why)
-    when there is none or the intent has nothing to do."""
+    when there is none or the intent has nothing to do. A release that drifted takes no
+    promote until the drift is accepted (``accept_drift``), which any promote may do."""
     if st is None or st.phase.terminal:
         last = f" (last release {st.id} {st.phase.value.lower()})" if st else ""
         hint = (
@@ -34,12 +38,30 @@ def check_intent(st: ReleaseStatus | None, action: Action, *, app: str) -> Relea
             f"nothing to {_VERB[action]}: app {app} has no release in progress{last}{hint}"
         )
     if action in (Action.PROMOTE, Action.PROMOTE_FULL):
+        if st.drift and not accept_drift:
+            raise UsageError(drift.summary(st, app))
         refusal = strategy_for(st.spec.strategy).promote_refusal(st)
-        if refusal is not None:
+        if refusal is not None and not (accept_drift and st.drift):
             raise UsageError(refusal)
     if action == Action.PAUSE and st.paused:
         raise UsageError(f"release {st.id} is already paused")
     return st
+
+
+def check_moved_on(st: ReleaseStatus, action: Action, *, app: str, accept_drift: bool) -> None:
+    """After the engine took a promote or resume: UsageError (one line naming what drifted)
+    when it refused it because the release drifted."""
+    if (
+        st.drift
+        and not accept_drift
+        and action
+        in (
+            Action.PROMOTE,
+            Action.PROMOTE_FULL,
+            Action.RESUME,
+        )
+    ):
+        raise UsageError(drift.summary(st, app))
 
 
 def drives_to_end(st: ReleaseStatus, action: Action) -> bool:

@@ -11,6 +11,11 @@ recorded status and the observed cluster and returns one of four results:
 :func:`drive` folds an operator intent in (:func:`apply_intent`), then runs steps until
 one acts, waits or fails, and returns the :class:`~kprism.plan.decision.Decision` the
 engine records and applies. Steps never see the clock: ``now`` is passed in.
+
+Before any step runs on the way forward, :func:`drive` checks for drift
+(:mod:`kprism.plan.drift`): a field someone else changed stops the release, and promote
+and resume are refused, until ``promote --accept-drift`` or ``abort``. After the steps,
+what was observed and what the actions set are remembered for the next look.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from datetime import datetime
 from kprism.model.actions import EmitEvent, KubeAction
 from kprism.model.observed import AppObs
 from kprism.model.release import Action, Intent, Phase, ReleaseStatus
+from kprism.plan import drift
 from kprism.plan.decision import Decision
 
 
@@ -146,6 +152,56 @@ def _fail(
     )
 
 
+#: intents that would move a drifted release on: refused until the drift is accepted
+_MOVES_ON = (Action.PROMOTE, Action.PROMOTE_FULL, Action.RESUME)
+
+
+def _drift_first(
+    st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None, events: list[KubeAction]
+) -> tuple[ReleaseStatus, Intent | None, bool]:
+    """Accept drift (``promote --accept-drift``), then look for drift on the way forward.
+    Returns the status, the intent still to fold in, and whether the release stopped on
+    drift (then a promote or resume is refused)."""
+    if st.phase.terminal or st.aborting:
+        return st, intent, False
+    if intent is not None and intent.accept_drift and intent.action != Action.ABORT:
+        accepted = drift.accept(st, obs, iso(now), by=intent.by)
+        who = f" by {intent.by}" if intent.by else ""
+        for d in st.drift or drift.check(st, obs):
+            events.append(
+                EmitEvent(reason="DriftAccepted", message=f"{d.describe()}; accepted{who}")
+            )
+        st = accepted
+    if intent is not None and intent.action == Action.ABORT:
+        return st, intent, False  # the way back is never stopped by drift
+    found = drift.check(st, obs)
+    if not found:
+        if st.drift:
+            st = drift.resolved(st, iso(now))
+            events.append(
+                EmitEvent(reason="DriftResolved", message="the drifted fields were put back")
+            )
+        return st, intent, False
+    if intent is not None and intent.action in _MOVES_ON:
+        verb = "promote" if intent.action != Action.RESUME else "resume"
+        events.append(
+            EmitEvent(
+                reason=f"{verb.capitalize()}Refused",
+                message=f"{verb} refused: {found[0].describe()}; promote --accept-drift or abort",
+                warning=True,
+            )
+        )
+        intent = None
+    if intent is not None:
+        st, ev = apply_intent(st, intent, now, abort_step="", done_step="")
+        if ev is not None:
+            events.append(ev)
+        intent = None
+    st, drifted = drift.record(st, obs, found, iso(now))
+    events.extend(EmitEvent(reason=r, message=m, warning=True) for r, m in drifted)
+    return st, intent, True
+
+
 def drive(
     st: ReleaseStatus,
     obs: AppObs,
@@ -157,10 +213,16 @@ def drive(
     done_step: str,
 ) -> Decision:
     """Run a step machine: fold the intent in, then advance through satisfied steps until
-    one acts, waits or fails. Shared by every strategy; ``table`` maps step → function."""
+    one acts, waits or fails. Shared by every strategy; ``table`` maps step → function.
+    On the way forward a release that drifted stops first (:mod:`kprism.plan.drift`)."""
     events: list[KubeAction] = []
     consume = intent is not None
-    if intent is not None and intent.release == st.id and not st.phase.terminal:
+    if intent is not None and (intent.release != st.id or st.phase.terminal):
+        intent = None
+    st, intent, stopped = _drift_first(st, obs, now, intent, events)
+    if stopped:
+        return Decision(status=st, actions=tuple(events), consume_intent=consume)
+    if intent is not None:
         st, ev = apply_intent(st, intent, now, abort_step=abort_step, done_step=done_step)
         if ev is not None:
             events.append(ev)
@@ -168,8 +230,38 @@ def drive(
         return Decision(status=st, actions=tuple(events), consume_intent=consume)
     if st.paused and not st.aborting:
         return Decision(
-            status=st.evolve(phase=Phase.PAUSED), actions=tuple(events), consume_intent=consume
+            status=drift.settle(st.evolve(phase=Phase.PAUSED), obs, ()),
+            actions=tuple(events),
+            consume_intent=consume,
         )
+    decision = _steps(st, obs, now, table=table, abort_step=abort_step, events=events)
+    decision = Decision(
+        status=decision.status,
+        actions=decision.actions,
+        requeue_after=decision.requeue_after,
+        consume_intent=consume,
+    )
+    if decision.status.aborting or decision.status.phase.terminal:
+        return decision
+    return Decision(
+        status=drift.settle(decision.status, obs, decision.actions),
+        actions=decision.actions,
+        requeue_after=decision.requeue_after,
+        consume_intent=consume,
+    )
+
+
+def _steps(
+    st: ReleaseStatus,
+    obs: AppObs,
+    now: datetime,
+    *,
+    table: Mapping[str, StepFn],
+    abort_step: str,
+    events: list[KubeAction],
+) -> Decision:
+    """Advance through satisfied steps until one acts, waits or fails."""
+    consume = False
     for _ in range(len(table) + 3):
         match table[st.step](st, obs, now):
             case Act(actions=actions, status=new):

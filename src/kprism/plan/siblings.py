@@ -28,11 +28,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from kprism.model.actions import SetSelector
 from kprism.model.observed import AppObs, ServiceObs, SiblingObs
 from kprism.model.release import ReleaseStatus
-from kprism.plan.machine import Act, Result, StepFn
+
+if TYPE_CHECKING:  # the step machine imports this module (drift checks use it)
+    from kprism.plan.machine import Result, StepFn
 
 
 def fmt(sel: Mapping[str, str]) -> str:
@@ -124,6 +127,7 @@ def lag_note(obs: AppObs) -> str:
 
 def guard(table: Mapping[str, StepFn]) -> dict[str, StepFn]:
     """``table`` with every step first bringing stray siblings in line (:func:`follow`)."""
+    from kprism.plan.machine import Act
 
     def guarded(fn: StepFn) -> StepFn:
         def step(st: ReleaseStatus, obs: AppObs, now: datetime) -> Result:
