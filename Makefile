@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help venv bins cluster cluster-down dataplane-up dataplane-down demo test test-unit test-integration test-dataplane bench-zero-downtime lint fmt clean
+.PHONY: help venv bins cluster cluster-down dataplane-up dataplane-down demo test test-unit test-integration test-dataplane bench bench-zero-downtime chaos lint fmt clean
 
 help:
 	@echo "make demo          start the local cluster and run a blue-green release demo"
@@ -12,6 +12,8 @@ help:
 	@echo "make cluster-down  stop the local cluster and remove its state"
 	@echo "make dataplane-up  start the data plane (kube-proxy, process pods, gateway) in netns kprism-dp"
 	@echo "make bench-zero-downtime  every strategy under load on the data plane (docs/zero-downtime.md)"
+	@echo "make bench         scale figures on a cluster of its own: concurrent releases, requests, start-up (docs/benchmarks.md)"
+	@echo "make chaos         the long chaos run: 50 SIGKILLs, 100 back-to-back releases, an API-server restart (docs/reliability.md)"
 
 $(VENV)/.installed: pyproject.toml
 	@command -v python3 >/dev/null || { echo "kprism: python3 is missing: install Python >= 3.11"; exit 1; }
@@ -43,6 +45,16 @@ test-dataplane: venv
 bench-zero-downtime: venv
 	@hack/dataplane.sh up >/dev/null
 	@hack/dataplane.sh exec -- $(abspath $(PY)) bench/zero_downtime.py $(ARGS)
+
+# Scale figures on a cluster of its own (not the one `make cluster` keeps for you).
+bench: venv bins
+	@KPRISM_CLUSTER_NAME=kprism-bench KPRISM_APISERVER_PORT=36943 hack/cluster.sh up >/dev/null
+	@KUBECONFIG=$$(KPRISM_CLUSTER_NAME=kprism-bench hack/cluster.sh kubeconfig) $(PY) bench/scale.py $(ARGS); \
+	  rc=$$?; KPRISM_CLUSTER_NAME=kprism-bench hack/cluster.sh down >/dev/null; exit $$rc
+
+chaos: venv bins
+	@KPRISM_CHAOS_KILLS=$${KPRISM_CHAOS_KILLS:-50} KPRISM_CHAOS_RELEASES=$${KPRISM_CHAOS_RELEASES:-100} \
+	  KPRISM_TIERS=cluster hack/test.sh -k chaos
 
 demo: venv
 	@hack/demo.sh

@@ -38,7 +38,18 @@ kubectl_() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
 alive() {
   [ -f "$kubeconfig" ] && [ -x "${bin:-/nonexistent}/kubectl" ] &&
-    kubectl_ --request-timeout=3s get --raw /readyz >/dev/null 2>&1
+    kubectl_ --request-timeout=3s get --raw /readyz >/dev/null 2>&1 && components_alive
+}
+
+# Every component kwokctl started still runs (a controller-manager that exited leaves
+# an API server that answers while nothing reconciles).
+components_alive() {
+  local f pid
+  for f in "$state"/kwok/clusters/"$name"/pids/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f" 2>/dev/null) || return 1
+    [ -n "$pid" ] && [ -e "/proc/$pid" ] || return 1
+  done
 }
 
 write_config() {
@@ -89,6 +100,15 @@ fi)
   extraArgs:
   - key: service-cluster-ip-range
     value: $service_cidr
+  # one instance, nothing to elect: under load a slow Lease renewal made it exit for good
+  - key: leader-elect
+    value: "false"
+    override: true
+- name: kube-scheduler
+  extraArgs:
+  - key: leader-elect
+    value: "false"
+    override: true
 ---
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
@@ -134,10 +154,44 @@ YAML
   kubectl_ wait --for=condition=Ready node --all --timeout=60s >/dev/null
 }
 
+# A cluster whose components died (the API server was killed, the machine slept) keeps
+# its etcd data: stop what is left of it and start every component again on that data,
+# instead of wiping the cluster. Only if that fails is the cluster created anew.
+restart() {
+  log "cluster '$name' is not answering: restarting its components on the kept etcd data"
+  "$bin/kwokctl" --name "$name" stop cluster >"$state/restart.log" 2>&1 || true
+  start_again || return 1
+  # KWOK holds a Lease per node; a restarted KWOK does not take over the Leases of the
+  # one that died and then simulates nothing (pods stay Pending). Drop them and start
+  # once more, so the new KWOK takes the nodes.
+  kubectl_ -n kube-node-lease delete lease --all >>"$state/restart.log" 2>&1 || true
+  "$bin/kwokctl" --name "$name" stop cluster >>"$state/restart.log" 2>&1 || true
+  start_again || return 1
+  log "cluster '$name' restarted with its objects"
+}
+
+start_again() {
+  if ! "$bin/kwokctl" --name "$name" start cluster >>"$state/restart.log" 2>&1; then
+    log "restart failed (log: $state/restart.log)"
+    return 1
+  fi
+  local i
+  for i in $(seq 1 300); do
+    alive && return 0
+    sleep 0.2
+  done
+  log "cluster '$name' did not answer after a restart (log: $state/restart.log)"
+  return 1
+}
+
 up() {
   bin=$("$here/build-bins.sh")
   if alive; then
     log "cluster '$name' is already running"
+    echo "$kubeconfig"
+    return 0
+  fi
+  if [ -f "$kubeconfig" ] && [ -d "$state/kwok" ] && restart; then
     echo "$kubeconfig"
     return 0
   fi

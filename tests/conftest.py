@@ -74,3 +74,8 @@ def _loopback_only() -> Iterator[None]:
     finally:
         socket.socket.connect = _real_connect  # type: ignore[method-assign]
         socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The chaos tier restarts the API server: run it after every other test."""
+    items.sort(key=lambda item: "/tests/chaos/" in str(item.path))

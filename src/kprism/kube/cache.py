@@ -314,8 +314,9 @@ class ClusterCache:
         self._users: Counter[tuple[str, str | None]] = Counter()
         self._idle: dict[tuple[str, str | None], threading.Timer] = {}
         self._lock = threading.Lock()
-        self._written: dict[tuple[str, str], int] = {}
-        self._deleted: set[tuple[str, str, str]] = set()
+        # Writes to read back, per thread: an engine (one thread) must see its own writes,
+        # and must not wait for those of the 199 other engines in the same namespace.
+        self._mine = threading.local()
         self.requests: Counter[str] = Counter()
 
     def _key(self, kind: Kind, namespace: str | None) -> tuple[str, str | None]:
@@ -399,36 +400,39 @@ class ClusterCache:
                 return None
         return inf if inf.synced else None
 
+    def _writes(self) -> tuple[dict[tuple[str, str], int], set[tuple[str, str, str]]]:
+        if not hasattr(self._mine, "written"):
+            self._mine.written, self._mine.deleted = {}, set()
+        return self._mine.written, self._mine.deleted
+
     def wrote(self, kind: str, namespace: str, rv: str | None) -> None:
-        """Note a write this process made (its answer's resourceVersion)."""
+        """Note a write this thread made (its answer's resourceVersion)."""
         n = rv_int(rv)
         if n is None:
             return
-        with self._lock:
-            key = (kind, namespace)
-            self._written[key] = max(self._written.get(key, 0), n)
+        written, _ = self._writes()
+        written[(kind, namespace)] = max(written.get((kind, namespace), 0), n)
 
     def deleted(self, kind: str, namespace: str, name: str) -> None:
-        """Note a delete this process made: reads wait until the watch saw it too."""
-        with self._lock:
-            self._deleted.add((kind, namespace, name))
+        """Note a delete this thread made: its reads wait until the watch saw it too."""
+        self._writes()[1].add((kind, namespace, name))
 
     def caught_up(self, informers: Mapping[str, Informer], namespace: str, timeout: float) -> bool:
-        """True once every informer has seen this process's writes to its kind."""
+        """True once every informer has seen this thread's writes to its kind."""
+        written, deleted = self._writes()
         deadline = time.monotonic() + timeout
         for name, inf in informers.items():
-            with self._lock:
-                rv = self._written.get((name, namespace))
-                gone = [k for k in self._deleted if k[0] == name and k[1] == namespace]
-            if rv is not None and not inf.seen(rv, max(0.0, deadline - time.monotonic())):
-                return False
-            for key in gone:
+            rv = written.get((name, namespace))
+            if rv is not None:
+                if not inf.seen(rv, max(0.0, deadline - time.monotonic())):
+                    return False
+                del written[(name, namespace)]  # seen: later reads need not wait for it
+            for key in [k for k in deleted if k[0] == name and k[1] == namespace]:
                 while inf.get(namespace, key[2]) is not None:
                     if time.monotonic() > deadline:
                         return False
                     time.sleep(0.01)
-                with self._lock:
-                    self._deleted.discard(key)
+                deleted.discard(key)
         return True
 
     def stats(self) -> dict[str, int]:
