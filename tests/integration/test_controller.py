@@ -7,12 +7,20 @@ Everything asserted is an outcome or a count, never a timing.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from lightkube import Client
+from lightkube.codecs import from_dict
+from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Service
 
@@ -20,9 +28,10 @@ from kprism import ops
 from kprism.controller import Config, Controller
 from kprism.kube.cache import APP_KINDS
 from kprism.kube.client import Kube, Target
-from kprism.plan.controller import Scope, Selector
+from kprism.plan.controller import Scope, Selector, shard_of
 from tests.integration.helpers import (
     EndpointSampler,
+    deployment,
     kprism,
     kprism_bg,
     make_app,
@@ -194,3 +203,314 @@ def test_one_watch_per_kind_for_every_app_and_release(
     # and a fresh read after a write conflict)
     assert c.kube.requests["GET pods"] <= 1 + c.counts["conflicts"], (c.counts, c.kube.requests)
     assert c.counts["steps"] > 4 * len(names), c.counts
+
+
+# -- the CLI hands releases over ----------------------------------------------------------------
+
+
+def test_the_cli_hands_a_release_over_to_the_controller_and_follows_it(
+    kube: Client,
+    namespace: str,
+    kubeconfig_path: str,
+    controllers: Callable[..., Controller],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    make_app(kube, namespace)
+    c = controllers()
+    leading(c)
+    # where the CLI finds the controller's Lease (in a cluster: kprism-system)
+    monkeypatch.setenv("KPRISM_CONTROLLER_NAMESPACE", namespace)
+    out = kprism(
+        "release", "hello", "-n", namespace, "--image", V2, "--auto-promote",
+        "--scale-down-delay", "0", kubeconfig=kubeconfig_path, check=0,
+    )  # fmt: skip
+    assert "handed over to the controller " + c.identity in out.stderr, out.stderr
+    assert out.stdout.startswith("Succeeded release"), out.stdout
+    st = release_status(kube, namespace)
+    assert st["phase"] == "Succeeded" and st["id"] in out.stdout
+    assert c.counts["started"] == 1, c.counts
+    # --no-wait returns once the controller took it; the controller finishes it
+    out = kprism(
+        "release", "hello", "-n", namespace, "--image", V3, "--auto-promote",
+        "--scale-down-delay", "0", "--no-wait", "-o", "json", kubeconfig=kubeconfig_path,
+        check=0,
+    )  # fmt: skip
+    taken = json.loads(out.stdout)
+    assert taken["phase"] == "Progressing", taken
+    assert finished(kube, namespace)["id"] == taken["id"]
+    assert finished(kube, namespace)["phase"] == "Succeeded"
+    assert "kprism.dev/release-request" not in (
+        kube.get(Service, "hello", namespace=namespace).metadata.annotations or {}
+    )
+    # refused here, before anything is handed over: the same checks, the same exit code
+    out = kprism(
+        "release", "hello", "-n", namespace, "--image", V3, kubeconfig=kubeconfig_path,
+    )  # fmt: skip
+    assert out.returncode == 2 and "nothing to release" in out.stderr, out.stderr
+    # a controller that stopped: the CLI drives itself, as without one
+    c.stop()
+    out = kprism(
+        "release", "hello", "-n", namespace, "--image", V2, "--auto-promote",
+        "--scale-down-delay", "0", kubeconfig=kubeconfig_path, check=0,
+    )  # fmt: skip
+    assert "handed over" not in out.stderr and out.stdout.startswith("Succeeded"), out
+
+
+# -- shards ------------------------------------------------------------------------------------
+
+
+def start_controller(
+    kubeconfig: str, namespace: str, *args: str, log: Path
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KUBECONFIG": kubeconfig}
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kprism.cli.main", "controller", "-n", namespace,
+             "--lease-namespace", namespace, "--log-format", "text", *args],
+            stdout=out, stderr=out, env=env,
+        )  # fmt: skip
+
+
+def holder_pid(identity: str) -> int:
+    return int(identity.rsplit(":", 2)[1])
+
+
+def test_shards_split_the_apps_and_a_killed_shards_apps_are_taken_over(
+    kube: Client, namespace: str, kubeconfig_path: str, tmp_path: Path
+) -> None:
+    by_shard: dict[int, list[str]] = {0: [], 1: []}
+    for i in range(40):
+        name = f"app{i}"
+        if len(by_shard[shard_of(namespace, name, 2)]) < 2:
+            by_shard[shard_of(namespace, name, 2)].append(name)
+    apps = by_shard[0] + by_shard[1]
+    for name in apps:
+        make_app(kube, namespace, name=name, replicas=1)
+    procs = [
+        start_controller(kubeconfig_path, namespace, "--shards", "2", "--shard-index", i,
+                         log=tmp_path / f"controller-{n}.log")
+        for n, i in enumerate(("0", "1", "1"))  # shard 1 has a standby
+    ]  # fmt: skip
+    try:
+        leaders = {
+            i: wait_for(
+                lambda i=i: app_holder(kube, namespace, f"controller-{i}"),
+                bool,
+                timeout=60,
+                what=f"a leader of shard {i}",
+            )
+            for i in (0, 1)
+        }
+        # releases waiting for promotion, left by whoever started them
+        k = Kube(Target(kubeconfig=kubeconfig_path))
+        spec = ops.SpecArgs(images=[("", V2)], scale_down_delay=0).to_spec()
+        for name in apps:
+            _, lease = ops.start_release(k, ops.App(name=name, namespace=namespace), spec)
+            lease.release()
+        k.close()
+        for shard, names in by_shard.items():
+            for name in names:  # each shard's leader drives its own apps, none of the other's
+                wait_for(
+                    lambda name=name: app_holder(kube, namespace, name),
+                    lambda h, shard=shard: h == leaders[shard],
+                    timeout=60,
+                    what=f"{name} held by the leader of shard {shard}",
+                )
+        # SIGKILL shard 1's leader: its standby takes the shard and its apps over
+        victim = next(p for p in procs if p.pid == holder_pid(leaders[1]))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        standby = wait_for(
+            lambda: app_holder(kube, namespace, "controller-1"),
+            lambda h: bool(h) and h != leaders[1],
+            timeout=60,
+            what="the standby to lead shard 1",
+        )
+        for name in by_shard[1]:
+            wait_for(
+                lambda name=name: app_holder(kube, namespace, name),
+                lambda h: h == standby,
+                timeout=60,
+                what=f"{name} taken over by the standby",
+            )
+        for name in apps:
+            kprism("promote", name, "-n", namespace, kubeconfig=kubeconfig_path, check=0)
+        for name in apps:
+            assert finished(kube, namespace, name)["phase"] == "Succeeded", name
+            assert selector(kube, namespace, name)["color"] == "green"
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    logs = "".join(f.read_text() for f in tmp_path.glob("controller-*.log"))
+    assert "Traceback" not in logs, logs[-3000:]
+
+
+# -- GitOps -------------------------------------------------------------------------------------
+
+
+def git_manifests(namespace: str, image: str, *, spec: str) -> list[Any]:
+    """What the GitOps tool applies: the Service without spec.selector (kprism owns it)
+    and the source Deployment (replicas 0) whose pod template is the desired version."""
+    svc = from_dict(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "hello",
+                "namespace": namespace,
+                "annotations": {"kprism.dev/release-spec": spec},
+            },
+            "spec": {
+                "ports": [{"name": "web", "port": 8888, "targetPort": 8888, "protocol": "TCP"}]
+            },
+        }
+    )
+    source = deployment("hello-source", {"app": "hello"}, replicas=0, image=image)
+    source.metadata.namespace = namespace
+    source.metadata.annotations = {"kprism.dev/source-of": "hello"}
+    return [svc, source]
+
+
+class GitOpsLoop:
+    """Server-side applies the "Git" manifests every ``period`` seconds, with force, as
+    Argo CD and Flux do (field manager ``argocd``), until stopped."""
+
+    def __init__(self, kube: Client, manifests: list[Any], period: float = 2.0) -> None:
+        self.kube, self.manifests, self.period = kube, manifests, period
+        self.applies = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> GitOpsLoop:
+        self.apply()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def apply(self) -> None:
+        for obj in self.manifests:
+            self.kube.apply(obj, field_manager="argocd", force=True)
+        self.applies += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            try:
+                self.apply()
+            except Exception as exc:  # a test failure, reported by the test
+                self.errors.append(repr(exc))
+
+
+def image_of(kube: Client, namespace: str, name: str) -> str:
+    dep = kube.get(Deployment, name, namespace=namespace)
+    return str(dep.spec.template.spec.containers[0].image)
+
+
+def test_a_commit_to_git_is_released_while_the_gitops_tool_reapplies_every_2s(
+    kube: Client, namespace: str, kubeconfig_path: str, controllers: Callable[..., Controller]
+) -> None:
+    make_app(kube, namespace)
+    c = controllers()
+    leading(c)
+    spec = "autoPromote: true\nscaleDownDelay: 0\n"
+    with (
+        EndpointSampler(kubeconfig_path, namespace) as sampler,
+        GitOpsLoop(kube, git_manifests(namespace, V2, spec=spec)) as git,
+    ):
+        st = finished(kube, namespace)
+        assert st["phase"] == "Succeeded", st
+        assert st["spec"]["source"].startswith("Deployment/hello-source@"), st
+        assert selector(kube, namespace) == {"app": "hello", "color": "green"}
+        assert image_of(kube, namespace, "hello-green") == V2
+        assert replicas(kube, namespace, "hello-blue") == 0
+        during = git.applies
+        # the next commit: the loop now applies V3; released into blue
+        git.manifests = git_manifests(namespace, V3, spec=spec)
+        wait_for(
+            lambda: release_status(kube, namespace).get("id"),
+            lambda i: i != st["id"],
+            what="the release of the next commit",
+        )
+        st2 = finished(kube, namespace)
+        applied = git.applies
+    assert st2["phase"] == "Succeeded", st2
+    assert selector(kube, namespace) == {"app": "hello", "color": "blue"}
+    assert image_of(kube, namespace, "hello-blue") == V3
+    assert during >= 2 and applied > during, (during, applied)  # it really re-applied
+    assert not git.errors, git.errors  # never a conflict with kprism's fields
+    assert not sampler.violations, sampler.violations
+    # each commit released once: no release of a template twice, none fought back
+    assert c.counts["started"] == 2, c.counts
+    svc = kube.get(Service, "hello", namespace=namespace)
+    owners = {
+        m.manager: json.dumps(m.fieldsV1) for m in svc.metadata.managedFields or [] if m.fieldsV1
+    }
+    assert "f:selector" not in owners.get("argocd", ""), owners
+    assert "f:kprism.dev/release" not in owners.get("argocd", ""), owners
+    assert c.counts["errors"] == 0, c.counts
+
+
+def test_git_reverted_during_a_release_aborts_it_cleanly(
+    kube: Client, namespace: str, kubeconfig_path: str, controllers: Callable[..., Controller]
+) -> None:
+    make_app(kube, namespace)
+    c = controllers()
+    leading(c)
+    spec = "scaleDownDelay: 0\n"  # blue-green waiting for promotion
+    with GitOpsLoop(kube, git_manifests(namespace, V2, spec=spec)) as git:
+        wait_for(
+            lambda: release_status(kube, namespace).get("step"),
+            lambda s: s == "await-promotion",
+            what="the release of V2 waiting for promotion",
+        )
+        git.manifests = git_manifests(namespace, "registry.example/hello:1", spec=spec)
+        st = finished(kube, namespace)
+    assert st["phase"] == "Aborted", st
+    k = Kube(Target(kubeconfig=kubeconfig_path, namespace=namespace))
+    aborts = [
+        e.get("message", "")
+        for e in k.list_events(namespace=namespace, service="hello")
+        if e.get("reason") == "AbortRequested"
+    ]
+    k.close()
+    assert any("source Deployment hello-source changed" in m for m in aborts), aborts
+    assert selector(kube, namespace) == {"app": "hello", "color": "blue"}
+    assert replicas(kube, namespace, "hello-green") == 0
+    # blue runs what Git says now: no new release
+    assert c.counts["started"] == 1, c.counts
+
+
+def test_a_source_that_cannot_be_a_track_is_refused_with_an_event(
+    kube: Client, namespace: str, kubeconfig_path: str, controllers: Callable[..., Controller]
+) -> None:
+    make_app(kube, namespace)
+    c = controllers()
+    leading(c)
+    bad = deployment("hello-source", {"app": "other"}, replicas=0, image=V2)
+    bad.metadata.annotations = {"kprism.dev/source-of": "hello"}
+    kube.create(bad, namespace=namespace)
+    k = Kube(Target(kubeconfig=kubeconfig_path, namespace=namespace))
+    try:
+        events = wait_for(
+            lambda: [
+                e.get("message", "")
+                for e in k.list_events(namespace=namespace, service="hello")
+                if e.get("reason") == "SourceRefused"
+            ],
+            bool,
+            what="a SourceRefused Event",
+        )
+    finally:
+        k.close()
+    assert "lacks the app's labels app=hello" in events[0], events
+    assert release_status(kube, namespace) == {}
+    assert c.counts["started"] == 0

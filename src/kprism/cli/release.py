@@ -322,7 +322,23 @@ def release(
         show_plan(ops.plan_release(kube, ref, spec, stable_track=stable, force=force), cli.output)
         return
     with render.Progress(quiet=cli.machine) as progress:
-        st = ops.release(
+        # a controller covering the app drives it: hand the release over and follow it
+        handed = ops.release_via_controller(
+            kube,
+            ref,
+            spec,
+            stable_track=stable,
+            force=force,
+            wait=wait,
+            on_tick=progress,
+            timeout=timeout,
+            on_warning=render.warn,
+            on_handover=lambda h: render.note(
+                f"release {h.status.id} handed over to the controller {h.controller}"
+                + ("; following it (Ctrl-C leaves it running)" if wait else "")
+            ),
+        )
+        st = handed or ops.release(
             kube,
             ref,
             spec,

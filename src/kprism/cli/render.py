@@ -56,6 +56,11 @@ def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
 
 
+def note(message: str) -> None:
+    """A line for the operator on stderr (not a warning): what kprism did instead."""
+    err.print(f"kprism: {escape(message)}", markup=True, highlight=False)
+
+
 def lines(*, quiet: bool) -> Callable[[str], None]:
     """A progress sink for one-shot operations (adopt, split): plain lines on stderr."""
 

@@ -52,7 +52,7 @@ from kprism.model.release import (
     Intent,
     ReleaseStatus,
 )
-from kprism.ops.apps import DEFAULT_TRACK_LABEL, App
+from kprism.ops.apps import DEFAULT_TRACK_LABEL, App, stored_track_label
 from kprism.ops.handover import controller_identity, read_request, take_request
 from kprism.ops.intents import write_intent
 from kprism.ops.sources import source_spec, start_source_release
@@ -323,16 +323,19 @@ class Controller:
             self._let_go(key)
             self._set_active(key, None)
             return None
-        app = App(name=name, namespace=ns, track_label=self.config.track_label)
+        try:
+            label = stored_track_label(svc, self.config.track_label)
+        except UsageError as exc:
+            self._report(key, App(name=name, namespace=ns), "BadTrackLabel", str(exc))
+            return None
+        app = App(name=name, namespace=ns, track_label=label)
         try:
             st = read_release(svc)
         except UsageError as exc:
             self._report(key, app, "BadReleaseState", str(exc))
             return None
         if st is not None and not st.phase.terminal:
-            self._set_active(
-                key, {k: v for k, v in svc.selector.items() if k != self.config.track_label}
-            )
+            self._set_active(key, {k: v for k, v in svc.selector.items() if k != label})
             return self._drive(key, app, svc, st)
         self._set_active(key, None)
         self._let_go(key)

@@ -18,6 +18,8 @@ This module only re-exports; the code lives in one module per concern:
 ``tracks``    scale, pin, adopt, clone, split
 ``running``   the Lease → record → Event → engine sequence every start shares
 ``specs``     release options as the shells collect them
+``handover``  releases handed over to the in-cluster controller (and its side of it)
+``sources``   GitOps source Deployments the controller releases
 ``doctor``    the doctor on live apps, and the release pre-flight
 """
 
@@ -42,6 +44,7 @@ from kprism.ops.apps import (
     observe,
     watch_apps,
 )
+from kprism.ops.handover import HandedOver, controller_of, release_via_controller
 from kprism.ops.intents import (
     await_intent,
     check_moved_on,
@@ -70,6 +73,7 @@ __all__ = [
     "App",
     "AppStatus",
     "AppSummary",
+    "HandedOver",
     "Kube",
     "KubeApi",
     "ReleasePlan",
@@ -89,6 +93,7 @@ __all__ = [
     "check_router",
     "clone",
     "connect",
+    "controller_of",
     "doctor",
     "drive",
     "fmt_labels",
@@ -103,6 +108,7 @@ __all__ = [
     "pin",
     "plan_release",
     "release",
+    "release_via_controller",
     "resume",
     "rollback",
     "scale",
