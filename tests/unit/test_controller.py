@@ -353,3 +353,41 @@ def test_one_worker_per_key_under_concurrency() -> None:
     assert set(handled) == set(range(10))
     q.shutdown()
     assert q.get(0) is None
+
+
+# -- probes ------------------------------------------------------------------------------------
+
+
+def test_health_and_readiness_probes_answer_from_the_controller() -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    from kprism.controller.run import serve_health
+
+    state = {"alive": True, "ready": False}
+    server = serve_health(
+        "127.0.0.1",
+        0,
+        alive=lambda: state["alive"],
+        ready=lambda: state["ready"],
+        stats=lambda: {"driven": 3},
+    )
+    port = server.server_address[1]
+
+    def get(path: str) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}") if exc.code == 503 else {}
+
+    try:
+        assert get("/healthz") == (200, {"ok": True, "driven": 3})
+        assert get("/readyz")[0] == 503
+        state["ready"] = True
+        assert get("/readyz") == (200, {"ok": True, "driven": 3})
+        assert get("/metrics")[0] == 404
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -83,6 +83,24 @@ def controller(
         str,
         typer.Option("--log-format", metavar="json|text", help="Log lines on stderr."),
     ] = "json",
+    health_port: Annotated[
+        int,
+        typer.Option(
+            "--health-port",
+            metavar="PORT",
+            min=0,
+            max=65535,
+            help="Serve /healthz and /readyz on this port (0: not at all).",
+        ),
+    ] = 0,
+    health_address: Annotated[
+        str,
+        typer.Option(
+            "--health-address",
+            metavar="ADDRESS",
+            help="Address for --health-port (in a pod: 0.0.0.0).",
+        ),
+    ] = "127.0.0.1",
     track_label: TrackLabel = TRACK_LABEL,
     kubeconfig: Annotated[
         str | None,
@@ -124,4 +142,6 @@ def controller(
         lease_namespace=lease_namespace,
         workers=workers,
         track_label=track_label,
+        health_address=health_address,
+        health_port=health_port,
     )

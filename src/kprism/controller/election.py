@@ -72,6 +72,9 @@ class Elector:
     def start(self) -> None:
         self._thread.start()
 
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def holds(self) -> bool:
         """Whether this replica leads the shard now (and will for a little longer)."""
         with self._lock:

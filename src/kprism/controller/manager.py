@@ -172,9 +172,17 @@ class Controller:
                 self._let_go(key)
         self._driven.clear()
 
+    def alive(self) -> bool:
+        """The workers and the election run (a liveness probe)."""
+        return (
+            bool(self._threads)
+            and all(t.is_alive() for t in self._threads)
+            and self.elector.running()
+        )
+
     def ready(self) -> bool:
-        """Caches synced and workers alive (leading or standing by)."""
-        return not self.unsynced and all(t.is_alive() for t in self._threads)
+        """Alive, and every cache synced (leading or standing by: a readiness probe)."""
+        return self.alive() and not self.unsynced
 
     def leading(self) -> bool:
         return self.elector.holds()

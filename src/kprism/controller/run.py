@@ -8,7 +8,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,56 @@ def setup_logging(fmt: str = "json", level: str = "info") -> None:
     root.propagate = False
 
 
+class _Health(BaseHTTPRequestHandler):
+    """``/healthz`` (the workers are alive) and ``/readyz`` (the caches synced): 200 or
+    503, with the controller's counters as JSON."""
+
+    alive: Callable[[], bool]
+    ready: Callable[[], bool]
+    stats: Callable[[], dict[str, Any]]
+
+    def do_GET(self) -> None:
+        checks = {"/healthz": self.alive, "/readyz": self.ready}
+        check = checks.get(self.path.split("?", 1)[0])
+        if check is None:
+            self.send_error(404)
+            return
+        ok = check()
+        body = json.dumps({"ok": ok, **self.stats()}, default=str).encode()
+        self.send_response(200 if ok else 503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # probes every few seconds are not news
+
+
+def serve_health(
+    host: str,
+    port: int,
+    *,
+    alive: Callable[[], bool],
+    ready: Callable[[], bool],
+    stats: Callable[[], dict[str, Any]],
+) -> ThreadingHTTPServer:
+    """Serve the probes on ``host:port`` in a thread; ``shutdown()`` stops it."""
+    handler = type(
+        "Health",
+        (_Health,),
+        {
+            "alive": staticmethod(alive),
+            "ready": staticmethod(ready),
+            "stats": staticmethod(stats),
+        },
+    )
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True, name="kprism-health").start()
+    return server
+
+
 def run(
     *,
     kubeconfig: str | None = None,
@@ -71,6 +122,8 @@ def run(
     lease_namespace: str | None = None,
     workers: int = 4,
     track_label: str = DEFAULT_TRACK_LABEL,
+    health_address: str = "127.0.0.1",
+    health_port: int = 0,
     stop: threading.Event | None = None,
 ) -> None:
     """Run a controller replica until SIGTERM/SIGINT (or ``stop`` is set); on the way out
@@ -104,9 +157,22 @@ def run(
         },
     )
     controller.start()
+    health = (
+        serve_health(
+            health_address,
+            health_port,
+            alive=controller.alive,
+            ready=controller.ready,
+            stats=controller.stats,
+        )
+        if health_port
+        else None
+    )
     try:
         stop.wait()
     finally:
         log.info("stopping", extra={"identity": controller.identity})
+        if health is not None:
+            health.shutdown()
         controller.stop(release=True)
         kube.close()
