@@ -56,6 +56,7 @@ from kprism.ops.apps import DEFAULT_TRACK_LABEL, App, stored_track_label
 from kprism.ops.handover import controller_identity, read_request, take_request
 from kprism.ops.intents import write_intent
 from kprism.ops.sources import source_spec, start_source_release
+from kprism.plan.analysis import next_due_in
 from kprism.plan.controller import (
     ANNOTATION_SCOPE,
     Scope,
@@ -436,10 +437,14 @@ class Controller:
             )
             self._let_go(key)
             return 0.0  # look again: a request or a newer source may wait
+        # as Engine.run waits, but on the queue: events of the app wake it earlier
         wait = decision.requeue_after if decision.requeue_after is not None else MAX_WAIT
         wait = min(wait, MAX_WAIT, driven.lease.duration / 3)
         if decision.actions:
             wait = min(wait, 1.0)
+        due = next_due_in(decision.status, self.clock.now())
+        if due is not None:  # the next analysis measurement
+            wait = min(wait, due)
         return max(wait, 0.05)
 
     def _tick(self, app: App, tick: Tick) -> None:
