@@ -421,6 +421,11 @@ def test_webhook_refusal(server: Server) -> None:
         ({"prometheus": {"address": "x", "query": "up"}}, "is not an http:// or https:// URL"),
         ({"prometheus": {"address": "http://x"}}, "query: Field required"),
         ({"pods": {"maxRestarts": -1}}, "greater than or equal to 0"),
+        ({"http": {"url": "http://x", "timeout": "30s"}}, "30s is longer than 10s"),
+        (
+            {"prometheus": {"address": "http://x", "query": "q", "timeout": 11}},
+            "run a longer check as a job",
+        ),
         ({"job": {"spec": {}}}, "needs template.spec.containers"),
         ({"job": {"kind": "Pod", "spec": {}}}, "kind: Value error, is 'Pod'"),
         ({"job": {"apiVersion": "v1", "spec": {}}}, "a Job is batch/v1"),

@@ -550,3 +550,22 @@ def test_status_shows_the_measurements_and_why(scripted: Scripted) -> None:
     assert "analysis:" in text
     assert "RUN" in text and "MEASURED" in text and "✔✖ 2/3" in text
     assert "step-2: Failed — errors: failed, 1 of 2 measurements failed (failureLimit 0)" in text
+
+
+def test_the_engine_renews_its_lease_before_each_measurement(scripted: Scripted) -> None:
+    from kprism.analysis.runner import measure_due
+
+    kube, lease = start(canary({"setWeight": 50}, GATE, {"setWeight": 100}))
+    st = engine(kube, lease).run(until=lambda s: an.find_run(s, "step-2") is not None)
+    calls: list[int] = []
+    measured = measure_due(
+        kube,
+        st,
+        kube.observe(namespace=NS, service=SERVICE, track_label="color"),
+        kube.clock.now(),
+        before_each=lambda: calls.append(len(scripted.calls)),
+    )
+    run = an.find_run(measured, "step-2")
+    assert run is not None
+    assert sum(r.count + r.error for r in run.results) == 2  # errors and pods, both due
+    assert calls == [0, 1]  # before each one, not after

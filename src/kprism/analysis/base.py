@@ -121,6 +121,21 @@ class Provider(Protocol):
         """End the measurement in progress (``ctx.pending``); best effort, idempotent."""
 
 
+#: the longest a provider's request may take: the engine holds the app's Lease (15 s)
+#: while it measures and renews it before each measurement. Longer checks run as a Job.
+MAX_TIMEOUT = 10
+
+
+def check_timeout(value: int | None) -> int | None:
+    """A provider's ``timeout`` setting: at most :data:`MAX_TIMEOUT` seconds."""
+    if value is not None and value > MAX_TIMEOUT:
+        raise ValueError(
+            f"{value}s is longer than {MAX_TIMEOUT}s: the engine waits for it while it holds "
+            "the app's Lease; run a longer check as a job (provider: job)"
+        )
+    return value
+
+
 class Settings(BaseModel):
     """Base of a provider's settings model (camelCase aliases, unknown keys refused)."""
 

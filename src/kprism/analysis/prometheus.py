@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from pydantic import Field, field_validator
 
-from kprism.analysis.base import MeasureContext, ProviderBase, Settings
+from kprism.analysis.base import MeasureContext, ProviderBase, Settings, check_timeout
 from kprism.errors import InvalidSpecError
 from kprism.model.analysis import Measurement, MeasurementPhase
 from kprism.model.durations import Duration
@@ -41,6 +41,8 @@ class PrometheusSettings(Settings):
     address: str = ""
     query: str = Field(min_length=1)
     timeout: Duration = 10
+
+    _timeout = field_validator("timeout")(check_timeout)
     headers: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("address")

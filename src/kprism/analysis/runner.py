@@ -73,10 +73,13 @@ def measure_due(
     now: datetime,
     *,
     clock: Callable[[], datetime] | None = None,
+    before_each: Callable[[], None] | None = None,
 ) -> ReleaseStatus:
     """``st`` with every due measurement taken and folded in, and measurements in
     progress of ended runs stopped. ``clock`` stamps each measurement's end (a slow
-    provider's time is its own); without it, ``now``."""
+    provider's time is its own); without it, ``now``. ``before_each`` runs before each
+    measurement (the engine renews the app's Lease there: a provider may take up to its
+    timeout, at most :data:`kprism.analysis.base.MAX_TIMEOUT` seconds)."""
     for run_name, metric in an.to_stop(st):
         run = an.find_run(st, run_name)
         assert run is not None
@@ -90,6 +93,8 @@ def measure_due(
         assert run is not None
         if run.phase.done:
             continue  # an earlier metric of this cycle ended the run
+        if before_each is not None:
+            before_each()
         ctx = context(kube, st, obs, run, metric, now)
         m = _measure(ctx)
         end = clock() if clock is not None else now

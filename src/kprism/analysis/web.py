@@ -32,7 +32,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from kprism.analysis.base import MeasureContext, ProviderBase, Settings
+from kprism.analysis.base import MeasureContext, ProviderBase, Settings, check_timeout
 from kprism.errors import InvalidSpecError
 from kprism.model.analysis import Measurement, MeasurementPhase
 from kprism.model.durations import Duration
@@ -114,6 +114,8 @@ class HttpSettings(Settings):
     json_path: str | None = Field(default=None, alias="jsonPath")
     regex: str | None = None
     timeout: Duration = 10
+
+    _timeout = field_validator("timeout")(check_timeout)
 
     @field_validator("url")
     @classmethod

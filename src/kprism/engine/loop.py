@@ -133,7 +133,14 @@ class Engine:
             return status
         from kprism.analysis.runner import measure_due
 
-        return measure_due(self.kube, status, obs, now, clock=self.clock.now)
+        return measure_due(
+            self.kube,
+            status,
+            obs,
+            now,
+            clock=self.clock.now,
+            before_each=lambda: self.lease.renew_if_due(self.clock.now()),
+        )
 
     def _sleep(self, seconds: float) -> None:
         self.clock.sleep(seconds)
