@@ -17,6 +17,14 @@ mkdir -p "$cache"
 
 die() { echo "kprism: $*" >&2; exit 1; }
 command -v go >/dev/null 2>&1 || die "Go is not installed: install Go >= 1.26 (e.g. 'apt-get install golang' or your distro's Go) and re-run 'make cluster'."
+# The modules under hack/ say `go 1.26`: a Go >= 1.21 fetches that toolchain from the Go
+# module proxy by itself (Debian's go.env says GOTOOLCHAIN=local: allow it here). Older
+# Go (Debian bookworm's 1.19) cannot, and cannot build Kubernetes 1.36: say so.
+gov=$(go env GOVERSION 2>/dev/null || true)
+if [[ $gov =~ ^go1\.([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -lt 21 ]; then
+  die "Go ${gov#go} is too old to build Kubernetes $KUBE_VERSION: install Go >= 1.21 (it fetches the Go 1.26 toolchain from the module proxy itself) and re-run 'make cluster'."
+fi
+export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 unset KWOK_KUBE_VERSION KWOK_RUNTIME 2>/dev/null || true
 

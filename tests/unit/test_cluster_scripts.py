@@ -54,3 +54,18 @@ def test_failed_build_leaves_no_usable_cache(tmp_path: Path) -> None:
     cache = tmp_path / "cache" / "bin"
     assert not any(p.name.endswith((".complete",)) for p in cache.rglob("*"))
     assert not [p for p in cache.iterdir() if not p.name.startswith(".")], list(cache.iterdir())
+
+
+def test_a_go_too_old_for_kubernetes_is_one_clear_line(tmp_path: Path) -> None:
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    go = fake / "go"  # Debian bookworm's golang: 1.19, no toolchain switching
+    go.write_text(
+        '#!/bin/sh\n[ "$1 $2" = "env GOVERSION" ] && { echo go1.19.8; exit 0; }\nexit 1\n'
+    )
+    go.chmod(0o755)
+    out = run_build(tmp_path, f"{fake}:/usr/bin:/bin")
+    assert out.returncode == 1
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    assert "Go 1.19.8 is too old" in lines[0] and ">= 1.21" in lines[0]
