@@ -128,3 +128,55 @@ def test_weights_and_pauses_are_kept() -> None:
     weights = [st.weight for st in s.canary.steps if isinstance(st, SetWeight)]
     pauses = [st.duration for st in s.canary.steps if isinstance(st, Pause)]
     assert (weights, pauses) == ([10, 50, 100], [30, 30])
+
+
+# -- the CLI flags ------------------------------------------------------------------------
+
+
+def test_cli_plan_shows_the_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from kprism.cli.main import app
+    from tests.unit.bgsim import blue_app
+    from tests.unit.fakekube import SERVICE, fake
+
+    k = fake(blue_app())
+    monkeypatch.setattr(ops, "connect", lambda **target: k)
+    result = CliRunner().invoke(
+        app,
+        [
+            "plan",
+            SERVICE,
+            "-i",
+            "hello=hello:2",
+            "--steps",
+            "25,100",
+            "--check-prom",
+            'sum(rate(errors{track="{{track}}"}[1m]))',
+            "--max",
+            "0.05",
+            "--prometheus",
+            "http://127.0.0.1:9090",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "step 2: analysis gate at 1 green pods (passes → next step, fails → abort, "
+        "inconclusive → pause): prom: prometheus query='sum(rate(errors{track=\"green\"}[1m]))' "
+        "3× every 10s after 10s, pass when `result[0] <= 0.05`"
+    ) in result.stdout
+    assert k.patches == []  # a plan changes nothing
+
+
+def test_cli_check_prom_without_a_bound_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from kprism.cli.main import app
+
+    result = CliRunner().invoke(app, ["release", "web", "-i", "web=web:2", "--check-prom", "q"])
+    assert result.exit_code == 2
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert lines == [
+        "kprism: error: --check-prom needs a bound: --max 0.01 (the query's first value must "
+        "stay at most this) and/or --min"
+    ]

@@ -147,6 +147,7 @@ def show_plan(plan: ops.ReleasePlan, fmt: Output) -> None:
         "kprism release web -i web=registry.example/web:2.4.1 --set-env web:LOG=debug",
         "kprism release web --image web:2 --steps 10,25,50,100 --pause 2m",
         "kprism release web -f release.yaml --router gateway --httproute web",
+        "kprism release web --image web:2 --steps 25,50,100 --check-prom 'QUERY' --max 0.05",
         "kprism release web --image web:2 --auto-promote --scale-down-delay 60 -o json",
     ],
 )
@@ -256,6 +257,46 @@ def release(
             show_default=False,
         ),
     ] = None,
+    check_prom: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--check-prom",
+            metavar="PROMQL",
+            help="Analysis: gate each canary step (blue-green: the scale-down delay after the "
+            "switch) on this query; its first value must stay within --max/--min. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    check_http: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--check-http",
+            metavar="URL",
+            help="Analysis: gate like --check-prom on this URL answering 2xx. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    check_max: Annotated[
+        float | None,
+        typer.Option(
+            "--max", metavar="NUMBER", help="--check-prom passes up to this.", show_default=False
+        ),
+    ] = None,
+    check_min: Annotated[
+        float | None,
+        typer.Option(
+            "--min", metavar="NUMBER", help="--check-prom passes from this.", show_default=False
+        ),
+    ] = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus",
+            metavar="URL",
+            help="Prometheus for --check-prom (default: $PROMETHEUS_URL where the engine runs).",
+            show_default=False,
+        ),
+    ] = None,
     stable: Annotated[
         str | None,
         typer.Option(
@@ -315,6 +356,11 @@ def release(
         max_surge=max_surge,
         canary_yaml=read_file(spec_file, "-f") if spec_file is not None else None,
         canary_source=str(spec_file),
+        check_prom=check_prom or (),
+        check_http=check_http or (),
+        check_max=check_max,
+        check_min=check_min,
+        prometheus_url=prometheus,
     )
     spec = args.to_spec()  # bad input: refused before anything is read or written
     kube, ref = cli.open_app(app_name, track_label=track_label)
