@@ -266,3 +266,41 @@ def test_split_scales_an_unlisted_track_that_would_get_traffic_to_zero() -> None
     assert step.done
     assert scaled.get("hello-yellow") == 0
     assert not any(p.startswith("hello-yellow") for p in sim.endpoints)
+
+
+def _paused_at_first_step(replicas: int, weight: int) -> tuple[ReleaseStatus, str]:
+    sim = blue_app(replicas)
+    status = canary_release(sim, f"{weight},100")
+    spec = CanarySpec.from_yaml(f"steps:\n- setWeight: {weight}\n- pause: {{}}\n- setWeight: 100\n")
+    status = status.evolve(
+        spec=status.spec.__class__(strategy=Strategy.CANARY, change=status.spec.change, canary=spec)
+    )
+    message = ""
+    for _ in range(40):
+        d = canary.decide(status, sim.observe(), sim.now)
+        status, message = d.status, d.status.message
+        for a in d.actions:
+            sim.apply(a)
+        sim.tick(list(sim.deployments))
+    return status, message
+
+
+def test_a_pause_says_the_live_share_when_pods_cannot_give_the_requested_one() -> None:
+    status, message = _paused_at_first_step(replicas=1, weight=25)
+    assert status.phase == Phase.PAUSED
+    assert status.achieved_weight != 25
+    assert f"25% requested, {status.achieved_weight:.3g}% live on green" in message, message
+    _, exact = _paused_at_first_step(replicas=4, weight=25)
+    assert "(25% on green)" in exact, exact
+
+
+def test_a_release_warns_before_it_starts_when_pods_cannot_give_a_weight() -> None:
+    from kprism.plan.preflight import weight_warnings
+
+    one = canary_release(blue_app(1), "25,100")
+    [warning] = weight_warnings(one)
+    assert warning.startswith("step 1: 25% requested but 50% achievable with 1 replica(s)")
+    assert "--router gateway" in warning
+    assert weight_warnings(canary_release(blue_app(4), "25,50,100")) == ()
+    exact = one.evolve(spec=one.spec.__class__(**{**one.spec.__dict__, "router": "gateway"}))
+    assert weight_warnings(exact) == (), "an exact router gives every weight"

@@ -41,6 +41,7 @@ from kprism.plan.preflight import (
     describe_steps,
     fmt_labels,
     stable_track,
+    weight_warnings,
 )
 from kprism.plan.start import Basis, basis_of, initial_status
 from kprism.plan.template import apply_change, track_deployment_name, with_track
@@ -209,6 +210,7 @@ def plan_release(
     _check_canary_tracks(app, obs, spec, status)
     check_router(kube, app, obs, spec)
     steps = describe_canary(status, obs)
+    warnings = (*warnings, *weight_warnings(status))
     return ReleasePlan(status=status, steps=steps, warnings=warnings, basis=basis)
 
 

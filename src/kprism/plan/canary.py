@@ -361,6 +361,14 @@ def _set_weight(st: ReleaseStatus, obs: AppObs, now: datetime, weight: float, *,
     )
 
 
+def _share(st: ReleaseStatus) -> str:
+    """The candidate's share as asked and as live: "25% on green" or, where the pods or
+    routes give another share, "25% requested, 33.3% live on green"."""
+    if abs(st.achieved_weight - st.requested_weight) < 0.05:
+        return f"{st.requested_weight:g}% on {st.candidate}"
+    return f"{st.requested_weight:g}% requested, {st.achieved_weight:.3g}% live on {st.candidate}"
+
+
 def _pause(
     st: ReleaseStatus, obs: AppObs, now: datetime, duration: int | None, *, n: int
 ) -> Result:
@@ -369,7 +377,7 @@ def _pause(
         return Next(STEP, status=st.evolve(step_index=i + 1, promoted=False, pause_until=""))
     if duration is None:
         return Wait(
-            f"paused at step {i + 1}/{n} ({st.requested_weight:g}% on {st.candidate}): "
+            f"paused at step {i + 1}/{n} ({_share(st)}): "
             f"`kprism promote {obs.service.name}` to continue",
             None,
             status=st.evolve(phase=Phase.PAUSED),
@@ -381,7 +389,7 @@ def _pause(
             STEP, status=st.evolve(step_index=i + 1, pause_until="", phase=Phase.PROGRESSING)
         )
     return Wait(
-        f"pause at step {i + 1}/{n} until {iso(until)} ({st.requested_weight:g}% on {st.candidate})",
+        f"pause at step {i + 1}/{n} until {iso(until)} ({_share(st)})",
         left,
         status=st.evolve(pause_until=iso(until)),
     )

@@ -255,6 +255,31 @@ def describe_steps(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: Percentage points a replica-ratio step may miss its requested weight by before the
+#: release warns (25% of 4 pods is exact; 25% of 1 pod is 50%).
+WEIGHT_TOLERANCE = 5.0
+
+
+def weight_warnings(st: ReleaseStatus, *, tolerance: float = WEIGHT_TOLERANCE) -> tuple[str, ...]:
+    """Warnings for canary steps whose achievable share differs from the requested one by
+    more than ``tolerance`` points (the replicas router approximates weights by pods)."""
+    from kprism.plan import canary
+
+    if exact_weights(st.spec.router):
+        return ()
+    out = []
+    for row in canary.describe(st):
+        if row["kind"] != "setWeight" or abs(row["achieved"] - row["weight"]) <= tolerance:
+            continue
+        out.append(
+            f"step {row['index'] + 1}: {row['weight']}% requested but {row['achieved']:.3g}% "
+            f"achievable with {st.replicas} replica(s) by pod ratio "
+            f"({row['candidate']} {st.candidate} / {row['stable']} {st.stable} pods): add "
+            "replicas or use an exact router (--router gateway)"
+        )
+    return tuple(out)
+
+
 def describe_canary(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
     from kprism.plan import canary
 
