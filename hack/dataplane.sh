@@ -23,7 +23,9 @@
 #     processes with IPs from 198.18.128.0/17 on `lo`;
 #   - Traefik (hack/traefikbin, built from the Go module proxy) implementing the Gateway
 #     `kprism-gateway/kprism` on 127.0.0.1:8000 for HTTPRoutes in every namespace
-#     (its default 2 s provider throttle kept: KPRISM_GATEWAY_THROTTLE changes it).
+#     (its default 2 s provider throttle kept: KPRISM_GATEWAY_THROTTLE changes it);
+#   - Prometheus (Debian's, testkit/prometheus.py) on 127.0.0.1:9090 scraping the process
+#     node's pods; `exec` sets PROMETHEUS_URL (the analysis tests start their own).
 # Pod and Service IPs (198.18.0.0/15, RFC 2544) are reachable only inside the namespace;
 # outside it nothing new listens at all.
 set -euo pipefail
@@ -142,6 +144,7 @@ up() {
   if [ -x "$bin/traefik" ]; then
     start_gateway
   fi
+  start_prometheus
   log "data plane up: namespace $netns, cluster $name, kube-proxy $proxy_mode, node $node"
   echo "$kubeconfig"
 }
@@ -164,6 +167,21 @@ start_gateway() {
     'import urllib.request; urllib.request.urlopen("http://127.0.0.1:8080/ping", timeout=1)'
 }
 
+start_prometheus() { # optional: the data plane works without it
+  command -v prometheus >/dev/null || { log "no prometheus installed: PROMETHEUS_URL stays unset"; return 0; }
+  start_bg "Prometheus (analysis, 127.0.0.1:9090)" "$state/prometheus.pid" "$state/prometheus.log" \
+    env PYTHONPATH="$root" PROMETHEUS_PORT=9090 KPRISM_DATAPLANE_KUBECONFIG="$kubeconfig" \
+    "$venv/bin/python" -m testkit.prometheus
+  local i
+  for i in $(seq 1 150); do
+    in_ns "$venv/bin/python" -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:9090/-/ready", timeout=1)' \
+      >/dev/null 2>&1 && return 0
+    pid_alive "$state/prometheus.pid" || break
+    sleep 0.2
+  done
+  log "Prometheus did not become ready (log: $state/prometheus.log): PROMETHEUS_URL stays unset"
+}
+
 down() {
   local f pid ns_ino=""
   # Kill only what is ours: a PID from a PID file counts only while that process still
@@ -174,13 +192,13 @@ down() {
     [ -n "$ns_ino" ] && [ "$(stat -L -c %i "/proc/$1/ns/net" 2>/dev/null)" = "$ns_ino" ]
   }
   # Our daemons first (the node runtime stops its pods on SIGTERM), then what is left.
-  for f in "$state"/traefik.pid "$state"/kube-proxy.pid "$state"/noderuntime.pid; do
+  for f in "$state"/prometheus.pid "$state"/traefik.pid "$state"/kube-proxy.pid "$state"/noderuntime.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
     if ours "$pid"; then kill -TERM "$pid" 2>/dev/null || true; fi
   done
   sleep 0.3
-  for f in "$state"/node/pods/*/*.pid "$state"/traefik.pid "$state"/kube-proxy.pid "$state"/noderuntime.pid; do
+  for f in "$state"/node/pods/*/*.pid "$state"/prometheus.pid "$state"/traefik.pid "$state"/kube-proxy.pid "$state"/noderuntime.pid; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
     if ours "$pid"; then
@@ -210,7 +228,9 @@ exec_in() {
   [ "${1:-}" = "--" ] && shift
   [ $# -gt 0 ] || die "usage: hack/dataplane.sh exec -- CMD [ARGS...]"
   ip netns list 2>/dev/null | grep -qw "^$netns" || die "the data plane is not up: run 'hack/dataplane.sh up' first"
-  exec ip netns exec "$netns" env KUBECONFIG="$kubeconfig" KPRISM_DATAPLANE_NETNS="$netns" \
+  local prom=()
+  pid_alive "$state/prometheus.pid" && prom=(PROMETHEUS_URL=http://127.0.0.1:9090)
+  exec ip netns exec "$netns" env KUBECONFIG="$kubeconfig" KPRISM_DATAPLANE_NETNS="$netns" "${prom[@]}" \
     KPRISM_DATAPLANE_KUBECONFIG="$kubeconfig" \
     PATH="$cache/bin/current:$venv/bin:$PATH" "$@"
 }

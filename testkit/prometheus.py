@@ -21,8 +21,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -258,6 +260,8 @@ class Prometheus:
 def main() -> None:
     kubeconfig = os.environ.get("KPRISM_DATAPLANE_KUBECONFIG") or os.environ["KUBECONFIG"]
     port = int(os.environ.get("PROMETHEUS_PORT", "9090"))
+    # `hack/dataplane.sh down` sends SIGTERM: leave through `with`, so Prometheus stops
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     with Prometheus(kubeconfig, port=port) as prom:
         print(prom.url, flush=True)
         try:
