@@ -170,7 +170,8 @@ start_gateway() {
 start_prometheus() { # optional: the data plane works without it
   command -v prometheus >/dev/null || { log "no prometheus installed: PROMETHEUS_URL stays unset"; return 0; }
   start_bg "Prometheus (analysis, 127.0.0.1:9090)" "$state/prometheus.pid" "$state/prometheus.log" \
-    env PYTHONPATH="$root" PROMETHEUS_PORT=9090 KPRISM_DATAPLANE_KUBECONFIG="$kubeconfig" \
+    env PYTHONPATH="$root" PROMETHEUS_PORT=9090 KPRISM_PROMETHEUS_DIR="$state/prometheus" \
+    KPRISM_DATAPLANE_KUBECONFIG="$kubeconfig" \
     "$venv/bin/python" -m testkit.prometheus
   local i
   for i in $(seq 1 150); do

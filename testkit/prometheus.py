@@ -159,7 +159,14 @@ def free_port() -> int:
 class Prometheus:
     """One Prometheus process; ``with Prometheus(kubeconfig) as prom: prom.url``."""
 
-    def __init__(self, kubeconfig: str, *, port: int | None = None, node: str = NODE) -> None:
+    def __init__(
+        self,
+        kubeconfig: str,
+        *,
+        port: int | None = None,
+        node: str = NODE,
+        base: str | None = None,
+    ) -> None:
         binary = available()
         if binary is None:
             raise RuntimeError(
@@ -171,7 +178,9 @@ class Prometheus:
         self.node = node
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.dir = Path(tempfile.mkdtemp(prefix="kprism-prometheus-"))
+        if base is not None:
+            Path(base).mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix="kprism-prometheus-", dir=base))
         self.proc: subprocess.Popen[bytes] | None = None
         self.discovery: PodDiscovery | None = None
         self.log = self.dir / "prometheus.log"
@@ -262,7 +271,9 @@ def main() -> None:
     port = int(os.environ.get("PROMETHEUS_PORT", "9090"))
     # `hack/dataplane.sh down` sends SIGTERM: leave through `with`, so Prometheus stops
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    with Prometheus(kubeconfig, port=port) as prom:
+    # under hack/dataplane.sh: its state directory, which `down` removes
+    base = os.environ.get("KPRISM_PROMETHEUS_DIR") or None
+    with Prometheus(kubeconfig, port=port, base=base) as prom:
         print(prom.url, flush=True)
         try:
             while prom.proc is not None and prom.proc.poll() is None:
