@@ -569,3 +569,33 @@ def test_the_engine_renews_its_lease_before_each_measurement(scripted: Scripted)
     assert run is not None
     assert sum(r.count + r.error for r in run.results) == 2  # errors and pods, both due
     assert calls == [0, 1]  # before each one, not after
+
+
+def test_an_inconclusive_pre_promotion_analysis_can_be_promoted_past(scripted: Scripted) -> None:
+    scripted.script["errors"] = [UNSURE]
+    kube, lease = start(bluegreen_spec(prePromotion=REF))  # auto-promote
+    e = engine(kube, lease)
+    paused = e.run(until=lambda st: st.phase is Phase.PAUSED)
+    assert "`kprism promote` goes on without it" in paused.message
+    assert bluegreen.promote_refusal(paused) is None  # even with auto-promote
+    write_intent(kube, APP, Intent(action=Action.PROMOTE, release=paused.id))
+    final = e.run()
+    assert final.phase is Phase.SUCCEEDED
+    run = an.find_run(final, "pre-promotion")
+    assert run is not None and run.message == "skipped by promote"
+
+
+def test_an_inconclusive_post_promotion_analysis_waits_for_resume_or_abort(
+    scripted: Scripted,
+) -> None:
+    scripted.script["errors"] = [UNSURE]
+    kube, lease = start(bluegreen_spec(postPromotion=REF))
+    e = engine(kube, lease)
+    paused = e.run(until=lambda st: st.phase is Phase.PAUSED)
+    assert paused.step == bluegreen.DELAY
+    assert "promote" not in paused.message  # nothing to promote after the switch
+    assert bluegreen.promote_refusal(paused) is not None
+    write_intent(kube, APP, Intent(action=Action.ABORT, release=paused.id))
+    final = e.run()
+    assert final.phase is Phase.ABORTED
+    assert kube.sim.selector == {"app": "hello", "color": "blue"}

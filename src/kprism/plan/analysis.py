@@ -583,8 +583,10 @@ def gate(
     name: str,
     metrics: Callable[[], tuple[Metric, ...]],
     what: str,
+    promote_skips: bool = True,
 ) -> Result | None:
-    """A blocking analysis gate named ``name`` (``what`` describes it for people).
+    """A blocking analysis gate named ``name`` (``what`` describes it for people;
+    ``promote_skips``: a promotion goes on without an inconclusive run here).
 
     None once the run succeeded (the caller goes on). Otherwise starts the run
     (``metrics`` resolves it), waits for the next measurement, pauses the release for a
@@ -618,9 +620,10 @@ def gate(
         case RunPhase.INCONCLUSIVE:
             if run.held:
                 return Wait(f"{what}: analysis inconclusive, paused", None)
+            skip = ", `kprism promote` goes on without it" if promote_skips else ""
             message = (
                 f"{what}: analysis inconclusive ({run.message}): `kprism resume` measures "
-                "again, `kprism promote` goes on without it, `kprism abort` rolls back"
+                f"again{skip}, `kprism abort` rolls back"
             )
             return Wait(
                 message,

@@ -259,6 +259,7 @@ def _analysis_gate(
         name=run,
         metrics=lambda: an.resolve(ref, templates, where=run, values=values, gate=True),
         what=what,
+        promote_skips=run == PRE_RUN,  # after the switch there is nothing to promote
     )
 
 
@@ -492,6 +493,8 @@ def promote_refusal(st: ReleaseStatus) -> str | None:
         return f"nothing to promote: release {st.id} is being aborted"
     if st.step not in BEFORE_SWITCH:
         return f"nothing to promote: release {st.id} is past promotion (step {st.step})"
-    if st.promoted or st.spec.auto_promote:
+    if (st.promoted or st.spec.auto_promote) and not an.held(st, PRE_RUN):
+        # (an inconclusive pre-promotion analysis holds even an auto-promoted release:
+        # promote goes on without it)
         return f"nothing to promote: release {st.id} is already promoted (step {st.step})"
     return None
