@@ -599,3 +599,31 @@ def test_an_inconclusive_post_promotion_analysis_waits_for_resume_or_abort(
     final = e.run()
     assert final.phase is Phase.ABORTED
     assert kube.sim.selector == {"app": "hello", "color": "blue"}
+
+
+def test_history_keeps_each_runs_verdict(
+    scripted: Scripted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from kprism.cli.analysis import history_summary
+    from kprism.cli.main import app
+
+    scripted.script["errors"] = [OK, BAD]
+    kube = fake(blue_app())
+    with pytest.raises(ReleaseFailed):
+        release(kube, canary({"setWeight": 50}, GATE, {"setWeight": 100}))
+    entry = json.loads(kube.annotations[ANNOTATION_HISTORY])[-1]
+    assert entry["analysis"] == [
+        {
+            "name": "step-2",
+            "phase": "Failed",
+            "message": entry["analysis"][0]["message"],
+            "metrics": {"errors": "Failed", "pods": "Terminated"},
+        }
+    ]
+    assert history_summary(entry) == "step-2 ✖"
+    monkeypatch.setattr(ops, "connect", lambda **target: kube)
+    result = CliRunner().invoke(app, ["history", SERVICE], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    assert "ANALYSIS" in result.stdout and "step-2 ✖" in result.stdout

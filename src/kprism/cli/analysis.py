@@ -76,3 +76,25 @@ def analysis_view(st: ReleaseStatus) -> list[RenderableType]:
         ["RUN", "METRIC", "PHASE", "MEASURED", "LAST VALUE", "CONDITION"], rows(st)
     )
     return [Text("analysis:"), table, *(Text(f"  {line}") for line in verdicts(st))]
+
+
+_VERDICT = {
+    "Successful": "✔",
+    "Failed": "✖",
+    "Error": "✖",
+    "Inconclusive": "?",
+    "Terminated": "-",
+    "Running": "…",
+}
+
+
+def history_summary(entry: dict[str, object]) -> str:
+    """A history entry's analysis in a few characters: ``step-2 ✔, background ✖``."""
+    runs = entry.get("analysis")
+    if not isinstance(runs, list):
+        return ""
+    return ", ".join(
+        f"{r.get('name', '?')} {_VERDICT.get(str(r.get('phase')), '?')}"
+        for r in runs
+        if isinstance(r, dict)
+    )

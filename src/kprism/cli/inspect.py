@@ -253,6 +253,7 @@ def history(cli: Cli, app_name: AppArg, track_label: AppTrackLabel = None) -> No
     """Show the app's last releases, newest first."""
     from kprism import ops
     from kprism.cli import render
+    from kprism.cli.analysis import history_summary
 
     kube, ref = cli.open_app(app_name, track_label=track_label)
     entries = ops.history(kube, ref)
@@ -260,7 +261,7 @@ def history(cli: Cli, app_name: AppArg, track_label: AppTrackLabel = None) -> No
         render.emit(entries, cli.output.value)
         return
     render.table(
-        ["ID", "KIND", "PHASE", "FROM", "TO", "IMAGES", "STARTED", "FINISHED"],
+        ["ID", "KIND", "PHASE", "FROM", "TO", "IMAGES", "STARTED", "FINISHED", "ANALYSIS"],
         [
             [
                 e["id"],
@@ -271,6 +272,7 @@ def history(cli: Cli, app_name: AppArg, track_label: AppTrackLabel = None) -> No
                 ops.fmt_labels(e.get("candidate_images", {})),
                 e.get("started_at", ""),
                 e.get("finished_at", ""),
+                history_summary(e),
             ]
             for e in entries
         ],
