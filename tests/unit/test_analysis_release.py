@@ -627,3 +627,136 @@ def test_history_keeps_each_runs_verdict(
     result = CliRunner().invoke(app, ["history", SERVICE], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.stderr
     assert "ANALYSIS" in result.stdout and "step-2 ✖" in result.stdout
+
+
+# -- shared templates: ConfigMaps in the namespace ---------------------------------------------
+
+
+def shared(kube: FakeKube, *configmaps: dict[str, Any]) -> list[tuple[str, Any]]:
+    asked: list[tuple[str, Any]] = []
+    inner = kube.list_objects
+
+    def list_objects(kind: str, namespace: str | None, labels: Any = None) -> list[dict[str, Any]]:
+        if kind != "ConfigMap":
+            return inner(kind, namespace, labels)
+        asked.append((kind, labels))
+        return list(configmaps)
+
+    kube.list_objects = list_objects  # type: ignore[method-assign]
+    return asked
+
+
+def configmap(name: str, text: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": {"kprism.dev/analysis-template": "true"},
+        },
+        "data": {"template.yaml": text},
+    }
+
+
+SHARED = """
+args: [{name: max, value: "1"}]
+metrics:
+- name: errors
+  interval: 10s
+  count: 2
+  successCondition: result < {{args.max}}
+  provider: {scripted: {}}
+"""
+
+
+def test_a_template_shared_as_a_configmap_is_copied_into_the_release(scripted: Scripted) -> None:
+    kube = fake(blue_app())
+    asked = shared(kube, configmap("team-errors", SHARED), configmap("other", "not: [valid"))
+    spec = ReleaseSpec(
+        strategy=Strategy.CANARY,
+        change=Change(images={"hello": "hello:2"}),
+        canary=CanarySpec.model_validate(
+            {
+                "steps": [
+                    {"setWeight": 50},
+                    {"analysis": {"templates": [{"templateName": "team-errors"}]}},
+                    {"setWeight": 100},
+                ]
+            }
+        ),
+    )
+    final = release(kube, spec)
+    assert final.phase is Phase.SUCCEEDED
+    assert asked == [("ConfigMap", {"kprism.dev/analysis-template": "true"})]
+    assert final.spec.canary is not None
+    assert [t.name for t in final.spec.canary.analysis_templates] == ["team-errors"]
+    run = an.find_run(final, "step-2")
+    assert run is not None and run.result("errors").count == 2
+
+
+def test_no_request_when_the_spec_defines_its_templates(scripted: Scripted) -> None:
+    kube = fake(blue_app())
+    asked = shared(kube)
+    ops.plan_release(kube, APP, canary({"setWeight": 50}, GATE, {"setWeight": 100}))
+    assert asked == []
+
+
+@pytest.mark.parametrize(
+    ("cm", "fragment"),
+    [
+        (configmap("t", "not: [valid"), "ConfigMap ns/t: template.yaml is not valid YAML"),
+        (configmap("t", "- a list"), "ConfigMap ns/t: template.yaml must be a mapping"),
+        (
+            configmap("t", "name: other\nmetrics: [{name: m, provider: {pods: {}}}]"),
+            "names the template 'other': a shared template is named by its ConfigMap",
+        ),
+        (
+            configmap(
+                "t", "metrics: [{name: m, successCondition: 'result <', provider: {pods: {}}}]"
+            ),
+            "ConfigMap ns/t: template.yaml: metrics[0].successCondition:",
+        ),
+        (
+            {"metadata": {"name": "t", "namespace": NS}, "data": {}},
+            "ConfigMap ns/t: no template.yaml key",
+        ),
+    ],
+)
+def test_a_broken_shared_template_is_refused_naming_its_configmap(
+    scripted: Scripted, cm: dict[str, Any], fragment: str
+) -> None:
+    kube = fake(blue_app())
+    shared(kube, cm)
+    spec = canary(
+        {"setWeight": 50}, {"analysis": {"templates": [{"templateName": "t"}]}}, {"setWeight": 100}
+    )
+    with pytest.raises(InvalidSpecError) as info:
+        ops.start_release(kube, APP, spec)
+    assert fragment in str(info.value)
+    assert kube.patches == []
+
+
+def test_a_template_found_nowhere_says_where_to_put_it(scripted: Scripted) -> None:
+    kube = fake(blue_app())
+    shared(kube)
+    spec = canary(
+        {"setWeight": 50}, {"analysis": {"templates": [{"templateName": "t"}]}}, {"setWeight": 100}
+    )
+    with pytest.raises(
+        InvalidSpecError,
+        match=r"share it as a ConfigMap t labelled kprism\.dev/analysis-template=true",
+    ):
+        ops.plan_release(kube, APP, spec)
+
+
+def test_blue_green_uses_shared_templates_too(scripted: Scripted) -> None:
+    kube = fake(blue_app())
+    shared(kube, configmap("team-errors", SHARED))
+    spec = ReleaseSpec(
+        change=Change(images={"hello": "hello:2"}),
+        auto_promote=True,
+        scale_down_delay=5,
+        analysis={"postPromotion": {"templates": [{"templateName": "team-errors"}]}},  # type: ignore[arg-type]
+    )
+    final = release(kube, spec)
+    assert final.phase is Phase.SUCCEEDED
+    assert an.find_run(final, "post-promotion").phase is RunPhase.SUCCESSFUL  # type: ignore[union-attr]

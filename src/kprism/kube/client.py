@@ -28,7 +28,7 @@ from lightkube.models.core_v1 import EventSource, ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
-from lightkube.resources.core_v1 import Event, Namespace, Pod, Service
+from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, Pod, Service
 from lightkube.resources.discovery_v1 import EndpointSlice
 from lightkube.resources.networking_v1 import Ingress
 from lightkube.resources.policy_v1 import PodDisruptionBudget
@@ -76,6 +76,7 @@ _LISTABLE: dict[str, Any] = {
     "PodDisruptionBudget": PodDisruptionBudget,
     "HorizontalPodAutoscaler": HorizontalPodAutoscaler,
     "EndpointSlice": EndpointSlice,
+    "ConfigMap": ConfigMap,  # shared analysis templates (kprism.ops.analysis)
 }
 
 
@@ -296,7 +297,8 @@ class Kube:
         self, kind: str, namespace: str | None, labels: Mapping[str, str] | None = None
     ) -> list[dict[str, Any]]:
         """Raw objects of one ``kind`` (Service, Deployment, Pod, PodDisruptionBudget,
-        HorizontalPodAutoscaler, EndpointSlice) in ``namespace``, or in every namespace for None."""
+        HorizontalPodAutoscaler, EndpointSlice, ConfigMap) in ``namespace``, or in every
+        namespace for None."""
         where = f"namespace {namespace}" if namespace else "all namespaces"
         with translating(f"list {kind}s in {where}", kind=kind, namespace=namespace or ""):
             return [

@@ -19,7 +19,7 @@ from kprism.kube.state import read_release
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import ReleaseSpec, ReleaseStatus, Strategy, status_to_json
 from kprism.model.routing import router_kind
-from kprism.ops.analysis import check_analysis
+from kprism.ops.analysis import check_analysis, with_shared_templates
 from kprism.ops.apps import App, observe
 from kprism.ops.doctor import check_release
 from kprism.ops.running import (
@@ -188,6 +188,7 @@ def plan_release(
     canary = spec.strategy == Strategy.CANARY
     if canary:
         check_canary_spec(spec)
+    spec = with_shared_templates(kube, app.namespace, spec)  # copied into the release
     check_analysis(spec)
     if spec.change.empty:
         raise UsageError("nothing to release: give --image, --set-env or --patch-file")

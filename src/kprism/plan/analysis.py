@@ -478,7 +478,8 @@ def resolve(
             known = ", ".join(sorted(by_name)) or "none are defined"
             problems.append(
                 f"{where}.templates[{i}]: unknown analysis template {tref.template_name!r} "
-                f"(known: {known})"
+                f"(known: {known}): define it in the spec, or share it as a ConfigMap "
+                f"{tref.template_name} labelled kprism.dev/analysis-template=true"
             )
             continue
         args: dict[str, str] = {}
