@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -113,7 +114,6 @@ class Controller:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._unsubscribe: list[Callable[[], None]] = []
-        self.unsynced: list[str] = []  # scopes whose caches did not sync (RBAC?)
         self.elector = Elector(
             kube,
             namespace=config.lease_namespace,
@@ -133,19 +133,14 @@ class Controller:
     def start(self) -> None:
         """Subscribe to the caches (one informer per kind and scope), then start the
         workers and the leader election."""
-        for ns in self._scopes():
+        for ns in self._scopes():  # every informer starts now; they sync in parallel
             self._unsubscribe.append(
-                self.kube.cache.subscribe(
-                    APP_KINDS, ns, self._on_event, sync_timeout=self.config.sync_timeout
-                )
+                self.kube.cache.subscribe(APP_KINDS, ns, self._on_event, sync_timeout=0.0)
             )
-        self.unsynced = [
-            f"{kind.name}s in {ns or 'all namespaces'}"
-            for ns in self._scopes()
-            for kind in APP_KINDS
-            if self._informer(kind, ns) is None
-        ]
-        for where in self.unsynced:
+        deadline = time.monotonic() + self.config.sync_timeout
+        while self.unsynced() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for where in self.unsynced():  # the others keep working; /readyz says 503
             log.warning("cannot watch %s (RBAC?): its apps are not driven", where)
         for i in range(max(1, self.config.workers)):
             t = threading.Thread(target=self._work, daemon=True, name=f"kprism-worker-{i}")
@@ -173,6 +168,16 @@ class Controller:
                 self._let_go(key)
         self._driven.clear()
 
+    def unsynced(self) -> list[str]:
+        """The kinds and scopes whose informers have not synced (or whose watch is down):
+        a namespace the controller may not watch shows up here."""
+        return [
+            f"{kind.name}s in {ns or 'all namespaces'}"
+            for ns in self._scopes()
+            for kind in APP_KINDS
+            if self._informer(kind, ns) is None
+        ]
+
     def alive(self) -> bool:
         """The workers and the election run (a liveness probe)."""
         return (
@@ -183,7 +188,7 @@ class Controller:
 
     def ready(self) -> bool:
         """Alive, and every cache synced (leading or standing by: a readiness probe)."""
-        return self.alive() and not self.unsynced
+        return self.alive() and not self.unsynced()
 
     def leading(self) -> bool:
         return self.elector.holds()

@@ -298,6 +298,12 @@ def take_request(
         )
         raise
     clear_request(kube, app, req.id)
+    kube.emit_event(
+        namespace=app.namespace,
+        service=app.name,
+        reason="ReleaseHandedOver",
+        message=f"release {req.id} requested by {req.by} at {req.at}, driven by {lease.identity}",
+    )
     return st, lease
 
 
