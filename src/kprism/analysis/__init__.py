@@ -47,14 +47,17 @@ def check_metrics(metrics: Iterable[tuple[str, Metric]]) -> None:
     One InvalidSpecError naming every problem."""
     problems: list[str] = []
     for where, metric in metrics:
-        try:
-            provider_for(metric.provider_name).check(
-                metric.provider_config, where=f"{where}.provider.{metric.provider_name}"
-            )
-        except InvalidSpecError as exc:
+        provider = PROVIDERS.get(metric.provider_name)
+        if provider is None:
             problems.append(
-                f"{where}: {exc}" if "unknown analysis provider" in str(exc) else str(exc)
+                f"{where}: unknown analysis provider {metric.provider_name!r}: use one of "
+                f"{', '.join(sorted(PROVIDERS))}"
             )
+            continue
+        try:
+            provider.check(metric.provider_config, where=f"{where}.provider.{metric.provider_name}")
+        except InvalidSpecError as exc:
+            problems.append(str(exc))
     if problems:
         raise InvalidSpecError("; ".join(problems))
 
