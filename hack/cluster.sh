@@ -103,12 +103,10 @@ fi)
   # one instance, nothing to elect: under load a slow Lease renewal made it exit for good
   - key: leader-elect
     value: "false"
-    override: true
 - name: kube-scheduler
   extraArgs:
   - key: leader-elect
     value: "false"
-    override: true
 ---
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokConfiguration
