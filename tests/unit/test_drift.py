@@ -341,3 +341,77 @@ def test_the_adapter_names_who_last_wrote_each_field_from_managed_fields() -> No
         "spec": {"selector": {"app": "hello"}},
     }
     assert service_obs(svc).managers == {"spec.selector": "kubectl-edit"}  # a tie: not kprism
+
+
+def test_an_exact_router_canary_tracks_its_weights_and_a_hand_edit_of_them_is_drift() -> None:
+    import dataclasses
+
+    from kprism.model.actions import RemoveRoutes, SetWeights
+
+    sim = blue_app(4)
+    base = canary_release(sim, "25,50,100")
+    status = base.evolve(
+        spec=dataclasses.replace(base.spec, router="gateway", router_options={"httproute": "web"})
+    )
+    weights: dict[str, int] | None = None
+    seen_drift = False
+    for _ in range(200):
+        obs = dataclasses.replace(sim.observe(), route_weights=weights)
+        d = canary.decide(status, obs, sim.now)
+        status = d.status
+        if status.drift:
+            seen_drift = True
+            assert status.drift[0].kind == "router" and status.drift[0].got == "blue=40,green=60"
+            status = canary.decide(
+                status,
+                obs,
+                sim.now,
+                Intent(action=Action.PROMOTE, release="r1", accept_drift=True),
+            ).status
+            continue
+        for a in d.actions:
+            match a:
+                case SetWeights(weights=w):
+                    weights = dict(w)
+                case RemoveRoutes():
+                    weights = None
+                case _:
+                    sim.apply(a)
+        if d.done:
+            break
+        if (
+            status.requested_weight == 50
+            and not seen_drift
+            and weights == {"blue": 50, "green": 50}
+        ):
+            weights = {"blue": 40, "green": 60}  # someone edited the HTTPRoute
+        sim.tick(list(sim.deployments))
+    assert seen_drift
+    assert status.phase == Phase.SUCCEEDED, (status.step, status.message)
+    # status (which does not ask the router) compares no weights
+    from kprism.plan import drift as plan_drift
+
+    mid = base.evolve(
+        spec=dataclasses.replace(base.spec, router="gateway"),
+        applied={plan_drift.ROUTES: "blue=75,green=25"},
+    )
+    assert plan_drift.check(mid, sim.observe(), routes=False) == ()
+    assert plan_drift.check(mid, sim.observe())[0].got == "none"
+
+
+def test_a_router_reading_back_a_zero_weight_track_differently_is_not_drift() -> None:
+    """ingress-nginx reads back {green: 100} once the Service is pinned to green, where
+    kprism wrote {blue: 0, green: 100}."""
+    import dataclasses
+
+    from kprism.model.actions import SetWeights
+    from kprism.plan import drift as plan_drift
+
+    sim = blue_app(2)
+    base = canary_release(sim, "100")
+    st = base.evolve(spec=dataclasses.replace(base.spec, router="nginx"))
+    st = plan_drift.settle(
+        st, sim.observe(), (SetWeights(router="nginx", weights={"blue": 0, "green": 100}),)
+    )
+    obs = dataclasses.replace(sim.observe(), route_weights={"green": 100})
+    assert plan_drift.check(st, obs) == ()

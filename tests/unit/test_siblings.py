@@ -263,3 +263,17 @@ def test_status_lists_the_other_services_and_whether_they_move_with_the_app() ->
     sim.siblings["hello-external"] = {"app": "hello", "color": "blue"}
     text = "\n".join(_text_lines(ops.app_status(kube, ops.App(name=SERVICE, namespace=NS)), 300))
     assert "(app=hello,color=blue, 2 ready endpoints): moves with hello" in text
+
+
+def test_a_change_to_another_service_over_the_pods_wakes_the_apps_engine() -> None:
+    from kprism.kube.watch import concerns
+
+    def svc_event(name: str, selector: dict[str, str]) -> bool:
+        obj = {"metadata": {"name": name, "namespace": "shop"}, "spec": {"selector": selector}}
+        return concerns(
+            "Service", obj, namespace="shop", service="frontend", selector={"app": "frontend"}
+        )
+
+    assert svc_event("shop-web", {"app": "frontend", "color": "blue"})
+    assert svc_event("frontend-external", {"app": "frontend"})
+    assert not svc_event("cartservice", {"app": "cartservice"})

@@ -51,7 +51,9 @@ def concerns(
     mine = name == service or name.startswith(service + "-")
     match kind:
         case "Service":
-            return mine
+            # the app's own Services, and any other whose selector contains the app's:
+            # those move with it (kprism.plan.siblings) and are watched for drift
+            return mine or _has((obj.get("spec") or {}).get("selector"), selector)
         case "Pod":
             return _has(meta.get("labels"), selector)
         case "Deployment":

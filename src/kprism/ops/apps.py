@@ -278,7 +278,7 @@ def app_status(kube: KubeApi, app: App) -> AppStatus:
         lease=lease,
         endpoints=len(obs.endpoints),
         services=service_views(obs),
-        drift=drift.check(st, obs) if st is not None and in_flight else (),
+        drift=drift.check(st, obs, routes=False) if st is not None and in_flight else (),
     )
 
 

@@ -72,7 +72,7 @@ def send_intent(
     if lease.try_acquire() is not None:
         return st  # a live engine holds the Lease: it sees the intent through its watch
     until = None if drives_to_end(st, action) else stop_at_wait_points
-    if drift.check(st, observe(kube, app)) and not accept_drift:
+    if drift.check(st, observe(kube, app), routes=False) and not accept_drift:
         until = stop_at_wait_points  # the engine stops on the drift: record it and say so
     final = drive(kube, app, lease=lease, on_tick=on_tick, until=until, timeout=timeout)
     check_moved_on(final, action, app=app.name, accept_drift=accept_drift)
@@ -156,7 +156,7 @@ def resume(
     st = read_release(obs.service)
     if st is None:
         raise UsageError(f"nothing to resume: app {app.name} has no release")
-    drifted = not st.phase.terminal and not st.aborting and bool(drift.check(st, obs))
+    drifted = not st.phase.terminal and not st.aborting and bool(drift.check(st, obs, routes=False))
     sent = False
     if st.paused and not st.phase.terminal:
         # A paused release: the resume intent is enough if an engine is driving it.

@@ -61,6 +61,14 @@ def _fmt(values: Mapping[str, object] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(values.items())) or "<empty>"
 
 
+def _weights(weights: Mapping[str, int] | None) -> str:
+    """Route weights as compared: tracks with no share left out (a router may write a
+    0 % track or not, and reads back the same split either way)."""
+    if weights is None:
+        return _fmt(None)
+    return _fmt({track: w for track, w in weights.items() if w})
+
+
 def _key(kind: str, name: str, field: str) -> str:
     return f"{kind}/{name}/{field}"
 
@@ -70,8 +78,9 @@ def _hpa_free(obs: AppObs, d: DeploymentObs) -> bool:
     return all(h.min_replicas == h.max_replicas for h in obs.hpas if h.target == d.name)
 
 
-def fields(st: ReleaseStatus, obs: AppObs) -> dict[str, str]:
-    """The value of every field a release controls, as observed now."""
+def fields(st: ReleaseStatus, obs: AppObs, *, routes: bool = True) -> dict[str, str]:
+    """The value of every field a release controls, as observed now (``routes``: the
+    observation carries what the exact router reads back, as the engine's does)."""
     out: dict[str, str] = {}
     for svc in (obs.service, *(s.service for s in siblings.movables(obs))):
         out[_key("Service", svc.name, SELECTOR)] = _fmt(svc.selector)
@@ -82,15 +91,16 @@ def fields(st: ReleaseStatus, obs: AppObs) -> dict[str, str]:
         if _hpa_free(obs, d):
             out[_key("Deployment", name, REPLICAS)] = str(d.replicas)
         out[_key("Deployment", name, TEMPLATE)] = template_hash(d.template)
-    if exact_weights(st.spec.router):
-        out[ROUTES] = _fmt(obs.route_weights)
+    if routes and exact_weights(st.spec.router):
+        out[ROUTES] = _weights(obs.route_weights)
     return out
 
 
-def check(st: ReleaseStatus, obs: AppObs) -> tuple[Drift, ...]:
-    """The fields someone else changed since kprism set (or last saw) them."""
+def check(st: ReleaseStatus, obs: AppObs, *, routes: bool = True) -> tuple[Drift, ...]:
+    """The fields someone else changed since kprism set (or last saw) them. Without
+    ``routes`` (an observation that did not ask the router), the weights are not compared."""
     found = []
-    for key, got in fields(st, obs).items():
+    for key, got in fields(st, obs, routes=routes).items():
         want, pending = st.applied.get(key), st.pending.get(key)
         if want is None and pending is None:
             continue  # not tracked yet: taken as it is
@@ -217,9 +227,9 @@ def _pending(actions: tuple[KubeAction, ...]) -> dict[str, str]:
             case SetSelector(service=name, selector=selector):
                 out[_key("Service", name, SELECTOR)] = _fmt(selector)
             case SetWeights(weights=weights):
-                out[ROUTES] = _fmt(weights)
+                out[ROUTES] = _weights(weights)
             case RemoveRoutes():
-                out[ROUTES] = _fmt(None)
+                out[ROUTES] = _weights(None)
     return out
 
 
