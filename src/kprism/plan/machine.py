@@ -157,7 +157,14 @@ _MOVES_ON = (Action.PROMOTE, Action.PROMOTE_FULL, Action.RESUME)
 
 
 def _drift_first(
-    st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None, events: list[KubeAction]
+    st: ReleaseStatus,
+    obs: AppObs,
+    now: datetime,
+    intent: Intent | None,
+    events: list[KubeAction],
+    *,
+    abort_step: str,
+    done_step: str,
 ) -> tuple[ReleaseStatus, Intent | None, bool]:
     """Accept drift (``promote --accept-drift``), then look for drift on the way forward.
     Returns the status, the intent still to fold in, and whether the release stopped on
@@ -192,8 +199,8 @@ def _drift_first(
             )
         )
         intent = None
-    if intent is not None:
-        st, ev = apply_intent(st, intent, now, abort_step="", done_step="")
+    if intent is not None:  # a pause: taken as usual
+        st, ev = apply_intent(st, intent, now, abort_step=abort_step, done_step=done_step)
         if ev is not None:
             events.append(ev)
         intent = None
@@ -219,7 +226,9 @@ def drive(
     consume = intent is not None
     if intent is not None and (intent.release != st.id or st.phase.terminal):
         intent = None
-    st, intent, stopped = _drift_first(st, obs, now, intent, events)
+    st, intent, stopped = _drift_first(
+        st, obs, now, intent, events, abort_step=abort_step, done_step=done_step
+    )
     if stopped:
         return Decision(status=st, actions=tuple(events), consume_intent=consume)
     if intent is not None:
