@@ -277,3 +277,13 @@ def test_a_change_to_another_service_over_the_pods_wakes_the_apps_engine() -> No
     assert svc_event("shop-web", {"app": "frontend", "color": "blue"})
     assert svc_event("frontend-external", {"app": "frontend"})
     assert not svc_event("cartservice", {"app": "cartservice"})
+
+
+def test_pin_moves_the_other_services_with_the_app() -> None:
+    from kprism import ops
+    from tests.unit.fakekube import NS, SERVICE, fake
+
+    sim = with_sibling({"app": "hello"})
+    kube = fake(sim)
+    ops.pin(kube, ops.App(name=SERVICE, namespace=NS), "blue")
+    assert sim.siblings["hello-external"] == {"app": "hello", "color": "blue"}

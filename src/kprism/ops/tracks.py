@@ -19,7 +19,6 @@ from kprism.model.actions import (
     CreateDeployment,
     KubeAction,
     ScaleDeployment,
-    SetSelector,
     SetWeights,
 )
 from kprism.model.observed import AppObs, DeploymentObs
@@ -27,6 +26,7 @@ from kprism.model.release import Change
 from kprism.model.routing import DEFAULT_ROUTER, router_kind
 from kprism.ops.apps import App, observe, track_label_patch
 from kprism.ops.running import app_lease
+from kprism.plan import siblings
 from kprism.plan.adopt import decide_adopt
 from kprism.plan.converge import ConvergeStep
 from kprism.plan.preflight import PALETTE, check_hpa, check_single_app, fmt_labels
@@ -88,17 +88,10 @@ def scale(kube: KubeApi, app: App, *, track: str, replicas: int) -> DeploymentOb
 
 
 def pin(kube: KubeApi, app: App, track: str) -> None:
-    """Point the Service at one track (used by adopt; a flip without a release)."""
-    obs = observe(kube, app)
-    kube.apply(
-        SetSelector(
-            service=app.name,
-            selector={**obs.app_selector, app.track_label: track},
-            previous=dict(obs.service.selector),
-        ),
-        namespace=app.namespace,
-        service=app.name,
-    )
+    """Point the Service, and every other Service that moves with it, at one track (a
+    flip without a release)."""
+    for action in siblings.select(observe(kube, app), track):
+        kube.apply(action, namespace=app.namespace, service=app.name)
 
 
 def adopt(
