@@ -639,6 +639,8 @@ def shared(kube: FakeKube, *configmaps: dict[str, Any]) -> list[tuple[str, Any]]
     def list_objects(kind: str, namespace: str | None, labels: Any = None) -> list[dict[str, Any]]:
         if kind != "ConfigMap":
             return inner(kind, namespace, labels)
+        if labels == {"kprism.dev/notifications": "true"}:
+            return []  # kprism.notify's receivers: none here
         asked.append((kind, labels))
         return list(configmaps)
 

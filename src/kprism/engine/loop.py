@@ -23,10 +23,11 @@ from kprism.errors import ConflictError, TimeoutError_, UsageError
 from kprism.kube.api import KubeApi, Lock
 from kprism.kube.errors import TransientError
 from kprism.kube.state import read_intent, read_release, status_patch
-from kprism.model.actions import KubeAction, RemoveRoutes, SetWeights
+from kprism.model.actions import EmitEvent, KubeAction, RemoveRoutes, SetWeights
 from kprism.model.observed import AppObs
 from kprism.model.release import ReleaseStatus
 from kprism.model.routing import exact_weights
+from kprism.notify import publish
 from kprism.plan.analysis import next_due_in
 from kprism.plan.decision import Decision
 from kprism.plan.strategies import planner_for
@@ -111,6 +112,16 @@ class Engine:
                 router.remove_managed_routes(self.kube, ctx)
             return
         self.kube.apply(action, namespace=self.namespace, service=self.service)
+        if isinstance(action, EmitEvent):  # the one hook: every Event the engine emits
+            publish(
+                self.kube,
+                namespace=self.namespace,
+                service=self.service,
+                reason=action.reason,
+                message=action.message,
+                warning=action.warning,
+                status=status,
+            )
 
     def _with_routes(self, obs: AppObs, status: ReleaseStatus | None) -> AppObs:
         """Add what the release's traffic router reads back (its VerifyWeight)."""

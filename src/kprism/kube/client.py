@@ -28,7 +28,7 @@ from lightkube.models.core_v1 import EventSource, ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
-from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, Pod, Service
+from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, Pod, Secret, Service
 from lightkube.resources.discovery_v1 import EndpointSlice
 from lightkube.resources.networking_v1 import Ingress
 from lightkube.resources.policy_v1 import PodDisruptionBudget
@@ -92,8 +92,9 @@ class ResourceKind:
 
 SERVICE = ResourceKind(api_version="v1", kind="Service", plural="services")
 INGRESS = ResourceKind(api_version="networking.k8s.io/v1", kind="Ingress", plural="ingresses")
+SECRET = ResourceKind(api_version="v1", kind="Secret", plural="secrets")  # kprism.notify
 
-_BUILTIN: dict[ResourceKind, Any] = {SERVICE: Service, INGRESS: Ingress}
+_BUILTIN: dict[ResourceKind, Any] = {SERVICE: Service, INGRESS: Ingress, SECRET: Secret}
 
 
 @functools.cache

@@ -21,6 +21,7 @@ from kprism.kube.api import KubeApi, Lock
 from kprism.kube.state import read_release, status_patch
 from kprism.model.observed import AppObs
 from kprism.model.release import Phase, ReleaseStatus
+from kprism.notify import publish
 from kprism.ops.apps import App, observe, track_label_patch
 from kprism.plan.start import Basis, basis_of, stale_reason
 
@@ -81,11 +82,15 @@ def record_release(
         patch = status_patch(obs.service, status)
         patch["metadata"]["annotations"].update(track_label_patch(app)["metadata"]["annotations"])
         kube.patch_service(app.name, app.namespace, patch)
-        kube.emit_event(
+        text = message(lease.identity)
+        kube.emit_event(namespace=app.namespace, service=app.name, reason=reason, message=text)
+        publish(
+            kube,
             namespace=app.namespace,
             service=app.name,
             reason=reason,
-            message=message(lease.identity),
+            message=text,
+            status=status,
         )
     except BaseException:
         lease.release()

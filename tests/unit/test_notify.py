@@ -1,0 +1,339 @@
+"""Notifications (kprism.notify): a real HTTP receiver on 127.0.0.1, the worker thread,
+retries, time-outs, formats, Secrets, and a release that a hanging receiver cannot slow."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import yaml
+
+from kprism import notify
+from kprism.kube.client import ResourceKind
+from kprism.model.analysis import AnalysisRun, RunPhase
+from kprism.model.release import Phase
+from kprism.notify import worker
+from kprism.notify.events import notification_for
+from kprism.notify.payloads import body
+from kprism.notify.receivers import parse_configmap
+
+NS = "shop"
+
+
+@dataclass
+class Receiver:
+    """A local webhook receiver: each path answers with the listed codes in turn (then
+    200); ``/hang`` never answers in time."""
+
+    port: int = 0
+    got: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    codes: dict[str, list[int]] = field(default_factory=dict)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def bodies(self, path: str) -> list[dict[str, Any]]:
+        return [b for p, b, _ in self.got if p == path]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            data = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with lock:
+                state.got.append((self.path, data, dict(self.headers)))
+                left = state.codes.get(self.path, [])
+                code = left.pop(0) if left else 200
+            if self.path == "/hang":
+                state.release.wait(10)
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    state.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+class Kube:
+    """What the notifier needs of the adapter: ConfigMaps, Secrets, Events."""
+
+    def __init__(self, receivers: list[dict[str, Any]], secrets: dict[str, Any] | None = None):
+        self.configmaps = [
+            {
+                "metadata": {"name": "notify", "namespace": NS},
+                "data": {"receivers": yaml.safe_dump(receivers)},
+            }
+        ]
+        self.secrets = secrets or {}
+        self.events: list[tuple[str, str]] = []
+        self.lists: list[Mapping[str, str] | None] = []
+
+    def list_objects(
+        self, kind: str, namespace: str | None, labels: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        assert kind == "ConfigMap"
+        self.lists.append(labels)
+        return self.configmaps
+
+    def find_object(self, res: ResourceKind, name: str, namespace: str) -> dict[str, Any] | None:
+        assert res.kind == "Secret"
+        return self.secrets.get(name)
+
+    def emit_event(
+        self, *, namespace: str, service: str, reason: str, message: str, warning: bool = False
+    ) -> None:
+        self.events.append((reason, message))
+
+
+def note(reason: str, message: str = "m", **kw: Any) -> notify.Notification:
+    n = notification_for(namespace=NS, app="web", reason=reason, message=message, **kw)
+    assert n is not None
+    return n
+
+
+def notifier() -> worker.Notifier:
+    return worker.Notifier(backoff=0.01, config_ttl=0)
+
+
+def test_events_arrive_in_order_and_each_delivery_is_recorded(receiver: Receiver) -> None:
+    kube = Kube([{"name": "hook", "url": receiver.url("/a")}])
+    n = notifier()
+    for reason in ("ReleaseStarted", "StepReached", "Promoted", "ReleaseSucceeded"):
+        assert n.submit(kube, note(reason, f"text of {reason}"))  # type: ignore[arg-type]
+    assert n.flush(10)
+    got = receiver.bodies("/a")
+    assert [b["event"] for b in got] == ["started", "step", "promoted", "succeeded"]
+    assert got[0]["message"] == "text of ReleaseStarted"
+    assert got[0]["namespace"] == NS and got[0]["app"] == "web"
+    assert [r for r, _ in kube.events] == ["NotificationSent"] * 4
+    assert "notification started to receiver hook: HTTP 200" in kube.events[0][1]
+    assert kube.lists[0] == {"kprism.dev/notifications": "true"}
+
+
+def test_a_500_is_retried_with_backoff_until_it_is_taken(receiver: Receiver) -> None:
+    receiver.codes["/flaky"] = [500, 503]
+    kube = Kube([{"name": "flaky", "url": receiver.url("/flaky"), "retries": 3}])
+    n = notifier()
+    n.submit(kube, note("ReleaseStarted"))  # type: ignore[arg-type]
+    assert n.flush(10)
+    assert len(receiver.bodies("/flaky")) == 3
+    assert kube.events == [
+        ("NotificationSent", "notification started to receiver flaky: HTTP 200 after 3 attempts")
+    ]
+
+
+def test_retries_run_out_and_a_4xx_is_not_retried(receiver: Receiver) -> None:
+    receiver.codes["/down"] = [500] * 5
+    receiver.codes["/bad"] = [400]
+    kube = Kube(
+        [
+            {"name": "down", "url": receiver.url("/down"), "retries": 2},
+            {"name": "bad", "url": receiver.url("/bad")},
+        ]
+    )
+    n = notifier()
+    n.submit(kube, note("ReleaseStarted"))  # type: ignore[arg-type]
+    assert n.flush(10)
+    assert len(receiver.bodies("/down")) == 3
+    assert len(receiver.bodies("/bad")) == 1
+    assert kube.events == [
+        (
+            "NotificationFailed",
+            "notification started to receiver down failed after 3 attempts: HTTP 500",
+        ),
+        (
+            "NotificationFailed",
+            "notification started to receiver bad failed after 1 attempt: HTTP 400",
+        ),
+    ]
+
+
+def test_a_hanging_receiver_times_out_and_submit_never_waits(receiver: Receiver) -> None:
+    kube = Kube(
+        [
+            {"name": "slow", "url": receiver.url("/hang"), "timeout": 0.3, "retries": 1},
+            {"name": "fine", "url": receiver.url("/ok")},
+        ]
+    )
+    n = notifier()
+    t0 = time.monotonic()
+    n.submit(kube, note("ReleaseStarted"))  # type: ignore[arg-type]
+    n.submit(kube, note("ReleaseSucceeded"))  # type: ignore[arg-type]
+    assert time.monotonic() - t0 < 0.2, "submit must not wait for a delivery"
+    assert n.flush(15)
+    failed = [m for r, m in kube.events if r == "NotificationFailed"]
+    assert (
+        failed[0]
+        == "notification started to receiver slow failed after 2 attempts: timed out after 0.3s"
+    )
+    assert [b["event"] for b in receiver.bodies("/ok")] == ["started", "succeeded"]
+
+
+def test_a_full_queue_drops_instead_of_blocking() -> None:
+    n = worker.Notifier(queue_size=1)
+    n._start = lambda: None  # type: ignore[method-assign]  # no worker: the queue stays full
+    kube = Kube([])
+    assert n.submit(kube, note("ReleaseStarted"))  # type: ignore[arg-type]
+    t0 = time.monotonic()
+    assert not n.submit(kube, note("ReleaseSucceeded"))  # type: ignore[arg-type]
+    assert time.monotonic() - t0 < 0.1
+    assert n.dropped == 1
+
+
+def test_filters_formats_and_secrets(receiver: Receiver) -> None:
+    token = base64.b64encode(b"s3cret").decode()
+    url = base64.b64encode(receiver.url("/teams").encode()).decode()
+    kube = Kube(
+        [
+            {
+                "name": "slack",
+                "url": receiver.url("/slack"),
+                "format": "slack",
+                "events": ["failed"],
+            },
+            {
+                "name": "teams",
+                "urlFrom": {"secret": "hooks", "key": "teams"},
+                "format": "teams",
+                "headers": {"Authorization": {"secret": "hooks", "key": "token"}, "X-Team": "shop"},
+            },
+            {"name": "other-app", "url": receiver.url("/other"), "apps": ["api"]},
+        ],
+        secrets={"hooks": {"data": {"token": token, "teams": url}}},
+    )
+    n = notifier()
+    n.submit(kube, note("ReleaseStarted", "go"))  # type: ignore[arg-type]
+    n.submit(kube, note("ReleaseFailed", "broke", warning=True))  # type: ignore[arg-type]
+    assert n.flush(10)
+    assert receiver.bodies("/other") == []
+    (slack,) = receiver.bodies("/slack")
+    assert slack["text"] == "*kprism shop/web: failed*: broke"
+    assert slack["attachments"][0]["color"] == "#e01e5a"
+    teams = receiver.bodies("/teams")
+    assert [t["@type"] for t in teams] == ["MessageCard", "MessageCard"]
+    assert teams[0]["title"] == "kprism shop/web: started" and teams[0]["text"] == "go"
+    headers = next(h for p, _, h in receiver.got if p == "/teams")
+    assert headers["Authorization"] == "s3cret" and headers["X-Team"] == "shop"
+
+
+def test_a_missing_secret_and_a_bad_receiver_are_recorded_not_raised(receiver: Receiver) -> None:
+    kube = Kube(
+        [
+            {"name": "nosecret", "urlFrom": {"secret": "gone", "key": "url"}},
+            {"name": "typo", "url": receiver.url("/x"), "events": ["finished"]},
+            {"name": "ok", "url": receiver.url("/ok")},
+        ]
+    )
+    n = notifier()
+    n.submit(kube, note("ReleaseStarted"))  # type: ignore[arg-type]
+    assert n.flush(10)
+    assert kube.events == [
+        (
+            "NotificationFailed",
+            "ConfigMap notify receivers[1] (typo).events: unknown event 'finished' (known: "
+            "started, step, paused, resumed, analysis-failed, promoted, aborting, aborted, "
+            "rolled-back, succeeded, failed); fix the ConfigMap",
+        ),
+        (
+            "NotificationFailed",
+            "notification started to receiver nosecret not sent: Secret gone not found",
+        ),
+        ("NotificationSent", "notification started to receiver ok: HTTP 200"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        ({"name": "a"}, "give exactly one of url or urlFrom"),
+        ({"url": "ftp://x"}, "is not an http(s) URL"),
+        ({"url": "http://127.0.0.1/", "format": "xml"}, "must be one of json, slack, teams"),
+        ({"url": "http://127.0.0.1/", "timeout": 0}, "timeout: must be a number from 0.1 to 60"),
+        ({"url": "http://127.0.0.1/", "headers": {"A": 1}}, "headers.A: must be a string"),
+        ({"url": "http://127.0.0.1/", "color": "red"}, "unknown field 'color'"),
+    ],
+)
+def test_receivers_that_do_not_parse(raw: dict[str, Any], error: str) -> None:
+    found, errors = parse_configmap(
+        {"metadata": {"name": "n"}, "data": {"receivers": yaml.safe_dump([raw])}}
+    )
+    assert found == []
+    assert len(errors) == 1 and error in errors[0], errors
+
+
+def test_which_events_notify() -> None:
+    from tests.unit.test_engine import started
+
+    kube, _lease = started(auto=False)
+    from kprism.kube.state import read_release
+
+    st = read_release(kube.get_service("hello", "ns"))
+    assert st is not None
+    kw: dict[str, Any] = {"namespace": NS, "app": "web", "message": "m"}
+    assert notification_for(reason="CandidateReady", **kw) is None
+    assert notification_for(reason="NotificationSent", **kw) is None
+    # a failure on the way forward: only an analysis failure is told before the end
+    assert notification_for(reason="ReleaseFailed", status=st, **kw) is None
+    failed = st.evolve(analysis=(AnalysisRun(name="step-1", phase=RunPhase.FAILED),))
+    n = notification_for(reason="ReleaseFailed", status=failed, **kw)
+    assert n is not None and n.event == "analysis-failed"
+    n = notification_for(reason="ReleaseFailed", status=st.evolve(phase=Phase.FAILED), **kw)
+    assert n is not None and n.event == "failed"
+    assert n.release["id"] == st.id and n.release["strategy"] == "bluegreen"
+    assert body(n, "json")["release"]["candidate"] == st.candidate
+
+
+def test_a_release_with_a_hanging_receiver_is_not_slowed(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's hook: a whole release on the fake cluster, its receiver hanging."""
+    from tests.unit.fakekube import FakeKube
+    from tests.unit.test_engine import engine, started
+
+    fake_notifier = worker.Notifier(backoff=0.01, config_ttl=60)
+    monkeypatch.setattr(worker, "_notifier", fake_notifier)
+    receivers = [
+        {"name": "slow", "url": receiver.url("/hang"), "timeout": 0.5, "retries": 0},
+        {"name": "log", "url": receiver.url("/log")},
+    ]
+    cm = Kube(receivers).configmaps
+    inner = FakeKube.list_objects
+    monkeypatch.setattr(
+        FakeKube,
+        "list_objects",
+        lambda self, kind, ns, labels=None: (
+            cm if kind == "ConfigMap" else inner(self, kind, ns, labels)
+        ),
+    )
+    t0 = time.monotonic()
+    kube, lease = started()
+    final = engine(kube, lease).run(timeout=600)
+    took = time.monotonic() - t0
+    assert final.phase == Phase.SUCCEEDED
+    assert took < 1.5, f"the release waited for a hanging receiver ({took:.1f}s)"
+    assert fake_notifier.flush(30)
+    events = [b["event"] for b in receiver.bodies("/log")]
+    assert events == ["started", "step", "succeeded"]
+    assert [b["event"] for b in receiver.bodies("/hang")] == events
