@@ -137,3 +137,65 @@ def test_detail() -> None:
     assert d["jobs"] == [{"id": 1}]
     assert in_flight(canary(phase="Aborted")) is False
     assert in_flight(None) is False
+
+
+def test_analysis_shows_each_metric_s_measurements_against_its_condition() -> None:
+    from kprism.model.analysis import (
+        AnalysisRun,
+        Measurement,
+        MeasurementPhase,
+        Metric,
+        MetricRun,
+        RunPhase,
+    )
+    from kprism.model.release import status_to_json
+    from kprism.web.views import analysis
+    from tests.unit.test_engine import started
+
+    kube, _lease = started(auto=False)
+    from kprism.kube.state import read_release
+
+    st = read_release(kube.get_service("hello", "ns"))
+    assert st is not None
+    assert analysis(status_to_json(st)) is None
+    metric = Metric.model_validate(
+        {
+            "name": "errors",
+            "interval": 10,
+            "count": 3,
+            "successCondition": "result < 0.05",
+            "provider": {"prometheus": {"query": "q"}},
+        }
+    )
+    ok, bad = MeasurementPhase.SUCCESSFUL, MeasurementPhase.FAILED
+    run = AnalysisRun(
+        name="step-2",
+        phase=RunPhase.FAILED,
+        message="errors: failed 1 of 2 (failureLimit 0): result < 0.05 was false for [0.2]",
+        metrics=(metric,),
+        results=(
+            MetricRun(
+                name="errors",
+                phase=RunPhase.FAILED,
+                count=2,
+                measurements=(
+                    Measurement(phase=ok, value="0.01"),
+                    Measurement(phase=bad, value="[0.2]", message="result < 0.05 was false"),
+                ),
+            ),
+        ),
+    )
+    (shown,) = analysis(status_to_json(st.evolve(analysis=(run,)))) or []
+    assert shown["name"] == "step-2" and shown["phase"] == "Failed"
+    assert shown["verdict"].startswith("errors: failed 1 of 2")
+    (m,) = shown["metrics"]
+    assert m["condition"] == "pass: result < 0.05"
+    assert (m["count"], m["limit"], m["pending"]) == (2, 3, False)
+    assert [(p["phase"], p["value"], p["text"]) for p in m["points"]] == [
+        ("Successful", 0.01, "0.01"),
+        ("Failed", 0.2, "[0.2]"),
+    ]
+    assert m["points"][1]["message"] == "result < 0.05 was false"
+    running = st.evolve(analysis=(AnalysisRun(name="background", metrics=(metric,)),))
+    (bg,) = analysis(status_to_json(running)) or []
+    assert bg["verdict"] == "" and bg["metrics"] == []

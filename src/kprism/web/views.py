@@ -6,6 +6,8 @@ derivations here (not in JavaScript) makes them unit-testable and keeps the page
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from kprism.model.routing import DEFAULT_ROUTER
@@ -115,5 +117,75 @@ def detail(status: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any]
         "inFlight": in_flight(release),
         "canary": canary_rows(release),
         "weights": weights(release),
+        "analysis": analysis(release),
         "jobs": jobs,
     }
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_DONE = ("Successful", "Failed", "Error", "Inconclusive", "Terminated")
+
+
+def _number(text: Any) -> float | None:
+    """The first number a measurement's value shows (``0.02``, ``[0.02]``), else None."""
+    found = _NUMBER.search(str(text or ""))
+    if found is None:
+        return None
+    value = float(found.group())
+    return value if math.isfinite(value) else None
+
+
+def _condition(spec: dict[str, Any]) -> str:
+    parts = []
+    if spec.get("successCondition"):
+        parts.append(f"pass: {spec['successCondition']}")
+    if spec.get("failureCondition"):
+        parts.append(f"fail: {spec['failureCondition']}")
+    if spec.get("dryRun"):
+        parts.append("dry run")
+    return "; ".join(parts) or "-"
+
+
+def analysis(release: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """Each analysis run, each metric: its measurements so far (phase, value, a number to
+    plot where the value shows one) against its condition, and why a run ended."""
+    runs = (release or {}).get("analysis") or []
+    if not runs:
+        return None
+    out = []
+    for run in runs:
+        specs = {m.get("name"): m for m in run.get("metrics") or []}
+        metrics = []
+        for r in run.get("results") or []:
+            spec = specs.get(r.get("name"), {})
+            points = [
+                {
+                    "phase": m.get("phase", ""),
+                    "text": m.get("value", ""),
+                    "value": _number(m.get("value")),
+                    "message": m.get("message", ""),
+                }
+                for m in r.get("measurements") or []
+            ]
+            metrics.append(
+                {
+                    "name": r.get("name", ""),
+                    "phase": r.get("phase", ""),
+                    "condition": _condition(spec),
+                    "count": r.get("count", 0),
+                    "limit": spec.get("count"),
+                    "pending": r.get("pending") is not None,
+                    "points": points,
+                    "message": r.get("message", ""),
+                }
+            )
+        phase = run.get("phase", "")
+        out.append(
+            {
+                "name": run.get("name", ""),
+                "phase": phase,
+                "verdict": run.get("message", "") if phase in _DONE else "",
+                "metrics": metrics,
+            }
+        )
+    return out

@@ -273,6 +273,54 @@ function renderRelease(d) {
       h("span", { class: "muted" }, `${rel.kind} · ${rel.spec.strategy}${rel.spec.auto_promote ? " · auto-promote" : ""}${rel.spec.preview ? " · preview" : ""}`)),
     kv);
   renderCanary(d);
+  renderAnalysis(d);
+}
+
+// The SVG namespace as the HTML parser assigns it (the page holds no URL at all).
+const SVG_NS = (() => { const t = document.createElement("template"); t.innerHTML = "<svg></svg>"; return t.content.firstChild.namespaceURI; })();
+const POINT_COLORS = { Successful: "#1f9d55", Failed: "#d64545", Error: "#d64545", Inconclusive: "#d9a400" };
+
+function svg(tag, attrs, ...kids) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+  el.append(...kids);
+  return el;
+}
+
+// A sparkline of a metric's measurements: numeric values on a line, each point colored
+// by its verdict; measurements without a number sit on the baseline.
+function sparkline(points, testid) {
+  const W = 160, H = 28, P = 3;
+  const nums = points.map((p) => p.value).filter((v) => v !== null);
+  const lo = nums.length ? Math.min(...nums) : 0;
+  const hi = nums.length ? Math.max(...nums) : 1;
+  const x = (i) => (points.length < 2 ? W / 2 : P + (i * (W - 2 * P)) / (points.length - 1));
+  const y = (v) => (v === null ? H - P : hi === lo ? H / 2 : H - P - ((v - lo) * (H - 2 * P)) / (hi - lo));
+  const line = points.map((p, i) => `${x(i).toFixed(1)},${y(p.value).toFixed(1)}`).join(" ");
+  const dots = points.map((p, i) => svg("circle", { cx: x(i).toFixed(1), cy: y(p.value).toFixed(1), r: 2.5, fill: POINT_COLORS[p.phase] || "#7b8499" },
+    svg("title", {}, `#${i + 1} ${p.phase}: ${p.text}${p.message ? ` — ${p.message}` : ""}`)));
+  const el = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "spark", role: "img", "aria-label": `${points.length} measurements` },
+    ...(points.length > 1 ? [svg("polyline", { points: line, fill: "none", stroke: "#aab2c0", "stroke-width": 1 })] : []), ...dots);
+  el.dataset.testid = testid;
+  return el;
+}
+
+function renderAnalysis(d) {
+  const box = tid("analysis");
+  if (!d.analysis) { box.hidden = true; return; }
+  box.hidden = false;
+  tid("analysis-runs").replaceChildren(...d.analysis.map((run) => h("div", { class: "run", testid: `analysis-run-${run.name}` },
+    h("div", { class: "run-head" }, h("b", { class: "mono" }, run.name), " ", h("span", { class: `badge ${run.phase}`, testid: `analysis-run-${run.name}-phase` }, run.phase),
+      run.verdict ? h("span", { class: "msg", testid: `analysis-run-${run.name}-verdict` }, ` ${run.verdict}`) : null),
+    h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "Metric"), h("th", {}, "Phase"), h("th", {}, "Measurements"), h("th", {}, "Measured"), h("th", {}, "Last value"), h("th", {}, "Condition"))),
+      h("tbody", {}, ...run.metrics.map((m) => h("tr", { testid: `analysis-${run.name}-${m.name}` },
+        h("td", { class: "mono" }, m.name),
+        h("td", {}, m.phase),
+        h("td", {}, sparkline(m.points, `spark-${run.name}-${m.name}`)),
+        h("td", {}, `${m.count}${m.limit ? `/${m.limit}` : ""}${m.pending ? " …" : ""}`),
+        h("td", { class: "mono" }, m.points.length ? m.points[m.points.length - 1].text : "-"),
+        h("td", { class: "mono", title: m.message || null }, m.condition))))))));
 }
 
 function renderCanary(d) {
