@@ -391,3 +391,29 @@ def test_health_and_readiness_probes_answer_from_the_controller() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- the command -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--shards", "2", "--shard-index", "2"], "--shard-index 2: must be between 0 and 1"),
+        (["--selector", "tier web"], "--selector 'tier web'"),
+        (["-n", "a", "--exclude-namespace", "a"], "namespace a is both watched"),
+        (["--log-format", "xml"], "--log-format 'xml'"),
+    ],
+)
+def test_bad_controller_options_are_one_line_before_connecting(
+    args: list[str], needle: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from kprism.cli.main import app
+
+    result = CliRunner().invoke(app, ["controller", "--kubeconfig", "/nonexistent", *args])
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    assert len(lines) == 1 and lines[0].startswith("kprism: error: "), lines
+    assert needle in lines[0], lines[0]

@@ -130,7 +130,6 @@ def controller(
     if cli.namespace and not watched:  # `kprism -n shop controller`
         watched = [cli.namespace]
     runner = importlib.import_module("kprism.controller.run")
-    runner.setup_logging(log_format)
     runner.run(
         kubeconfig=cli.kubeconfig,
         context=cli.context,
@@ -144,4 +143,5 @@ def controller(
         track_label=track_label,
         health_address=health_address,
         health_port=health_port,
+        log_format=log_format,
     )

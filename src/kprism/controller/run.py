@@ -124,10 +124,12 @@ def run(
     track_label: str = DEFAULT_TRACK_LABEL,
     health_address: str = "127.0.0.1",
     health_port: int = 0,
+    log_format: str | None = None,
     stop: threading.Event | None = None,
 ) -> None:
     """Run a controller replica until SIGTERM/SIGINT (or ``stop`` is set); on the way out
-    it gives back its Leases so a standby continues at once."""
+    it gives back its Leases so a standby continues at once. ``log_format`` (json, text):
+    set up the ``kprism`` loggers on stderr; None leaves logging to the caller."""
     scope = Scope(
         namespaces=tuple(dict.fromkeys(namespaces)),
         exclude=tuple(dict.fromkeys(exclude)),
@@ -141,6 +143,8 @@ def run(
         workers=workers,
         track_label=track_label,
     )
+    if log_format is not None:  # once the options are known to be good
+        setup_logging(log_format)
     kube = connect(kubeconfig=kubeconfig, context=context)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
