@@ -210,6 +210,28 @@ def test_one_watch_per_kind_for_every_app_and_release(
     assert c.counts["steps"] > 4 * len(names), c.counts
 
 
+def test_two_replicas_one_leads_the_other_stands_by_and_takes_over(
+    kube: Client, namespace: str, kubeconfig_path: str, controllers: Callable[..., Controller]
+) -> None:
+    make_app(kube, namespace)
+    a, b = controllers(), controllers()
+    wait_for(lambda: (a.leading(), b.leading()), lambda x: x in ((True, False), (False, True)))
+    leader, standby = (a, b) if a.leading() else (b, a)
+    kprism(
+        "release", "hello", "-n", namespace, "--image", V2, "--scale-down-delay", "0",
+        "--no-wait", kubeconfig=kubeconfig_path, check=0,
+    )  # fmt: skip
+    wait_for(lambda: app_holder(kube, namespace), lambda h: h == leader.identity, what="leader")
+    assert standby.counts["adopted"] == 0 and standby.counts["steps"] == 0, standby.counts
+    # the leader stops (a rollout): it gives its Leases back, the standby goes on at once
+    leader.stop()
+    wait_for(standby.leading, bool, timeout=30, what="the standby to lead")
+    wait_for(lambda: app_holder(kube, namespace), lambda h: h == standby.identity, what="takeover")
+    kprism("promote", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)
+    assert finished(kube, namespace)["phase"] == "Succeeded"
+    assert standby.counts["adopted"] == 1, standby.counts
+
+
 # -- the CLI hands releases over ----------------------------------------------------------------
 
 
