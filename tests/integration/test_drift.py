@@ -44,11 +44,17 @@ def kubectl(kubeconfig: str, namespace: str, *args: str) -> None:
 
 
 def warnings(kube: Client, namespace: str, reason: str) -> list[str]:
-    return [
-        e.message or ""
-        for e in kube.list(Event, namespace=namespace)
-        if e.reason == reason and e.type == "Warning" and e.involvedObject.name == "hello"
-    ]
+    """The Warning Events of ``reason`` on the app, once there is one: the engine emits
+    them as actions right after it recorded the status, so a reader may be first."""
+
+    def now() -> list[str]:
+        return [
+            e.message or ""
+            for e in kube.list(Event, namespace=namespace)
+            if e.reason == reason and e.type == "Warning" and e.involvedObject.name == "hello"
+        ]
+
+    return wait_for(now, bool, timeout=30, what=f"a {reason} Warning Event")
 
 
 def test_an_image_set_by_hand_at_the_promotion_gate_is_not_promoted_unasked(
