@@ -131,7 +131,7 @@ def test_a_failing_candidate_is_rolled_back_at_its_prometheus_gate(
         rate=RATE,
         keepalive=False,
         action=lambda: canary(ns, prometheus, "--set-env", "hello:ERROR_RATE=0.3"),
-        tail=4,
+        tail=INTERVAL + 3,  # the load goes on past the one interval allowed to drain
     )
     assert out["rc"] == 1, out["stderr"]
     assert "analysis failed: error-rate" in out["stderr"]
