@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import pytest
 from lightkube import Client
@@ -385,8 +384,10 @@ def test_sigkill_at_any_phase_then_resume_converges(
         )
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
-        # the Service keeps ready endpoints while nobody drives the release
-        time.sleep(0.5)
+        # the Service keeps ready endpoints while nobody drives the release: the sampler
+        # (whose violations are asserted at the end) looks at it twice more first
+        seen = len(sampler.samples)
+        wait_for(lambda: len(sampler.samples), lambda n: n >= seen + 2, what="two samples")
         assert ready_endpoints(kube, namespace, "hello")
         if manual:
             kprism("promote", "hello", "-n", namespace, kubeconfig=kubeconfig_path, check=0)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -301,13 +300,16 @@ def test_prometheus_address_from_the_environment(
 
 
 def test_prometheus_timeout(server: Server) -> None:
+    answered = threading.Event()  # set once the measurement has given up: then answer late
+
     def slow(*a: Any) -> tuple[int, str]:
-        time.sleep(1.5)
+        answered.wait(10)
         return 200, json.dumps(vector("0"))
 
     server.handler = slow
     m = metric({"prometheus": {"address": server.url, "query": "up", "timeout": 1}})
     got = measure(m)
+    answered.set()
     assert got.phase is E
     assert "did not answer within 1s" in got.message
 
@@ -367,12 +369,15 @@ def test_http_post_with_headers_and_body(server: Server) -> None:
 
 
 def test_http_timeout_is_an_error(server: Server) -> None:
+    answered = threading.Event()  # set once the measurement has given up: then answer late
+
     def hang(*a: Any) -> tuple[int, str]:
-        time.sleep(1.5)
+        answered.wait(10)
         return 200, ""
 
     server.handler = hang
     got = measure(metric({"http": {"url": server.url, "timeout": 1}}))
+    answered.set()
     assert got.phase is E
     assert "no answer within 1s" in got.message
 
