@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from kprism.analysis import PROVIDERS, check_metrics, provider_for
+from kprism.analysis import base as analysis_base
 from kprism.analysis.base import MeasureContext
 from kprism.analysis.job import JOB, job_name, job_outcome
 from kprism.analysis.web import JsonPathError, json_path, parse_json_path
@@ -349,6 +350,32 @@ def test_http(
     got = measure(m)
     assert got.phase is phase, got.message
     assert fragment in got.message
+
+
+@pytest.mark.parametrize("provider", ["http", "prometheus"])
+def test_an_unreadable_trust_store_is_an_error_measurement_not_a_crash(
+    server: Server, provider: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI once saw the system CA bundle fail to load ("PEM lib") under a plain-HTTP check."""
+    bad = tmp_path / "ca.crt"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    monkeypatch.setenv("SSL_CERT_FILE", str(bad))
+    analysis_base._tls_context.cache_clear()
+    try:
+        config: dict[str, Any] = (
+            {"http": {"url": server.url + "/health"}}
+            if provider == "http"
+            else {"prometheus": {"address": server.url, "query": "up"}}
+        )
+        got = measure(metric(config))
+        assert got.phase is E, got.message
+        assert "TLS set-up failed" in got.message
+        monkeypatch.delenv("SSL_CERT_FILE")
+        server.handler = lambda m, p, h, b: (200, "ok")
+        if provider == "http":  # the failure was not cached: the next measurement works
+            assert measure(metric(config)).phase is S
+    finally:
+        analysis_base._tls_context.cache_clear()
 
 
 def test_http_post_with_headers_and_body(server: Server) -> None:

@@ -24,11 +24,14 @@ Rules every provider keeps:
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kprism.errors import InvalidSpecError
@@ -167,3 +170,20 @@ class ProviderBase(Generic[S]):
 
     def stop(self, ctx: MeasureContext) -> None:
         return None
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()  # a failure is not cached: the next call tries again
+
+
+def http_client(timeout: float) -> httpx.Client:
+    """An HTTP client for one measurement, over one TLS context per process.
+
+    httpx builds a TLS context (reading the whole system trust store) for every client;
+    a provider measuring every few seconds would re-read it every time, and one failed read
+    (the bundle rewritten under us) would break a measurement of a plain-HTTP URL. The
+    context is built once, when first needed, and reused; building it may raise
+    ``ssl.SSLError``/``OSError``, which callers turn into an Error measurement.
+    """
+    return httpx.Client(timeout=timeout, follow_redirects=False, verify=_tls_context())

@@ -22,13 +22,20 @@ from __future__ import annotations
 
 import math
 import os
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 from pydantic import Field, field_validator
 
-from kprism.analysis.base import MeasureContext, ProviderBase, Settings, check_timeout
+from kprism.analysis.base import (
+    MeasureContext,
+    ProviderBase,
+    Settings,
+    check_timeout,
+    http_client,
+)
 from kprism.errors import InvalidSpecError
 from kprism.model.analysis import Measurement, MeasurementPhase
 from kprism.model.durations import Duration
@@ -71,16 +78,16 @@ class PrometheusProvider(ProviderBase[PrometheusSettings]):
             )
         url = f"{address}/api/v1/query"
         try:
-            response = httpx.post(
-                url,
-                data={"query": settings.query},
-                headers=settings.headers,
-                timeout=float(settings.timeout or 10),
-            )
+            with http_client(float(settings.timeout or 10)) as client:
+                response = client.post(
+                    url, data={"query": settings.query}, headers=settings.headers
+                )
         except httpx.TimeoutException:
             return ctx.error(f"Prometheus at {address} did not answer within {settings.timeout}s")
         except httpx.HTTPError as exc:
             return ctx.error(f"cannot reach Prometheus at {address}: {exc}")
+        except (ssl.SSLError, OSError) as exc:  # the trust store could not be read
+            return ctx.error(f"cannot reach Prometheus at {address}: TLS set-up failed: {exc}")
         try:
             body = response.json()
         except ValueError:

@@ -26,13 +26,20 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from collections.abc import Mapping
 from typing import Any, Literal
 
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from kprism.analysis.base import MeasureContext, ProviderBase, Settings, check_timeout
+from kprism.analysis.base import (
+    MeasureContext,
+    ProviderBase,
+    Settings,
+    check_timeout,
+    http_client,
+)
 from kprism.errors import InvalidSpecError
 from kprism.model.analysis import Measurement, MeasurementPhase
 from kprism.model.durations import Duration
@@ -172,7 +179,7 @@ class HttpProvider(ProviderBase[HttpSettings]):
         timeout = float(settings.timeout or 10)
         try:
             with (
-                httpx.Client(timeout=timeout, follow_redirects=False) as client,
+                http_client(timeout) as client,
                 client.stream(
                     settings.method, settings.url, headers=headers, content=body
                 ) as response,
@@ -188,6 +195,8 @@ class HttpProvider(ProviderBase[HttpSettings]):
             return ctx.error(f"{settings.method} {settings.url}: no answer within {timeout:g}s")
         except httpx.HTTPError as exc:
             return ctx.error(f"{settings.method} {settings.url}: {exc or type(exc).__name__}")
+        except (ssl.SSLError, OSError) as exc:  # the trust store could not be read
+            return ctx.error(f"{settings.method} {settings.url}: TLS set-up failed: {exc}")
         code = response.status_code
         text = raw.decode("utf-8", errors="replace")
         ok = code in settings.expected_codes if settings.expected_codes else 200 <= code < 300
