@@ -4,7 +4,9 @@ namespace on 127.0.0.1; canaries run under load through kube-proxy.
 
 A candidate whose pods answer 30% of requests with 500 fails its Prometheus gate and is
 rolled back by itself (exit code 1, traffic back on stable, the load generator sees the
-failures stop); a healthy candidate passes the same gate and is released.
+failures stop); a healthy candidate passes the same gate and is released. A blue-green
+release whose new version fails its post-promotion check is flipped back to the old
+track, still up during the scale-down delay.
 """
 
 from __future__ import annotations
@@ -244,3 +246,82 @@ def test_a_sigkill_during_analysis_resumes_without_losing_measurements(
     kept = [m["finished_at"] for m in errors["measurements"]]
     assert kept[:2] == [m["finished_at"] for m in out["before"]]
     assert summarize(hits).failed == 0
+
+
+def events(ns: str, reason: str) -> list[dict[str, Any]]:
+    out = json.loads(sc.kubectl(ns, "get", "events", "-o", "json"))
+    return [e for e in out["items"] if e.get("reason") == reason]
+
+
+def test_a_blue_green_post_promotion_failure_flips_back(
+    dp_kube: Client, dp_namespace: str, prometheus: Prometheus
+) -> None:
+    ns = dp_namespace
+    url = seed(ns, prometheus)
+    check = 10  # the shorthand measures every 10 s, after 10 s
+
+    def release() -> dict[str, Any]:
+        r = sc.kprism(
+            ns,
+            "release",
+            APP,
+            "--image",
+            "hello=localhost:5001/py-http:2",
+            "--set-env",
+            "hello:ERROR_RATE=0.3",
+            "--auto-promote",
+            "--scale-down-delay",
+            "120",  # far longer than the check: the flip back happens inside the delay
+            "--check-prom",
+            QUERY,
+            "--max",
+            "0.05",
+            "--prometheus",
+            prometheus.url,
+            check=False,
+            timeout=240,
+        )
+        return {"rc": r.returncode, "stderr": r.stderr, "done": time.time()}
+
+    hits, timeline, out = sc.under_load(
+        dp_kube,
+        ns,
+        APP,
+        url,
+        rate=RATE,
+        keepalive=False,
+        action=release,
+        tail=check + 3,  # the load goes on past the one interval allowed to drain
+    )
+    assert out["rc"] == 1, out["stderr"]
+    assert "post-promotion analysis of green: analysis failed: prom" in out["stderr"]
+    assert out["done"] - hits[0].t < 120, "the flip back waited for the scale-down delay"
+    status = release_status(ns)
+    assert status["phase"] == "Failed"
+    assert "post-promotion analysis of green: analysis failed: prom" in status["last_error"]
+    assert status["switched_at"], "traffic never switched: nothing was checked after promotion"
+    run = run_of(status, "post-promotion")
+    assert run["phase"] == "Failed"
+    prom = next(r for r in run["results"] if r["name"] == "prom")
+    failed = next(m for m in prom["measurements"] if m["phase"] == "Failed")
+    assert float(json.loads(failed["value"])[0]) > 0.1  # the real error rate, ≈ 0.3
+    assert selector(ns) == {"app": "hello", "color": "blue"}
+    warned = [e for e in events(ns, "ReleaseFailed") if e["type"] == "Warning"]
+    assert any("post-promotion analysis of green: analysis failed" in e["message"] for e in warned)
+    # green served alone after the switch, then blue alone again: flipped back, not scaled up
+    switched = timeline.first_time(lambda c: set(c) == {"py-hello-green"})
+    assert switched is not None
+    back = timeline.first_time(lambda c: set(c) == {"py-hello-blue"}, after=switched)
+    assert back is not None
+    gate_failed = datetime.fromisoformat(failed["finished_at"].replace("Z", "+00:00")).timestamp()
+    assert back - gate_failed < check, (back, gate_failed)  # stable was still up: no wait
+    # the load generator saw green fail after the switch, and the failures stop within
+    # one interval of the flip back
+    s = summarize(hits)
+    assert s.failed > 0, s.as_dict()
+    assert all(h.t > switched for h in hits if h.failed), "blue failed before the switch"
+    last_failure = max(h.t for h in hits if h.failed)
+    assert last_failure - back <= check, (last_failure, back)
+    after = [h for h in hits if h.t > back + check]
+    assert len(after) > RATE, len(after)
+    assert not any(h.failed for h in after), [h for h in after if h.failed][:3]
