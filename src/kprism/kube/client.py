@@ -59,7 +59,15 @@ from kprism.model.actions import (
     ScaleDeployment,
     SetSelector,
 )
-from kprism.model.observed import AppObs, DeploymentObs, HpaObs, PodObs, ServiceObs, SiblingObs
+from kprism.model.observed import (
+    AppObs,
+    ContainerObs,
+    DeploymentObs,
+    HpaObs,
+    PodObs,
+    ServiceObs,
+    SiblingObs,
+)
 from kprism.model.release import ANNOTATION_SOURCE_OF, LABEL_MANAGED
 
 if TYPE_CHECKING:
@@ -77,6 +85,7 @@ _LISTABLE: dict[str, Any] = {
     "HorizontalPodAutoscaler": HorizontalPodAutoscaler,
     "EndpointSlice": EndpointSlice,
     "ConfigMap": ConfigMap,  # shared analysis templates (kprism.ops.analysis)
+    "Event": Event,  # why pods are not ready (kprism.ops.apps status)
 }
 
 
@@ -731,23 +740,60 @@ def deployment_obs(d: Mapping[str, Any], track_label: str) -> DeploymentObs:
     )
 
 
+def container_obs(c: Mapping[str, Any], *, init: bool = False) -> ContainerObs:
+    """One entry of a pod's ``status.containerStatuses`` (or ``initContainerStatuses``)."""
+    state = c.get("state") or {}
+    kind = next((k for k in ("waiting", "running", "terminated") if k in state), "")
+    now = state.get(kind) or {}
+    last = (c.get("lastState") or {}).get("terminated") or {}
+    code = now.get("exitCode")
+    last_code = last.get("exitCode")
+    return ContainerObs(
+        name=str(c.get("name", "")),
+        ready=bool(c.get("ready")),
+        init=init,
+        restarts=int(c.get("restartCount") or 0),
+        state=kind,
+        reason=str(now.get("reason") or ""),
+        message=str(now.get("message") or ""),
+        exit_code=int(code) if code is not None else None,
+        last_reason=str(last.get("reason") or ""),
+        last_exit_code=int(last_code) if last_code is not None else None,
+    )
+
+
+def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+
+
+def _why(cond: Mapping[str, Any]) -> str:
+    """``reason: message`` of a False condition, or ""."""
+    if cond.get("status") != "False":
+        return ""
+    return ": ".join(str(x) for x in (cond.get("reason"), cond.get("message")) if x)
+
+
 def pod_obs(p: Mapping[str, Any], track_label: str) -> PodObs:
     meta = p.get("metadata", {})
     status = p.get("status") or {}
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
+    ready_cond = _condition(status, "Ready")
     owner = next(
         (o.get("name") for o in meta.get("ownerReferences") or [] if o.get("controller")), None
     )
     return PodObs(
         name=meta.get("name", ""),
         track=(meta.get("labels") or {}).get(track_label),
-        ready=ready,
+        ready=ready_cond.get("status") == "True",
         terminating=meta.get("deletionTimestamp") is not None,
         owner=owner,
         created=str(meta.get("creationTimestamp") or ""),
+        phase=str(status.get("phase") or ""),
+        containers=tuple(
+            container_obs(c, init=True) for c in status.get("initContainerStatuses") or []
+        )
+        + tuple(container_obs(c) for c in status.get("containerStatuses") or []),
+        unschedulable=_why(_condition(status, "PodScheduled")),
+        not_ready=_why(ready_cond),
     )
 
 

@@ -13,6 +13,24 @@ from typing import Any
 
 
 @dataclass(frozen=True, kw_only=True)
+class ContainerObs:
+    """What the kubelet reports of one container of a pod (``status.containerStatuses``,
+    init containers included): enough to say why it is not ready."""
+
+    name: str
+    ready: bool = False
+    init: bool = False  # an init container
+    restarts: int = 0
+    state: str = ""  # waiting | running | terminated
+    reason: str = ""  # the waiting or terminated reason (ImagePullBackOff, Error, ...)
+    message: str = ""
+    exit_code: int | None = None  # of the current termination
+    #: the last termination (``lastState.terminated``): why the container last stopped
+    last_reason: str = ""
+    last_exit_code: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class PodObs:
     """One pod of the app."""
 
@@ -22,6 +40,13 @@ class PodObs:
     terminating: bool
     owner: str | None = None  # name of the owning ReplicaSet
     created: str = ""
+    phase: str = ""
+    containers: tuple[ContainerObs, ...] = ()
+    #: ``PodScheduled=False``: "reason: message" (Unschedulable: 0/1 nodes are available ...)
+    unschedulable: str = ""
+    #: ``Ready=False``: "reason: message" of the condition (a failing readiness probe's
+    #: ContainersNotReady, or a readiness gate)
+    not_ready: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

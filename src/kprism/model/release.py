@@ -115,6 +115,29 @@ def check_seconds(name: str, value: float, *, minimum: float | None = None) -> f
     return value
 
 
+#: how long a candidate pod may show a reason it will not get over by waiting
+#: (ImagePullBackOff, CrashLoopBackOff, ...) before the release fails (0: never)
+DEFAULT_FAIL_FAST_AFTER = 30.0
+
+
+def fail_fast_seconds(value: object, *, name: str = "fail-fast-after") -> float:
+    """``30s``, ``2m``, ``45``, ``0`` or ``never``/``off`` (0: never fail fast) → seconds."""
+    if isinstance(value, str) and value.strip().lower() in ("never", "off", "0", "0s"):
+        return 0.0
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return check_seconds(name, float(value), minimum=0)
+    if isinstance(value, str):
+        from kprism.model.durations import parse_duration
+
+        try:
+            return check_seconds(name, float(parse_duration(value)), minimum=0)
+        except ValueError:
+            pass
+    raise InvalidSpecError(
+        f"{name} {value!r}: use a duration such as 30s or 2m, or 0/never to switch it off"
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class ReleaseSpec:
     """What the operator asked for. Immutable for the life of a release."""
@@ -132,9 +155,13 @@ class ReleaseSpec:
     router_options: Mapping[str, str] = field(default_factory=dict)
     analysis: BlueGreenAnalysis | None = None  # blue-green: pre/post-promotion analysis
     source: str = ""  # what started it when no person did: "Deployment/web-source@<hash>"
+    #: seconds a candidate pod may be stuck (ImagePullBackOff, CrashLoopBackOff, ...)
+    #: before the release fails instead of waiting for the ready timeout; 0: never
+    fail_fast_after: float = DEFAULT_FAIL_FAST_AFTER
 
     def __post_init__(self) -> None:
         check_seconds("scale-down delay", self.scale_down_delay, minimum=0)
+        check_seconds("fail-fast-after", self.fail_fast_after, minimum=0)
         check_seconds("ready timeout", self.ready_timeout)
         check_seconds("verify timeout", self.verify_timeout)
         # Stored typed, validated once: a step list given as its JSON form (the shells'
@@ -228,6 +255,10 @@ class ReleaseStatus:
     applied: Mapping[str, str] = field(default_factory=dict)
     pending: Mapping[str, str] = field(default_factory=dict)
     drift: tuple[Drift, ...] = ()
+    #: since when the candidate has shown a pod stuck for good (ImagePullBackOff ...), as
+    #: first observed: the release fails ``spec.fail_fast_after`` seconds later
+    #: (:mod:`kprism.plan.health`); "" while it shows none
+    failing_since: str = ""
 
     def evolve(self, **changes: Any) -> ReleaseStatus:
         return dataclasses.replace(self, **changes)
@@ -288,6 +319,7 @@ def spec_from_json(data: Mapping[str, Any]) -> ReleaseSpec:
         router_options={str(k): str(v) for k, v in (data.get("router_options") or {}).items()},
         analysis=data.get("analysis"),
         source=str(data.get("source") or ""),
+        fail_fast_after=float(data.get("fail_fast_after", DEFAULT_FAIL_FAST_AFTER)),
     )
 
 

@@ -55,6 +55,7 @@ from kprism.model.release import (
     ReleaseStatus,
 )
 from kprism.plan import analysis as an
+from kprism.plan import health
 from kprism.plan import siblings as sib
 from kprism.plan.decision import Decision
 from kprism.plan.machine import (
@@ -470,8 +471,12 @@ STEPS: dict[str, StepFn] = {
 }
 
 
-#: every step first brings other Services over the app's pods in line with its Service
-_GUARDED = sib.guard(STEPS)
+#: every step first brings other Services over the app's pods in line with its Service;
+#: until the switch, a candidate pod stuck (ImagePullBackOff ...) for
+#: ``spec.fail_fast_after`` seconds fails the release (:mod:`kprism.plan.health`)
+_GUARDED = health.guard(
+    sib.guard(STEPS), checked=(CREATE, WAIT_READY, PREVIEW, PRE_ANALYSIS, AWAIT)
+)
 
 
 def decide(st: ReleaseStatus, obs: AppObs, now: datetime, intent: Intent | None = None) -> Decision:

@@ -60,6 +60,7 @@ from kprism.model.steps import (
 )
 from kprism.plan import analysis as an
 from kprism.plan import bluegreen as bg
+from kprism.plan import health
 from kprism.plan import siblings as sib
 from kprism.plan.decision import Decision
 from kprism.plan.machine import Act, Next, Result, StepFn, Wait, drive, iso, parse_iso
@@ -463,7 +464,7 @@ STEPS: dict[str, StepFn] = {
 
 
 #: every step first brings other Services over the app's pods in line with its Service
-_GUARDED = sib.guard(STEPS)
+_GUARDED = health.guard(sib.guard(STEPS), checked=(bg.CREATE, STEP))
 
 
 def promote_refusal(st: ReleaseStatus) -> str | None:
