@@ -18,6 +18,7 @@ app of :mod:`kprism.cli.app` when imported; the order of the imports is the orde
 ``cli/doctor.py``   doctor
 ``cli/web.py``      web
 ``cli/controller.py`` controller (the in-cluster controller, loaded by name)
+``cli/install.py``  install (the controller's manifests)
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ ORDER = (
     "doctor",
     "web",
     "controller",
+    "install",
 )
 
 
@@ -78,6 +80,7 @@ def _build() -> Any:
     from kprism.cli import (  # noqa: F401  (they register commands)
         controller,
         inspect,
+        install,
         release,
         tracks,
         web,
