@@ -17,7 +17,11 @@ KWOK leaves alone, and does what a kubelet does, as far as traffic is concerned:
 - reflects the ``readinessProbe`` (httpGet, tcpSocket, exec; initial delay, period,
   timeout, thresholds) into the pod's Ready condition; no probe means ready once
   running, as on a real kubelet;
-- restarts exited containers with a crash-loop back-off and reports it;
+- honours the pod's ``restartPolicy``: ``Always`` restarts an exited container with a
+  crash-loop back-off and reports it; ``OnFailure`` does so only after a non-zero exit;
+  under ``Never`` (and ``OnFailure`` after exit 0) the container stays terminated, and
+  once every container has, the pod's phase is ``Succeeded`` (all exited 0) or
+  ``Failed`` — so a Job's pods run to completion and the Job controller sees them end;
 - on deletion: preStop (``sleep`` action, ``exec``, ``httpGet``), then SIGTERM to PID 1,
   SIGKILL at the grace deadline, then the IP is released (only after the processes
   are gone) and the pod is deleted with grace 0.
@@ -183,6 +187,8 @@ class PodWorker:
         self.lock = threading.Lock()
         self.start_time = now()
         self.last_status: str = ""
+        self.restart_policy = str(pod["spec"].get("restartPolicy") or "Always")
+        self.finished = False  # every container ended for good (restartPolicy): the pod is over
         self.thread = threading.Thread(target=self.run, name=f"pod-{self.name}", daemon=True)
 
     # ---- environment -------------------------------------------------------------
@@ -405,14 +411,19 @@ class PodWorker:
             if "running" in c.state:
                 cs["containerID"] = f"process://{c.proc.pid if c.proc else 0}"
             statuses.append(cs)
+        terminated = terminated or self.finished
         ready = bool(self.containers) and all(c.ready for c in self.containers) and not terminated
         t = now()
 
         def cond(kind: str, ok: bool) -> dict[str, Any]:
             return {"type": kind, "status": "True" if ok else "False", "lastTransitionTime": t}
 
+        phase = "Running" if any("running" in c.state for c in self.containers) else "Pending"
+        if self.finished:
+            codes = [c.state.get("terminated", {}).get("exitCode", 1) for c in self.containers]
+            phase = "Succeeded" if all(code == 0 for code in codes) else "Failed"
         status: dict[str, Any] = {
-            "phase": "Running" if any("running" in c.state for c in self.containers) else "Pending",
+            "phase": phase,
             "hostIP": "127.0.0.1",
             "hostIPs": [{"ip": "127.0.0.1"}],
             "startTime": self.start_time,
@@ -482,17 +493,50 @@ class PodWorker:
             for c in self.containers:
                 if c.proc is not None and (code := c.proc.poll()) is not None:
                     reason = "Completed" if code == 0 else "Error"
-                    self.crashed(c, code, reason)
+                    if self.restart_policy == "Never" or (
+                        self.restart_policy == "OnFailure" and code == 0
+                    ):
+                        self.ended(c, code, reason)
+                    else:
+                        self.crashed(c, code, reason)
+                elif "terminated" in c.state:
+                    continue  # ended for good (restartPolicy)
                 elif c.proc is None and time.monotonic() >= c.restart_at:
                     self.start(c)
                 elif c.proc is not None and time.monotonic() - c.started_at > 10:
                     c.backoff = BACKOFF_START  # ran long enough: reset the back-off
+            if self.containers and all("terminated" in c.state for c in self.containers):
+                self.finished = True
+                self.rt.finished(self.uid)
+                self.push_status()
+                log.info(
+                    "%s/%s: every container ended: pod %s",
+                    self.ns,
+                    self.name,
+                    self.status()["phase"],
+                )
+                return  # nothing runs any more: the IP is released, the pod object stays
             self.tick_probes()
             self.push_status()
             self.wake.wait(0.1)
             self.wake.clear()
         if not self.gone.is_set():
             self.shut_down()
+
+    def ended(self, c: Container, code: int, reason: str) -> None:
+        """The container exited and is not restarted (restartPolicy Never/OnFailure)."""
+        (self.dir / f"{c.name}.pid").unlink(missing_ok=True)
+        started = c.state.get("running", {}).get("startedAt", "")
+        c.proc = None
+        c.ready = False
+        c.state = {
+            "terminated": {
+                "exitCode": code,
+                "reason": reason,
+                "startedAt": started,
+                "finishedAt": now(),
+            }
+        }
 
     def shut_down(self) -> None:
         meta = self.pod["metadata"]
@@ -590,6 +634,7 @@ class Runtime:
         self.state = state
         self.pool = IPPool()
         self.workers: dict[str, PodWorker] = {}
+        self.done: set[str] = set()  # pods whose containers all ended (never started again)
         self.lock = threading.Lock()
         self.imagebin = state / "imagebin"
 
@@ -621,6 +666,10 @@ class Runtime:
             self.client.create(Event.from_dict(ev))
         except ApiError as exc:
             log.warning("event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], exc)
+
+    def finished(self, uid: str) -> None:
+        with self.lock:
+            self.done.add(uid)
 
     def forget(self, uid: str) -> None:
         with self.lock:
@@ -753,8 +802,11 @@ class Runtime:
                 and kind != "DELETED"
                 and not pod["metadata"].get("deletionTimestamp")
             ):
-                if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
-                    return
+                if (
+                    pod.get("status", {}).get("phase") in ("Succeeded", "Failed")
+                    or uid in self.done
+                ):
+                    return  # over: its containers ran to their end (restartPolicy)
                 worker = PodWorker(self, pod)
                 self.workers[uid] = worker
                 worker.thread.start()

@@ -325,3 +325,132 @@ def test_a_blue_green_post_promotion_failure_flips_back(
     after = [h for h in hits if h.t > back + check]
     assert len(after) > RATE, len(after)
     assert not any(h.failed for h in after), [h for h in after if h.failed][:3]
+
+
+# -- the job provider: a smoke-test Job of the sample app's image on the process node --------
+
+SMOKE = """
+import os, sys, urllib.error, urllib.request
+bad = 0
+for _ in range(20):
+    try:
+        urllib.request.urlopen(sys.argv[1], timeout=2).read()
+    except (urllib.error.URLError, OSError) as exc:
+        bad += 1
+        print("failed:", exc)
+print(bad, "of 20 requests failed; release", os.environ["KPRISM_RELEASE"], "track", os.environ["KPRISM_TRACK"])
+sys.exit(1 if bad else 0)
+"""
+
+
+def job_release_file(url: str) -> str:
+    spec = {
+        "maxSurge": 1,
+        "analysisTemplates": [
+            {
+                "name": "smoke",
+                "args": [{"name": "url"}],
+                "metrics": [
+                    {
+                        "name": "smoke",
+                        "provider": {
+                            "job": {
+                                "spec": {
+                                    "backoffLimit": 0,
+                                    "template": {
+                                        "spec": {
+                                            "containers": [
+                                                {
+                                                    "name": "smoke",
+                                                    "image": "localhost:5001/py-http:2",
+                                                    "command": ["python3", "-c", SMOKE],
+                                                    "args": ["{{args.url}}"],
+                                                }
+                                            ]
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    }
+                ],
+            }
+        ],
+        "steps": [
+            {"setWeight": 50},
+            {
+                "analysis": {
+                    "templates": [{"templateName": "smoke"}],
+                    "args": [{"name": "url", "value": url}],
+                }
+            },
+            {"setWeight": 100},
+        ],
+    }
+    path = Path(tempfile.mkdtemp(prefix="kprism-job-")) / "release.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return str(path)
+
+
+def job_pods(ns: str) -> list[dict[str, Any]]:
+    out = json.loads(sc.kubectl(ns, "get", "pods", "-l", "job-name", "-o", "json"))
+    return list(out["items"])
+
+
+def smoke_gate(ns: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    sc.apply(ns, sc.with_replicas(sc.recommended_seed(), 2))
+    sc.rollout(ns, "py-hello-blue")
+    sc.kprism(ns, "adopt", APP)
+    url = sc.cluster_url(ns, APP, "/")
+    r = sc.kprism(
+        ns,
+        "release",
+        APP,
+        "-f",
+        job_release_file(url),
+        "--image",
+        "hello=localhost:5001/py-http:2",
+        "--scale-down-delay",
+        "2",
+        *extra,
+        check=False,
+        timeout=240,
+    )
+    run = run_of(release_status(ns), "step-2")
+    return r, next(x for x in run["results"] if x["name"] == "smoke")
+
+
+def test_a_smoke_test_job_really_runs_on_the_process_node_and_passes(dp_namespace: str) -> None:
+    ns = dp_namespace
+    r, smoke = smoke_gate(ns)
+    assert r.returncode == 0, r.stderr
+    assert release_status(ns)["phase"] == "Succeeded"
+    assert smoke["phase"] == "Successful" and smoke["successful"] == 1, smoke
+    assert "completed" in smoke["measurements"][0]["message"]
+    job = json.loads(sc.kubectl(ns, "get", "jobs", "-o", "json"))["items"][0]
+    assert any(
+        c["type"] == "Complete" and c["status"] == "True" for c in job["status"]["conditions"]
+    )
+    (pod,) = job_pods(ns)
+    assert pod["spec"]["nodeName"] == "kprism-proc-0"  # a real process, not a KWOK pretence
+    assert pod["status"]["phase"] == "Succeeded"
+    (cs,) = pod["status"]["containerStatuses"]
+    assert cs["state"]["terminated"]["exitCode"] == 0 and cs["restartCount"] == 0
+    assert selector(ns) == {"app": "hello", "color": "green"}
+
+
+def test_a_failing_smoke_test_job_rolls_the_canary_back(dp_namespace: str) -> None:
+    ns = dp_namespace
+    # every answer of the candidate is a 500: half the smoke test's requests reach it
+    r, smoke = smoke_gate(ns, "--set-env", "hello:ERROR_RATE=1")
+    assert r.returncode == 1, r.stderr
+    assert "analysis failed: smoke" in r.stderr
+    assert release_status(ns)["phase"] == "Failed"
+    assert smoke["phase"] == "Failed" and smoke["failed"] == 1, smoke
+    assert "failed: BackoffLimitExceeded" in smoke["measurements"][0]["message"]
+    (pod,) = job_pods(ns)
+    assert pod["spec"]["nodeName"] == "kprism-proc-0"
+    assert pod["status"]["phase"] == "Failed"
+    (cs,) = pod["status"]["containerStatuses"]
+    assert cs["state"]["terminated"]["exitCode"] == 1 and cs["restartCount"] == 0
+    assert selector(ns) == {"app": "hello", "color": "blue"}
