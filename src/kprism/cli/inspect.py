@@ -52,6 +52,7 @@ def status_view(view: ops.AppStatus) -> RenderableType:
             ],
         ),
     ]
+    parts.extend(Text(line) for line in not_ready_lines(view))
     for svc in view.services:
         parts.append(Text(_service_line(view, svc)))
     if view.release:
@@ -76,9 +77,44 @@ def status_view(view: ops.AppStatus) -> RenderableType:
         if st.spec.strategy == Strategy.CANARY and st.spec.canary is not None:
             parts.extend(_canary_steps(st))
         parts.extend(analysis_view(st))
+    op = view.operation
+    if op is not None and op.in_flight:
+        state = "restoring" if op.restoring else "in progress"
+        parts.append(
+            Text(
+                f"{op.kind.value} {op.id} {state}: {op.from_text()} → {op.to_text()} (by {op.by}); "
+                f"`kprism abort {view.app.name}` restores {op.from_text()}"
+            )
+        )
     if view.lease and view.lease.holder:
         parts.append(Text(f"lease held by {view.lease.holder}"))
     return Group(*parts)
+
+
+#: at most this many not-ready pods are explained per track (the rest are counted)
+NOT_READY_SHOWN = 5
+
+
+def not_ready_lines(view: ops.AppStatus) -> list[str]:
+    """Why pods are not ready, per track: each pod's container reasons (waiting or
+    terminated, exit code, restarts), unschedulable pods, and their recent Warning
+    Events (failing readiness probes, FailedScheduling)."""
+    lines: list[str] = []
+    for t in view.tracks:
+        if not t.not_ready:
+            continue
+        pods = list(dict.fromkeys(i.pod for i in t.not_ready))
+        lines.append(f"{t.track or t.deployment}: {len(pods)} pods not ready")
+        for issue in t.not_ready:
+            if issue.pod in pods[:NOT_READY_SHOWN]:
+                lines.append(f"  {issue.describe()}")
+        if len(pods) > NOT_READY_SHOWN:
+            lines.append(f"  … and {len(pods) - NOT_READY_SHOWN} more pods")
+        shown = set(pods[:NOT_READY_SHOWN])
+        for event in view.pod_events:
+            if event.pod in shown:
+                lines.append(f"  event {event.describe()}")
+    return lines
 
 
 def _service_line(view: ops.AppStatus, svc: ops.ServiceView) -> str:

@@ -82,6 +82,17 @@ def read_file(path: Path, flag: str) -> str:
         raise UsageError(f"{flag} {str(path)!r}: {exc}") from exc
 
 
+def _fail_fast(text: str) -> float:
+    """``--fail-fast-after``: 30s, 2m, 45, or 0/never (off); one line naming the flag."""
+    from kprism.errors import KprismError
+    from kprism.model.release import fail_fast_seconds
+
+    try:
+        return fail_fast_seconds(text, name="--fail-fast-after")
+    except KprismError as exc:
+        raise typer.BadParameter(str(exc).removeprefix("--fail-fast-after ")) from None
+
+
 def spec_args(
     *,
     image: list[str] | None = None,
@@ -181,6 +192,16 @@ def release(
             help="Seconds the new track may take to become ready.",
         ),
     ] = 600.0,
+    fail_fast_after: Annotated[
+        float,
+        typer.Option(
+            "--fail-fast-after",
+            metavar="DURATION",
+            parser=_fail_fast,
+            help="Fail the release once a new pod has been stuck this long (ImagePullBackOff, "
+            "CrashLoopBackOff, ...) instead of waiting for --ready-timeout; 0 or never: off.",
+        ),
+    ] = 30.0,  # kprism.model.release.DEFAULT_FAIL_FAST_AFTER (not imported: fast --help)
     track: Annotated[
         str | None,
         typer.Option(
@@ -340,6 +361,7 @@ def release(
         auto_promote=auto_promote,
         scale_down_delay=scale_down_delay,
         ready_timeout=ready_timeout,
+        fail_fast_after=fail_fast_after,
         track=track,
         router=router,
         router_options={

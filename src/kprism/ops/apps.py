@@ -29,7 +29,7 @@ from kprism.model.release import (
     history_entry,
     status_to_json,
 )
-from kprism.plan import canary, drift
+from kprism.plan import canary, drift, health
 from kprism.plan import siblings as sib
 from kprism.plan.validate import check_label_key
 
@@ -162,6 +162,13 @@ class TrackView:
     images: dict[str, str]
     serving: bool
     endpoints: int
+    #: why its pods that are not ready are not (:func:`kprism.plan.health.explain`)
+    not_ready: tuple[health.PodIssue, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["not_ready"] = [i.to_dict() for i in self.not_ready]
+        return data
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,6 +195,8 @@ class AppStatus:
     lease: LeaseInfo | None
     endpoints: int
     services: tuple[ServiceView, ...] = ()
+    #: recent Warning Events of the pods that are not ready (Unhealthy, FailedScheduling ...)
+    pod_events: tuple[health.PodEvent, ...] = ()
     #: what someone else changed of what the release in progress set, as it is now
     #: (also before an engine has seen it)
     drift: tuple[Drift, ...] = ()
@@ -199,7 +208,8 @@ class AppStatus:
             "trackLabel": self.app.track_label,
             "selector": self.selector,
             "readyEndpoints": self.endpoints,
-            "tracks": [t.__dict__ for t in self.tracks],
+            "tracks": [t.to_dict() for t in self.tracks],
+            "podEvents": [e.to_dict() for e in self.pod_events],
             "services": [s.__dict__ for s in self.services],
             "drift": [d.__dict__ for d in self.drift],
             "release": status_to_json(self.release) if self.release else None,
@@ -228,6 +238,15 @@ def _pods_of(obs: AppObs, d: DeploymentObs) -> set[str]:
     return pods
 
 
+def _not_ready(obs: AppObs, names: set[str]) -> tuple[health.PodIssue, ...]:
+    return tuple(
+        issue
+        for p in sorted(obs.pods, key=lambda p: p.name)
+        if p.name in names
+        for issue in health.explain(p)
+    )
+
+
 def track_views(obs: AppObs) -> tuple[TrackView, ...]:
     """One row per Deployment of the app: size, readiness, images, whether it serves, and
     the Service's ready endpoints among its own pods."""
@@ -242,9 +261,24 @@ def track_views(obs: AppObs) -> tuple[TrackView, ...]:
             serving=(serving is None and d.ready > 0)
             or (serving is not None and d.track == serving),
             endpoints=len(obs.endpoints & _pods_of(obs, d)),
+            not_ready=_not_ready(obs, _pods_of(obs, d)),
         )
         for d in obs.deployments
     )
+
+
+def pod_events(kube: KubeApi, obs: AppObs) -> tuple[health.PodEvent, ...]:
+    """Recent Warning Events of the app's pods that are not ready (one list of the
+    namespace's Events, only when some pod is not ready; none where Events may not be
+    listed)."""
+    names = {p.name for p in obs.pods if not p.ready}
+    if not names:
+        return ()
+    try:
+        events = kube.list_objects("Event", obs.namespace)
+    except ForbiddenError:
+        return ()
+    return health.pod_events(events, names)
 
 
 def service_views(obs: AppObs) -> tuple[ServiceView, ...]:
@@ -278,6 +312,7 @@ def app_status(kube: KubeApi, app: App) -> AppStatus:
         lease=lease,
         endpoints=len(obs.endpoints),
         services=service_views(obs),
+        pod_events=pod_events(kube, obs),
         drift=drift.check(st, obs, routes=False) if st is not None and in_flight else (),
     )
 

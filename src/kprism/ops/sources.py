@@ -28,14 +28,16 @@ from typing import Any
 
 import yaml
 
-from kprism.errors import UsageError
+from kprism.errors import InvalidSpecError, UsageError
 from kprism.kube.api import KubeApi, Lock
 from kprism.model.release import (
     ANNOTATION_RELEASE_SPEC,
+    DEFAULT_FAIL_FAST_AFTER,
     Change,
     ReleaseSpec,
     ReleaseStatus,
     Strategy,
+    fail_fast_seconds,
 )
 from kprism.ops.apps import App
 from kprism.ops.releases import start_release
@@ -93,6 +95,7 @@ def release_spec_from_text(text: str, *, source: str) -> ReleaseSpec:
             auto_promote=_bool(data, "autoPromote", source),
             scale_down_delay=_seconds(data, "scaleDownDelay", 30.0, source),
             ready_timeout=_seconds(data, "readyTimeout", 600.0, source),
+            fail_fast_after=_fail_fast(data, source),
             track=str(data["track"]) if data.get("track") else None,
             router=str(data.get("router", SpecArgs.router)),
             router_options={str(k): str(v) for k, v in (data.get("routerOptions") or {}).items()},
@@ -112,6 +115,16 @@ def _bool(data: Mapping[str, Any], key: str, source: str) -> bool:
     if not isinstance(value, bool):
         raise UsageError(f"{source}: {key} must be true or false, not {value!r}")
     return value
+
+
+def _fail_fast(data: Mapping[str, Any], source: str) -> float:
+    """``failFastAfter``: 30s, 2m, seconds, or 0/never (off)."""
+    try:
+        return fail_fast_seconds(
+            data.get("failFastAfter", DEFAULT_FAIL_FAST_AFTER), name="failFastAfter"
+        )
+    except InvalidSpecError as exc:
+        raise UsageError(f"{source}: {exc}") from exc
 
 
 def _seconds(data: Mapping[str, Any], key: str, default: float, source: str) -> float:

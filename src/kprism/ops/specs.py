@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from kprism.errors import UsageError
-from kprism.model.release import Change, ReleaseSpec, Strategy
+from kprism.model.release import DEFAULT_FAIL_FAST_AFTER, Change, ReleaseSpec, Strategy
 from kprism.model.routing import DEFAULT_ROUTER
 from kprism.model.steps import DEFAULT_MAX_SURGE, CanarySpec, canary_spec_from_data
 from kprism.plan.checks import checks_template, gate_bluegreen, gate_canary
@@ -55,6 +55,8 @@ class SpecArgs:
     auto_promote: bool = False
     scale_down_delay: float = 30.0
     ready_timeout: float = 600.0
+    #: seconds a new pod may be stuck (ImagePullBackOff ...) before the release fails; 0: never
+    fail_fast_after: float = DEFAULT_FAIL_FAST_AFTER
     track: str | None = None
     canary: Mapping[str, Any] | CanarySpec | None = None  # a ready-made step list
     router: str = DEFAULT_ROUTER
@@ -154,6 +156,7 @@ class SpecArgs:
             auto_promote=self.auto_promote,
             scale_down_delay=self.scale_down_delay,
             ready_timeout=self.ready_timeout,
+            fail_fast_after=self.fail_fast_after,
             track=self.track,
             canary=canary,
             router=self.router,
