@@ -237,6 +237,7 @@ function renderDetail(d) {
     h("td", {}, t.endpoints),
     h("td", { testid: `serving-${t.track}` }, t.serving ? h("span", { class: "badge serving" }, "serving") : h("span", { class: "muted" }, "idle")))));
 
+  renderNotReady(s);
   renderRelease(d);
   renderButtons(d);
   renderJobs(d.jobs);
@@ -247,6 +248,32 @@ function renderDetail(d) {
     sel.replaceChildren(...names.map((n) => h("option", { value: n }, n)));
     if (names.includes(keep)) sel.value = keep;
   }
+}
+
+// Why pods are not ready: per track, each pod's reasons (a stuck one marked) and the
+// recent Warning Events of those pods (failing probes, FailedScheduling).
+function renderNotReady(s) {
+  const box = tid("not-ready");
+  const rows = [];
+  for (const t of s.tracks) {
+    if (!t.not_ready || !t.not_ready.length) continue;
+    const pods = [...new Set(t.not_ready.map((i) => i.pod))];
+    const name = t.track || t.deployment;
+    rows.push(h("div", { class: "nr-head", testid: `not-ready-${name}` }, trackTag(t.track), ` ${pods.length} pod${pods.length === 1 ? "" : "s"} not ready`));
+    for (const i of t.not_ready) {
+      const extra = [i.exitCode !== null ? `exit code ${i.exitCode}` : "", i.restarts ? `${i.restarts} restart${i.restarts === 1 ? "" : "s"}` : ""].filter(Boolean).join(", ");
+      rows.push(h("div", { class: `nr-issue${i.stuck ? " stuck" : ""}`, testid: "not-ready-issue" },
+        h("span", { class: "mono" }, i.pod + (i.container ? ` / ${i.container}` : "")), " ",
+        h("b", { testid: "not-ready-reason" }, i.reason), extra ? ` (${extra})` : "", i.stuck ? h("span", { class: "badge Failed" }, "stuck") : "",
+        i.message ? h("div", { class: "muted" }, i.message) : ""));
+    }
+    for (const e of s.podEvents || []) {
+      if (!pods.includes(e.pod)) continue;
+      rows.push(h("div", { class: "nr-event", testid: "not-ready-event" }, h("span", { class: "mono" }, e.pod), " event ", h("b", {}, e.reason), e.count > 1 ? ` ×${e.count}` : "", h("div", { class: "muted" }, e.message)));
+    }
+  }
+  box.hidden = !rows.length;
+  box.replaceChildren(...(rows.length ? [h("h3", {}, "Why pods are not ready"), ...rows] : []));
 }
 
 function renderRelease(d) {
