@@ -90,7 +90,7 @@ def controller(
             metavar="PORT",
             min=0,
             max=65535,
-            help="Serve /healthz and /readyz on this port (0: not at all).",
+            help="Serve /healthz, /readyz and /metrics on this port (0: not at all).",
         ),
     ] = 0,
     health_address: Annotated[

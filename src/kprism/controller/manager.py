@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from kprism.controller.election import Elector
+from kprism.controller.metrics import Metrics
 from kprism.controller.queue import WorkQueue
 from kprism.engine.clock import Clock, SystemClock
 from kprism.engine.loop import MAX_WAIT, Engine, Tick
@@ -66,7 +67,7 @@ from kprism.plan.controller import (
     decide_source,
     source_moved,
 )
-from kprism.plan.machine import iso
+from kprism.plan.machine import iso, parse_iso
 
 log = logging.getLogger("kprism.controller")
 
@@ -96,6 +97,7 @@ class _Driven:
     lease: AppLease
     release: str
     fresh: bool = False
+    status: ReleaseStatus | None = None  # after the last step (the cache may lag behind)
 
 
 class Controller:
@@ -110,6 +112,9 @@ class Controller:
         self._driven: dict[AppKey, _Driven] = {}
         self._active: dict[str, dict[str, dict[str, str]]] = {}  # ns → app → its pod labels
         self._reported: dict[AppKey, str] = {}  # the last problem reported per app
+        # monotonic time of the earliest watch event for each app since it was last
+        # looked at: the start of kprism_reaction_seconds
+        self._woken: dict[AppKey, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -124,6 +129,7 @@ class Controller:
             retry=config.standby_retry,
             on_change=self._leading_changed,
         )
+        self.metrics = Metrics(self)
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -252,14 +258,20 @@ class Controller:
         if kind == "Service" and (
             ANNOTATION_RELEASE in ann or ANNOTATION_RELEASE_REQUEST in ann or event == "DELETED"
         ):
-            self.queue.add((ns, str(meta.get("name", ""))))
+            self._wake((ns, str(meta.get("name", ""))))
         elif kind == "Deployment" and ann.get(ANNOTATION_SOURCE_OF):
-            self.queue.add((ns, str(ann[ANNOTATION_SOURCE_OF])))
+            self._wake((ns, str(ann[ANNOTATION_SOURCE_OF])))
         with self._lock:
             active = list(self._active.get(ns, {}).items())
         for app, labels in active:
             if concerns(kind, obj, namespace=ns, service=app, selector=labels):
-                self.queue.add((ns, app))
+                self._wake((ns, app))
+
+    def _wake(self, key: AppKey) -> None:
+        """Queue ``key`` for a watch event, noting when it was observed."""
+        with self._lock:
+            self._woken.setdefault(key, time.monotonic())
+        self.queue.add(key)
 
     def _set_active(self, key: AppKey, labels: Mapping[str, str] | None) -> None:
         ns, name = key
@@ -331,6 +343,8 @@ class Controller:
         """Do what app ``key`` needs now; seconds until it must be looked at again
         (None: only on its next event)."""
         self.counts["reconciles"] += 1
+        with self._lock:
+            woken = self._woken.pop(key, None)
         ns, name = key
         svc = self._service(ns, name)
         if svc is None or not (self.leading() and self.scope.covers(ns, name, svc.labels)):
@@ -350,7 +364,7 @@ class Controller:
             return None
         if st is not None and not st.phase.terminal:
             self._set_active(key, {k: v for k, v in svc.selector.items() if k != label})
-            return self._drive(key, app, svc, st)
+            return self._drive(key, app, svc, st, woken=woken)
         self._set_active(key, None)
         self._let_go(key)
         req = read_request(svc)
@@ -396,7 +410,15 @@ class Controller:
             self._driven[key] = driven
         return driven
 
-    def _drive(self, key: AppKey, app: App, svc: ServiceObs, st: ReleaseStatus) -> float | None:
+    def _drive(
+        self,
+        key: AppKey,
+        app: App,
+        svc: ServiceObs,
+        st: ReleaseStatus,
+        *,
+        woken: float | None = None,
+    ) -> float | None:
         driven = self._driven.get(key)
         if driven is None:
             lease = self._app_lease(app)
@@ -405,11 +427,17 @@ class Controller:
                 return self._until_stale(holder)
             driven = self._adopt(key, app, lease, st.id)
             self.counts["adopted"] += 1
+            self.metrics.started.labels(st.spec.strategy.value, "adopted").inc()
             log.info(
                 "driving release %s at step %s",
                 st.id,
                 st.step,
-                extra={"namespace": app.namespace, "app": app.name, "release": st.id},
+                extra={
+                    "namespace": app.namespace,
+                    "app": app.name,
+                    "release": st.id,
+                    "step": st.step,
+                },
             )
             self.kube.emit_event(
                 namespace=app.namespace,
@@ -419,6 +447,8 @@ class Controller:
             )
         driven.release = st.id
         self._abort_if_source_moved(app, svc, st)
+        before = driven.status if driven.status is not None and driven.status.id == st.id else st
+        started = time.monotonic()
         try:
             decision, _ = driven.engine.step(fresh=driven.fresh)
             driven.fresh = False
@@ -432,8 +462,17 @@ class Controller:
                 self._driven.pop(key, None)
             return 1.0
         self.counts["steps"] += 1
+        acted = time.monotonic()
+        self.metrics.engine_step.observe(acted - started)
+        if decision.actions and woken is not None:
+            self.metrics.reaction.observe(acted - woken)
+        self._observe_step(before, decision.status)
+        driven.status = decision.status
         if decision.done:
             self.counts["finished"] += 1
+            self.metrics.finished.labels(
+                decision.status.phase.value, decision.status.spec.strategy.value
+            ).inc()
             log.info(
                 "release %s %s",
                 decision.status.id,
@@ -451,6 +490,24 @@ class Controller:
         if due is not None:  # the next analysis measurement
             wait = min(wait, due)
         return max(wait, 0.05)
+
+    def _observe_step(self, before: ReleaseStatus, after: ReleaseStatus) -> None:
+        """A release that left a step (or ended in it): how long it was there, by the
+        status' own times."""
+        if after.id != before.id or before.phase.terminal:
+            return
+        if after.step != before.step:
+            end = after.step_started_at
+        elif after.phase.terminal:
+            end = after.finished_at
+        else:
+            return
+        start, stop = parse_iso(before.step_started_at), parse_iso(end)
+        if start is None or stop is None:
+            return
+        self.metrics.step_duration.labels(before.spec.strategy.value, before.step).observe(
+            max(0.0, (stop - start).total_seconds())
+        )
 
     def _tick(self, app: App, tick: Tick) -> None:
         st = tick.status
@@ -509,6 +566,7 @@ class Controller:
             )
             return None
         self.counts["started"] += 1
+        self.metrics.started.labels(st.spec.strategy.value, "request").inc()
         self._adopt(key, app, lease, st.id)
         return 0.0
 
@@ -548,6 +606,7 @@ class Controller:
             return None
         self._reported.pop(key, None)
         self.counts["started"] += 1
+        self.metrics.started.labels(st.spec.strategy.value, "source").inc()
         log.info(
             "release %s of %s started",
             st.id,

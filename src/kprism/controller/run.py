@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kprism.controller.manager import Config, Controller
+from kprism.controller.metrics import CONTENT_TYPE
 from kprism.ops.apps import DEFAULT_TRACK_LABEL, connect
 from kprism.plan.controller import Scope, Selector
 
@@ -62,22 +63,31 @@ def setup_logging(fmt: str = "json", level: str = "info") -> None:
 
 class _Health(BaseHTTPRequestHandler):
     """``/healthz`` (the workers are alive) and ``/readyz`` (the caches synced): 200 or
-    503, with the controller's counters as JSON."""
+    503, with the controller's counters as JSON; ``/metrics``: Prometheus' text format
+    (:mod:`kprism.controller.metrics`)."""
 
     alive: Callable[[], bool]
     ready: Callable[[], bool]
     stats: Callable[[], dict[str, Any]]
+    metrics: Callable[[], bytes] | None
 
     def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics" and self.metrics is not None:
+            self._answer(200, CONTENT_TYPE, self.metrics())
+            return
         checks = {"/healthz": self.alive, "/readyz": self.ready}
-        check = checks.get(self.path.split("?", 1)[0])
+        check = checks.get(path)
         if check is None:
             self.send_error(404)
             return
         ok = check()
         body = json.dumps({"ok": ok, **self.stats()}, default=str).encode()
-        self.send_response(200 if ok else 503)
-        self.send_header("Content-Type", "application/json")
+        self._answer(200 if ok else 503, "application/json", body)
+
+    def _answer(self, code: int, content_type: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -93,8 +103,10 @@ def serve_health(
     alive: Callable[[], bool],
     ready: Callable[[], bool],
     stats: Callable[[], dict[str, Any]],
+    metrics: Callable[[], bytes] | None = None,
 ) -> ThreadingHTTPServer:
-    """Serve the probes on ``host:port`` in a thread; ``shutdown()`` stops it."""
+    """Serve the probes (and ``/metrics``) on ``host:port`` in a thread; ``shutdown()``
+    stops it."""
     handler = type(
         "Health",
         (_Health,),
@@ -102,6 +114,7 @@ def serve_health(
             "alive": staticmethod(alive),
             "ready": staticmethod(ready),
             "stats": staticmethod(stats),
+            "metrics": staticmethod(metrics) if metrics is not None else None,
         },
     )
     server = ThreadingHTTPServer((host, port), handler)
@@ -168,6 +181,7 @@ def run(
             alive=controller.alive,
             ready=controller.ready,
             stats=controller.stats,
+            metrics=controller.metrics.render,
         )
         if health_port
         else None

@@ -104,6 +104,9 @@ class Informer:
         self._stopping = threading.Event()
         self._listeners: list[Listener] = []
         self.relists = 0
+        # why the watch ended and was started again: closed (the server's timeout, a clean
+        # end), expired (410 Gone: relisted), error (a dropped connection, an HTTP error)
+        self.restarts: Counter[str] = Counter()
         self._response: httpx2.Response | None = None
         self._live = False  # the store is current: listed, and its watch is connected
         self._thread = threading.Thread(
@@ -188,15 +191,19 @@ class Informer:
                 if self._rv is None:
                     self._list()
                 self._watch()
+                if not self._stopping.is_set():
+                    self.restarts["expired" if self._rv is None else "closed"] += 1
                 backoff = 0.2
                 continue
             except (httpx2.TransportError, httpx2.StreamError, _Retry):
                 # The API server restarted or a proxy cut the stream: resume from the last
                 # resourceVersion after a short, growing pause.
                 self._live = False
+                self.restarts["error"] += 1
             except Exception:  # a bad object must not end the informer
                 self._live = False
                 self._rv = None  # start over from a fresh LIST
+                self.restarts["error"] += 1
             if self._stopping.wait(backoff * (1 + random.random())):  # noqa: S311 - jitter
                 return
             backoff = min(backoff * 2, 5.0)
@@ -434,6 +441,11 @@ class ClusterCache:
                     time.sleep(0.01)
                 deleted.discard(key)
         return True
+
+    def informers(self) -> list[Informer]:
+        """Every informer now running (for metrics)."""
+        with self._lock:
+            return list(self._informers.values())
 
     def stats(self) -> dict[str, int]:
         """Running informers and the requests they made (for tests and benchmarks)."""

@@ -164,16 +164,30 @@ def _resource_of(path: str) -> str:
 
 class _Counting(httpx2.BaseTransport):
     """Counts every request kprism makes, by verb and resource (``GET pods``,
-    ``WATCH services``): tests assert on these counts, benchmarks report them."""
+    ``WATCH services``): tests assert on these counts, benchmarks report them. Answers
+    of 400 and more, and requests that got no answer, are counted in ``errors`` too
+    (``GET leases 404``, ``PATCH services transport``): the controller's
+    ``kprism_api_errors_total``."""
 
-    def __init__(self, inner: httpx2.BaseTransport, counts: Counter[str]) -> None:
+    def __init__(
+        self, inner: httpx2.BaseTransport, counts: Counter[str], errors: Counter[str]
+    ) -> None:
         self._inner = inner
         self._counts = counts
+        self._errors = errors
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         verb = "WATCH" if request.url.params.get("watch") else request.method
-        self._counts[f"{verb} {_resource_of(request.url.path)}"] += 1
-        return self._inner.handle_request(request)
+        what = f"{verb} {_resource_of(request.url.path)}"
+        self._counts[what] += 1
+        try:
+            resp = self._inner.handle_request(request)
+        except httpx2.TransportError:
+            self._errors[f"{what} transport"] += 1
+            raise
+        if resp.status_code >= 400:
+            self._errors[f"{what} {resp.status_code}"] += 1
+        return resp
 
     def close(self) -> None:
         self._inner.close()
@@ -194,6 +208,7 @@ class Kube:
         self.server = config.cluster.server
         self.target = target
         self.requests: Counter[str] = Counter()
+        self.errors: Counter[str] = Counter()  # failed requests by verb, resource and code
         timeout = httpx2.Timeout(20.0)
         try:
             params = ConnectionParams(timeout=timeout).httpx_params(config)
@@ -205,7 +220,9 @@ class Kube:
             # no pool limit: every informer holds one watch, every engine thread may be
             # in a request at once (the default 100 made 200 releases queue for sockets)
             unlimited = httpx2.Limits(max_connections=None, max_keepalive_connections=20)
-            return _Counting(httpx2.HTTPTransport(verify=verify, limits=unlimited), self.requests)
+            return _Counting(
+                httpx2.HTTPTransport(verify=verify, limits=unlimited), self.requests, self.errors
+            )
 
         self.client = Client(
             config, field_manager=FIELD_MANAGER, timeout=timeout, transport=transport()
