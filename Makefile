@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 bins:
-	@hack/build-bins.sh dataplane >/dev/null
+	@hack/build-bins.sh dataplane helm >/dev/null
 
 cluster:
 	@hack/cluster.sh up

@@ -3,6 +3,7 @@
 #
 #   hack/build-bins.sh            build what is missing, print the bin dir
 #   hack/build-bins.sh dataplane  also kube-proxy, vegeta and Traefik (hack/dataplane.sh)
+#   hack/build-bins.sh helm       also helm (tests/integration/test_install.py renders the chart)
 #
 # Binaries are cached per version in .cache/bin/<piece>-<version>/ (git-ignored).
 # Each piece is built into a temporary directory and renamed into place only
@@ -79,6 +80,10 @@ build_traefik() {
   "$here/traefikbin/build.sh" "$1" "$2"
 }
 
+build_helm() {
+  GOBIN=$1 go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$2" "helm.sh/helm/v3/cmd/helm@v$2"
+}
+
 build_kwok() {
   GOBIN=$1 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$2" "sigs.k8s.io/kwok/cmd/kwokctl@v$2"
 }
@@ -87,7 +92,11 @@ build_piece etcd "$ETCD_VERSION" build_etcd
 build_piece kwok "$KWOK_VERSION" build_kwok
 build_piece kube "$KUBE_VERSION" build_kube
 pieces=("$cache/kube-$KUBE_VERSION"/* "$cache/etcd-$ETCD_VERSION/etcd" "$cache/kwok-$KWOK_VERSION"/*)
-if [ "${1:-}" = dataplane ]; then
+if [[ " $* " == *" helm "* ]]; then
+  build_piece helm "$HELM_VERSION" build_helm
+  pieces+=("$cache/helm-$HELM_VERSION/helm")
+fi
+if [[ " $* " == *" dataplane "* ]]; then
   build_piece kube-proxy "$KUBE_VERSION" build_kube_proxy
   build_piece vegeta "$VEGETA_VERSION" build_vegeta
   build_piece traefik "$TRAEFIK_VERSION" build_traefik
