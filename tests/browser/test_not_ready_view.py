@@ -44,7 +44,7 @@ def test_the_page_says_why_new_pods_are_not_ready(
         expect(box).to_contain_text("stuck")
         expect(tid(page, "not-ready-event").first).to_be_visible()
         # the release waits and says when it fails
-        expect(tid(page, "release-message")).to_contain_text("the release fails in")
+        expect(tid(page, "release-message")).to_contain_text("the release fails at")
         if os.environ.get("KPRISM_UPDATE_SCREENSHOT") == "1":
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"kprism-not-ready-{os.getpid()}.png"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 
@@ -11,6 +12,7 @@ from kprism.model.actions import SetSelector
 from kprism.model.observed import AppObs, ContainerObs, PodObs
 from kprism.model.release import Phase, ReleaseStatus, fail_fast_seconds, spec_from_json
 from kprism.plan import bluegreen, health
+from kprism.plan.machine import iso, parse_iso
 from tests.unit.bgsim import Sim, blue_app, new_release
 
 
@@ -191,7 +193,14 @@ def test_bluegreen_wait_names_the_stuck_pod_and_the_time_left() -> None:
     status, _ = drive_stuck(sim, start, ticks=6)
     assert not status.aborting
     assert status.failing_since
-    assert "ImagePullBackOff" in status.message and "the release fails in" in status.message
+    since = parse_iso(status.failing_since)
+    assert since is not None
+    deadline = iso(since + timedelta(seconds=30))
+    assert "ImagePullBackOff" in status.message
+    assert f"the release fails at {deadline} if it stays so" in status.message
+    # a deadline, not a countdown: the status does not change while nothing does
+    later, _ = drive_stuck(sim, status, ticks=3)
+    assert later.message == status.message and later.failing_since == status.failing_since
 
 
 def test_a_pod_that_gets_over_it_resets_the_clock() -> None:
@@ -214,3 +223,117 @@ def test_fail_fast_off_waits_for_the_ready_timeout() -> None:
     assert status.aborting
     assert tick >= 60
     assert "not ready after 60s" in status.last_error
+
+
+def test_canary_aborts_on_a_stuck_candidate_and_restores_stable() -> None:
+    from kprism.model.release import Strategy
+    from kprism.model.steps import CanarySpec
+    from kprism.plan import canary
+
+    sim = blue_app()
+    base = new_release(sim)
+    status = base.evolve(
+        spec=dataclasses.replace(
+            base.spec,
+            strategy=Strategy.CANARY,
+            canary=CanarySpec.from_shorthand(steps="50,100").model_dump(mode="json", by_alias=True),
+            ready_timeout=600,
+            fail_fast_after=5,
+        )
+    )
+    failed_at = None
+    for tick in range(200):
+        obs = sim.observe()
+        cand = sim.deployments.get("hello-green")
+        if cand is not None and cand.replicas:
+            obs = dataclasses.replace(
+                obs,
+                pods=obs.pods
+                + tuple(pod(f"hello-green-{i}", containers=(CRASH,)) for i in range(cand.replicas)),
+            )
+        decision = canary.decide(status, obs, sim.now)
+        status = decision.status
+        for action in decision.actions:
+            sim.apply(action)
+        if status.aborting and failed_at is None:
+            failed_at = tick
+        if decision.done:
+            break
+        sim.tick(["hello-blue"])  # the candidate never gets a ready pod
+    assert failed_at is not None and failed_at < 20, failed_at
+    assert status.phase == Phase.FAILED
+    assert "CrashLoopBackOff (exit code 1, 3 restarts)" in status.last_error
+    assert sim.deployments["hello-green"].replicas == 0
+    assert sim.deployments["hello-blue"].replicas == 3
+    assert sim.selector.get("color") == "blue"
+
+
+# -- status and the CLI --------------------------------------------------------------------
+
+
+def test_status_explains_each_tracks_not_ready_pods_text_and_json() -> None:
+    import json
+
+    from kprism import ops
+    from kprism.cli.inspect import not_ready_lines
+    from kprism.model.observed import DeploymentObs, ServiceObs
+    from kprism.ops.apps import track_views
+
+    obs = AppObs(
+        namespace="ns",
+        service=ServiceObs(name="hello", selector={"app": "hello", "color": "blue"}),
+        track_label="color",
+        deployments=(
+            DeploymentObs(name="hello-blue", track="blue", replicas=1, ready=1),
+            DeploymentObs(name="hello-green", track="green", replicas=2),
+        ),
+        pods=(
+            PodObs(name="hello-blue-1-a", track="blue", ready=True, terminating=False),
+            pod("hello-green-1-a", owner="hello-green-1", containers=(PULL,)),
+            pod("hello-green-1-b", owner="hello-green-1", containers=(CRASH,)),
+        ),
+    )
+    tracks = track_views(obs)
+    blue, green = tracks
+    assert blue.not_ready == ()
+    assert [(i.pod, i.reason) for i in green.not_ready] == [
+        ("hello-green-1-a", "ImagePullBackOff"),
+        ("hello-green-1-b", "CrashLoopBackOff"),
+    ]
+    view = ops.AppStatus(
+        app=ops.App(name="hello", namespace="ns"),
+        selector={"app": "hello", "color": "blue"},
+        tracks=tracks,
+        release=None,
+        intent=None,
+        lease=None,
+        endpoints=1,
+        pod_events=(
+            health.PodEvent(pod="hello-green-1-a", reason="Failed", message="manifest unknown"),
+        ),
+    )
+    data = json.loads(json.dumps(view.to_dict()))
+    assert data["tracks"][1]["not_ready"][1] == {
+        "pod": "hello-green-1-b",
+        "container": "hello",
+        "reason": "CrashLoopBackOff",
+        "message": "back-off 20s restarting failed container",
+        "restarts": 3,
+        "exitCode": 1,
+        "stuck": True,
+    }
+    assert data["podEvents"][0]["reason"] == "Failed"
+    assert not_ready_lines(view) == [
+        "green: 2 pods not ready",
+        '  pod hello-green-1-a container hello: ImagePullBackOff — Back-off pulling image "hello:does-not-exist"',
+        "  pod hello-green-1-b container hello: CrashLoopBackOff (exit code 1, 3 restarts) — back-off 20s restarting failed container",
+        "  event pod hello-green-1-a: Failed — manifest unknown",
+    ]
+
+
+def test_fail_fast_after_is_checked_before_connecting() -> None:
+    from tests.unit.test_cli import one_line_error, run
+
+    code, out, err = run("release", "hello", "-i", "a:2", "--fail-fast-after", "soon")
+    one_line_error(code, err, 2, "--fail-fast-after", "'soon'", "0/never")
+    assert out == ""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kprism.model.observed import AppObs, ContainerObs, PodObs
@@ -293,7 +293,10 @@ def check(st: ReleaseStatus, obs: AppObs, now: datetime) -> tuple[str, str, floa
     if failing >= grace:
         return Fail(failure(st, issues, failing))
     left = grace - failing
-    note = f"; {issues[0].describe()} (the release fails in {left:.0f}s if it stays so)"
+    # the deadline, not a countdown: the message (and so the recorded status) stays the
+    # same from one look to the next while nothing changes
+    at = iso(since + timedelta(seconds=grace))
+    note = f"; {issues[0].describe()} (the release fails at {at} if it stays so)"
     return iso(since), note, left
 
 
