@@ -337,3 +337,19 @@ def test_fail_fast_after_is_checked_before_connecting() -> None:
     code, out, err = run("release", "hello", "-i", "a:2", "--fail-fast-after", "soon")
     one_line_error(code, err, 2, "--fail-fast-after", "'soon'", "0/never")
     assert out == ""
+
+
+def test_the_plan_says_when_a_stuck_pod_fails_the_release() -> None:
+    from kprism.plan.preflight import describe_steps
+
+    sim = blue_app()
+    st = new_release(sim)
+    wait = next(line for line in describe_steps(st, sim.observe()) if line.startswith("wait until"))
+    assert wait.endswith(
+        "(timeout 60s; fail if a pod is stuck (ImagePullBackOff, CrashLoopBackOff, ...) for 30s)"
+    )
+    off = st.evolve(spec=dataclasses.replace(st.spec, fail_fast_after=0))
+    wait = next(
+        line for line in describe_steps(off, sim.observe()) if line.startswith("wait until")
+    )
+    assert wait.endswith("(timeout 60s)")

@@ -204,8 +204,15 @@ def describe_steps(st: ReleaseStatus, obs: AppObs) -> tuple[str, ...]:
         out.append(
             f"update Deployment {st.candidate_deployment} to {images} and scale it to {st.replicas}"
         )
+    fast = (
+        f"; fail if a pod is stuck (ImagePullBackOff, CrashLoopBackOff, ...) for "
+        f"{st.spec.fail_fast_after:g}s"
+        if st.spec.fail_fast_after > 0
+        else ""
+    )
     out.append(
-        f"wait until {st.replicas}/{st.replicas} pods of {st.candidate_deployment} are ready (timeout {st.spec.ready_timeout:.0f}s)"
+        f"wait until {st.replicas}/{st.replicas} pods of {st.candidate_deployment} are ready "
+        f"(timeout {st.spec.ready_timeout:.0f}s{fast})"
     )
     if st.spec.preview:
         out.append(f"expose {st.candidate} on Service {svc}-preview and wait for its endpoints")
