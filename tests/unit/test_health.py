@@ -353,3 +353,14 @@ def test_the_plan_says_when_a_stuck_pod_fails_the_release() -> None:
         line for line in describe_steps(off, sim.observe()) if line.startswith("wait until")
     )
     assert wait.endswith("(timeout 60s)")
+
+
+def test_a_gitops_release_spec_takes_fail_fast_after() -> None:
+    from kprism.errors import UsageError
+    from kprism.ops.sources import release_spec_from_text
+
+    assert release_spec_from_text("failFastAfter: 2m", source="here").fail_fast_after == 120
+    assert release_spec_from_text("failFastAfter: never", source="here").fail_fast_after == 0
+    assert release_spec_from_text("", source="here").fail_fast_after == health_default()
+    with pytest.raises(UsageError, match="here: failFastAfter 'soon': use a duration"):
+        release_spec_from_text("failFastAfter: soon", source="here")

@@ -13,6 +13,7 @@ annotation ``kprism.dev/release-spec`` (YAML or JSON) of the source, else of the
     autoPromote: true           # without it a blue-green waits for `kprism promote`
     scaleDownDelay: 30
     readyTimeout: 600
+    failFastAfter: 30s          # a new pod stuck (ImagePullBackOff ...) this long fails it
     router: gateway
     routerOptions: {httproute: web}
     canary: {steps: [...], maxSurge: 25%}   # a full canary spec, as `release -f` takes
@@ -49,6 +50,7 @@ _KEYS = {
     "preview",
     "scaleDownDelay",
     "readyTimeout",
+    "failFastAfter",
     "track",
     "router",
     "routerOptions",
