@@ -4,7 +4,9 @@ retries, time-outs, formats, Secrets, and a release that a hanging receiver cann
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -337,3 +339,107 @@ def test_a_release_with_a_hanging_receiver_is_not_slowed(
     events = [b["event"] for b in receiver.bodies("/log")]
     assert events == ["started", "step", "succeeded"]
     assert [b["event"] for b in receiver.bodies("/hang")] == events
+
+
+# -- a release's own receivers (ReleaseSpec.notify) ------------------------------------------
+
+
+def release_status(notify: tuple[dict[str, Any], ...]) -> Any:
+    from kprism.kube.state import read_release
+    from tests.unit.test_engine import started
+
+    kube, _lease = started(auto=False)
+    st = read_release(kube.get_service("hello", "ns"))
+    assert st is not None
+    return st.evolve(spec=dataclasses.replace(st.spec, notify=notify))
+
+
+def test_a_releases_own_receivers_are_told_beside_the_namespaces(receiver: Receiver) -> None:
+    kube = Kube([{"name": "team", "url": receiver.url("/team"), "events": ["succeeded"]}])
+    st = release_status(
+        (
+            {"url": receiver.url("/mine")},
+            {"name": "audit", "url": receiver.url("/audit"), "events": ["started"]},
+        )
+    )
+    n = notifier()
+    for reason in ("ReleaseStarted", "StepReached", "ReleaseSucceeded"):
+        n.submit(kube, note(reason, status=st))  # type: ignore[arg-type]
+    assert n.flush(10)
+    assert [b["event"] for b in receiver.bodies("/mine")] == ["started", "step", "succeeded"]
+    assert all(b["release"]["id"] == st.id for b in receiver.bodies("/mine"))
+    assert [b["event"] for b in receiver.bodies("/audit")] == ["started"]
+    assert [b["event"] for b in receiver.bodies("/team")] == ["succeeded"]
+    sent = [m for r, m in kube.events if r == "NotificationSent"]
+    assert "notification started to receiver release: HTTP 200" in sent
+    assert "notification started to receiver audit: HTTP 200" in sent
+    # the receivers travel with the release, not in what receivers get
+    assert "receivers" not in receiver.bodies("/mine")[0]
+
+
+def test_a_releases_receivers_are_told_when_the_configmaps_cannot_be_read(
+    receiver: Receiver,
+) -> None:
+    class NoConfigMaps(Kube):
+        def list_objects(self, *args: Any, **kw: Any) -> list[dict[str, Any]]:
+            raise PermissionError("configmaps is forbidden")
+
+    kube = NoConfigMaps([])
+    n = notifier()
+    st = release_status(({"url": receiver.url("/mine")},))
+    n.submit(kube, note("ReleaseStarted", status=st))  # type: ignore[arg-type]
+    assert n.flush(10)
+    assert [b["event"] for b in receiver.bodies("/mine")] == ["started"]
+
+
+def test_notify_in_the_release_spec_and_on_the_command_line(tmp_path: Any) -> None:
+    from kprism import ops
+    from kprism.model.release import spec_from_json, spec_to_json
+
+    text = (
+        "steps: [{setWeight: 50}, {setWeight: 100}]\n"
+        "notify:\n"
+        "- {name: chat, url: 'https://hooks.example/a', format: slack, events: [failed]}\n"
+    )
+    spec = ops.SpecArgs(
+        images=[("web", "web:2")],
+        canary_yaml=text,
+        canary_source="release.yaml",
+        notify=["http://127.0.0.1:9/hook"],
+    ).to_spec()
+    assert spec.notify == (
+        {"name": "chat", "url": "https://hooks.example/a", "format": "slack", "events": ["failed"]},
+        {"url": "http://127.0.0.1:9/hook"},
+    )
+    assert spec.canary is not None and spec.canary.notify == ()  # one place: the spec's
+    assert spec_from_json(spec_to_json(spec)).notify == spec.notify  # kept in the status
+    # blue-green: --notify alone
+    bg = ops.SpecArgs(images=[("web", "web:2")], notify=["https://hooks.example/b"]).to_spec()
+    assert bg.notify == ({"url": "https://hooks.example/b"},)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ({"notify": ["ftp://x"]}, "--notify[0].url: 'ftp://x' is not an http(s) URL"),
+        (
+            {
+                "canary_yaml": "steps: [{setWeight: 100}]\nnotify: [{url: 'http://a/', events: [done]}]",
+                "canary_source": "release.yaml",
+            },
+            "release.yaml: notify[0].events: unknown event 'done'",
+        ),
+        (
+            {"receivers": [{"url": "http://a/", "apps": ["web"]}]},
+            "notify[0]: apps is for a namespace's receivers, not a release's",
+        ),
+    ],
+)
+def test_a_bad_release_receiver_is_refused_before_anything_runs(
+    args: dict[str, Any], error: str
+) -> None:
+    from kprism import ops
+    from kprism.errors import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(error)):
+        ops.SpecArgs(images=[("web", "web:2")], **args).to_spec()

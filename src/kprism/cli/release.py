@@ -159,6 +159,7 @@ def show_plan(plan: ops.ReleasePlan, fmt: Output) -> None:
         "kprism release web --image web:2 --steps 10,25,50,100 --pause 2m",
         "kprism release web -f release.yaml --router gateway --httproute web",
         "kprism release web --image web:2 --steps 25,50,100 --check-prom 'QUERY' --max 0.05",
+        "kprism release web --image web:2 --notify https://hooks.example/kprism",
         "kprism release web --image web:2 --auto-promote --scale-down-delay 60 -o json",
     ],
 )
@@ -235,7 +236,7 @@ def release(
             "--file",
             "-f",
             metavar="FILE",
-            help="Canary spec YAML (steps, maxSurge, autoPromote).",
+            help="Canary spec YAML (steps, maxSurge, autoPromote, analysis, notify).",
             show_default=False,
         ),
     ] = None,
@@ -318,6 +319,16 @@ def release(
             show_default=False,
         ),
     ] = None,
+    notify: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--notify",
+            metavar="URL",
+            help="POST this release's events as JSON to URL (besides the namespace's "
+            "receivers; more options: notify: in -f FILE). Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
     stable: Annotated[
         str | None,
         typer.Option(
@@ -383,6 +394,7 @@ def release(
         check_max=check_max,
         check_min=check_min,
         prometheus_url=prometheus,
+        notify=notify or (),
     )
     spec = args.to_spec()  # bad input: refused before anything is read or written
     kube, ref = cli.open_app(app_name, track_label=track_label)

@@ -158,6 +158,10 @@ class ReleaseSpec:
     #: seconds a candidate pod may be stuck (ImagePullBackOff, CrashLoopBackOff, ...)
     #: before the release fails instead of waiting for the ready timeout; 0: never
     fail_fast_after: float = DEFAULT_FAIL_FAST_AFTER
+    #: the release's own notification receivers (the ConfigMap format: url or urlFrom,
+    #: format, events, headers, timeout, retries; checked by kprism.notify.receivers),
+    #: told beside the namespace's
+    notify: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         check_seconds("scale-down delay", self.scale_down_delay, minimum=0)
@@ -320,6 +324,7 @@ def spec_from_json(data: Mapping[str, Any]) -> ReleaseSpec:
         analysis=data.get("analysis"),
         source=str(data.get("source") or ""),
         fail_fast_after=float(data.get("fail_fast_after", DEFAULT_FAIL_FAST_AFTER)),
+        notify=tuple(dict(r) for r in data.get("notify") or () if isinstance(r, Mapping)),
     )
 
 

@@ -241,6 +241,9 @@ class CanarySpec(_Frozen):
     analysis_templates: tuple[AnalysisTemplate, ...] = Field(default=(), alias="analysisTemplates")
     #: analysis that runs beside the steps, from its startingStep to the end
     analysis: BackgroundAnalysis | None = None
+    #: the release's own notification receivers (kprism.notify.receivers checks them;
+    #: the release spec takes them over: ReleaseSpec.notify)
+    notify: tuple[dict[str, Any], ...] = ()
 
     @model_validator(mode="after")
     def _check_steps(self) -> CanarySpec:

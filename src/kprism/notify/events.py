@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +53,8 @@ class Notification:
     time: str
     release: dict[str, Any] = field(default_factory=dict)
     warning: bool = False
+    #: the release's own receivers (its spec's ``notify``), told beside the namespace's
+    receivers: tuple[Mapping[str, Any], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -115,4 +118,5 @@ def notification_for(
         time=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
         release=release_fields(status) if status is not None else {},
         warning=warning,
+        receivers=tuple(status.spec.notify) if status is not None else (),
     )

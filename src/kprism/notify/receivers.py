@@ -14,13 +14,16 @@ Each such ConfigMap has a ``receivers`` key holding a YAML list::
         Authorization: {secret: NAME, key: KEY}
 
 A receiver that does not parse is reported (NotificationFailed) and skipped; the others
-are delivered.
+are delivered. A release may bring receivers of its own in the same format
+(``ReleaseSpec.notify``: the release file's ``notify:``, ``--notify URL``), checked
+before it starts (:func:`parse_release`).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +131,24 @@ def parse_receiver(raw: Any, where: str) -> Receiver:
         timeout=_number(raw.get("timeout", 5), f"{where}.timeout", low=0.1, high=60),
         retries=int(_number(raw.get("retries", 3), f"{where}.retries", low=0, high=10)),
     )
+
+
+def parse_release(raw: Sequence[Any], *, where: str = "notify") -> list[Receiver]:
+    """A release's own receivers (``ReleaseSpec.notify``, the same format as a
+    ConfigMap's); ReceiverError naming the first that does not parse. Each is named
+    ``release`` (or ``release-2`` …) unless it has a name, and wants every app."""
+    found: list[Receiver] = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        if isinstance(item, Mapping) and "apps" in item:
+            raise ReceiverError(f"{at}: apps is for a namespace's receivers, not a release's")
+        receiver = parse_receiver(item, at)
+        if not isinstance(item, Mapping) or "name" not in item:
+            receiver = dataclasses.replace(
+                receiver, name="release" if i == 0 else f"release-{i + 1}"
+            )
+        found.append(receiver)
+    return found
 
 
 def parse_configmap(cm: Mapping[str, Any]) -> tuple[list[Receiver], list[str]]:

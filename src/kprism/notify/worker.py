@@ -25,7 +25,14 @@ from kprism.kube.client import SECRET
 from kprism.model.release import ReleaseStatus
 from kprism.notify.events import Notification, notification_for
 from kprism.notify.payloads import body
-from kprism.notify.receivers import LABEL, Receiver, parse_configmap, resolve
+from kprism.notify.receivers import (
+    LABEL,
+    Receiver,
+    ReceiverError,
+    parse_configmap,
+    parse_release,
+    resolve,
+)
 
 log = logging.getLogger("kprism.notify")
 
@@ -141,9 +148,16 @@ class Notifier:
             receivers, errors = self._receivers(kube, n.namespace)
         except Exception as exc:  # reported, never raised into a release
             log.warning("notifications: cannot read receivers in %s: %s", n.namespace, exc)
-            return
+            if not n.receivers:
+                return
+            receivers, errors = [], []  # the release's own are still told
         for line in errors:
             _record(kube, n, "NotificationFailed", f"{line}; fix the ConfigMap")
+        if n.receivers:  # the release's own, checked before it started
+            try:
+                receivers = [*receivers, *parse_release(n.receivers)]
+            except ReceiverError as exc:
+                _record(kube, n, "NotificationFailed", f"release receivers: {exc}")
         secrets: dict[str, Mapping[str, Any] | None] = {}
 
         def read_secret(name: str) -> Mapping[str, Any] | None:

@@ -32,6 +32,7 @@ from kprism.ops.running import (
     stop_at_wait_points,
     utcnow,
 )
+from kprism.ops.specs import check_notify
 from kprism.plan.preflight import (
     candidate_track,
     check_hpa,
@@ -190,6 +191,7 @@ def plan_release(
         check_canary_spec(spec)
     spec = with_shared_templates(kube, app.namespace, spec)  # copied into the release
     check_analysis(spec)
+    check_notify(spec.notify)  # the release's own receivers (the Python API's too)
     if spec.change.empty:
         raise UsageError("nothing to release: give --image, --set-env or --patch-file")
     stable, candidate, cand_name = _pick_tracks(

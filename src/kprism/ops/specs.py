@@ -23,10 +23,11 @@ from kprism.errors import UsageError
 from kprism.model.release import DEFAULT_FAIL_FAST_AFTER, Change, ReleaseSpec, Strategy
 from kprism.model.routing import DEFAULT_ROUTER
 from kprism.model.steps import DEFAULT_MAX_SURGE, CanarySpec, canary_spec_from_data
+from kprism.notify.receivers import ReceiverError, parse_release
 from kprism.plan.checks import checks_template, gate_bluegreen, gate_canary
 from kprism.plan.validate import check_pod_patch, parse_env_arg, parse_image_arg
 
-__all__ = ["SpecArgs", "parse_env_arg", "parse_image_arg", "parse_patch"]
+__all__ = ["SpecArgs", "check_notify", "parse_env_arg", "parse_image_arg", "parse_patch"]
 
 
 def parse_patch(text: str, *, source: str) -> dict[str, Any]:
@@ -77,6 +78,10 @@ class SpecArgs:
     check_interval: str = "10s"
     check_count: int = 3
     prometheus_url: str | None = None  # default: $PROMETHEUS_URL where the engine runs
+    # the release's own notification receivers: URLs (--notify: JSON, every event) and
+    # receivers in the ConfigMap format (the release file's notify:, the Python API)
+    notify: Sequence[str] = ()
+    receivers: Sequence[Mapping[str, Any]] = ()
 
     def canary_spec(self) -> CanarySpec | None:
         """The canary step list these options ask for, or None (no canary)."""
@@ -144,6 +149,15 @@ class SpecArgs:
             raise UsageError(
                 "--strategy canary needs --steps (e.g. 10,25,50,100) or -f release.yaml"
             )
+        from_file: list[Mapping[str, Any]] = []
+        if canary is not None and canary.notify:  # the release file's notify:
+            from_file = list(canary.notify)
+            canary = canary.model_copy(update={"notify": ()})
+        from_flags: list[Mapping[str, Any]] = [{"url": url} for url in self.notify]
+        check_notify(from_file, source=f"{self.canary_source}: notify")
+        check_notify(from_flags, source="--notify")
+        check_notify(self.receivers)
+        notify = [*from_file, *from_flags, *(dict(r) for r in self.receivers)]
         if self.patch:
             check_pod_patch(self.patch, source="the pod-template patch")
         env: dict[str, dict[str, str]] = {}
@@ -162,7 +176,17 @@ class SpecArgs:
             router=self.router,
             router_options=self.router_options,
             analysis=analysis,
+            notify=tuple(notify),
         )
+
+
+def check_notify(receivers: Sequence[Any], *, source: str = "notify") -> None:
+    """:class:`UsageError` naming the first of a release's own receivers that does not
+    parse (``source`` names where they came from); nothing is sent."""
+    try:
+        parse_release(receivers, where=source)
+    except ReceiverError as exc:
+        raise UsageError(f"{exc}") from None
 
 
 def _paused_until_promote(spec: CanarySpec) -> CanarySpec:
