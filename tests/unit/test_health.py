@@ -195,7 +195,7 @@ def test_bluegreen_wait_names_the_stuck_pod_and_the_time_left() -> None:
     assert status.failing_since
     since = parse_iso(status.failing_since)
     assert since is not None
-    deadline = iso(since + timedelta(seconds=30))
+    deadline = iso((since + timedelta(seconds=30)).replace(microsecond=0))
     assert "ImagePullBackOff" in status.message
     assert f"the release fails at {deadline} if it stays so" in status.message
     # a deadline, not a countdown: the status does not change while nothing does

@@ -295,7 +295,7 @@ def check(st: ReleaseStatus, obs: AppObs, now: datetime) -> tuple[str, str, floa
     left = grace - failing
     # the deadline, not a countdown: the message (and so the recorded status) stays the
     # same from one look to the next while nothing changes
-    at = iso(since + timedelta(seconds=grace))
+    at = iso((since + timedelta(seconds=grace)).replace(microsecond=0))
     note = f"; {issues[0].describe()} (the release fails at {at} if it stays so)"
     return iso(since), note, left
 
