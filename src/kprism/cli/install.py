@@ -58,11 +58,13 @@ def install(
     ] = 1,
     output: Annotated[
         str | None,
-        typer.Option("--output", "-o", metavar="yaml|json", show_default=False),
+        typer.Option("--output", "-o", metavar="yaml|json", help="Output format (default: yaml)."),
     ] = None,
 ) -> None:
-    """Print the controller's manifests for `kubectl apply -f -`: Namespace,
-    ServiceAccount, RBAC, Deployment, PodDisruptionBudget."""
+    """Print the in-cluster controller's manifests (for kubectl apply).
+
+    Namespace, ServiceAccount, RBAC (a ClusterRole, or a Role per --namespace), a
+    Deployment per shard and a PodDisruptionBudget; nothing is sent to the cluster."""
     from kprism.errors import UsageError
     from kprism.ops import install as ops
 
