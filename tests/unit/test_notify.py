@@ -443,3 +443,22 @@ def test_a_bad_release_receiver_is_refused_before_anything_runs(
 
     with pytest.raises(UsageError, match=re.escape(error)):
         ops.SpecArgs(images=[("web", "web:2")], **args).to_spec()
+
+
+def test_notify_in_a_gitops_release_spec() -> None:
+    from kprism.errors import UsageError
+    from kprism.ops.sources import release_spec_from_text
+
+    spec = release_spec_from_text(
+        "autoPromote: true\nnotify: [{url: 'https://hooks.example/x', events: [failed]}]\n",
+        source="annotation of Deployment web-source",
+    )
+    assert spec.notify == ({"url": "https://hooks.example/x", "events": ["failed"]},)
+    with pytest.raises(
+        UsageError,
+        match=re.escape("annotation of Deployment web-source: notify[0].format: 'xml'"),
+    ):
+        release_spec_from_text(
+            "notify: [{url: 'https://a/', format: xml}]",
+            source="annotation of Deployment web-source",
+        )

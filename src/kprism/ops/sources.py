@@ -17,6 +17,7 @@ annotation ``kprism.dev/release-spec`` (YAML or JSON) of the source, else of the
     router: gateway
     routerOptions: {httproute: web}
     canary: {steps: [...], maxSurge: 25%}   # a full canary spec, as `release -f` takes
+    notify: [{url: https://hooks.example/x, events: [failed]}]   # the release's receivers
 
 kprism never writes the source Deployment; the tracks it makes are not in Git.
 """
@@ -42,7 +43,7 @@ from kprism.model.release import (
 )
 from kprism.ops.apps import App
 from kprism.ops.releases import start_release
-from kprism.ops.specs import SpecArgs
+from kprism.ops.specs import SpecArgs, check_notify
 
 _KEYS = {
     "strategy",
@@ -58,6 +59,7 @@ _KEYS = {
     "pause",
     "maxSurge",
     "canary",
+    "notify",
 }
 
 
@@ -106,10 +108,22 @@ def release_spec_from_text(text: str, *, source: str) -> ReleaseSpec:
             max_surge=data.get("maxSurge") if canary is None else None,
             canary_yaml=yaml.safe_dump(dict(canary)) if isinstance(canary, Mapping) else None,
             canary_source=source,
+            receivers=_receivers(data, source),
         )
     except ValueError as exc:
         raise UsageError(f"{source}: {exc}") from exc
     return args.to_spec()
+
+
+def _receivers(data: Mapping[str, Any], source: str) -> list[Mapping[str, Any]]:
+    """``notify``: the release's own receivers (docs/notifications.md), checked here."""
+    value = data.get("notify") or []
+    if not isinstance(value, list):
+        raise UsageError(
+            f"{source}: notify must be a list of receivers ({{url: …}}), not {value!r}"
+        )
+    check_notify(value, source=f"{source}: notify")
+    return value
 
 
 def _bool(data: Mapping[str, Any], key: str, source: str) -> bool:
