@@ -295,6 +295,15 @@ def test_the_shipped_rbac_runs_the_controller_and_its_metrics_count_the_release(
         )
         assert value(after, "kprism_controller_errors_total") == 0
         assert ("kprism_workqueue_depth", ()) in after
+        # every kind's watch restarts are reported, zeros included
+        restarts = {
+            (dict(labels)["kind"], dict(labels)["reason"]): v
+            for (n, labels), v in after.items()
+            if n == "kprism_watch_restarts_total"
+        }
+        assert {kind for kind, _ in restarts} >= {"Service", "Deployment", "Pod"}, restarts
+        # no watch failed (a 403 would be an error and a restart): the RBAC allows them all
+        assert not any(v for (_, why), v in restarts.items() if why == "error"), restarts
         forbidden = sum(
             v for (n, labels), v in after.items()
             if n == "kprism_api_errors_total" and dict(labels)["code"] == "403"

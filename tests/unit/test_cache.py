@@ -84,6 +84,10 @@ def test_a_cut_watch_resumes_from_the_last_resource_version_and_410_relists() ->
     assert all(w["allowWatchBookmarks"] == "true" for w in watches)
     assert [o["metadata"]["name"] for o in inf.items()] == ["c"]
     assert inf.relists == 2
+    # why each watch was started again (kprism_watch_restarts_total): two clean ends, a
+    # 410, and the script's closing 500
+    assert (inf.restarts["closed"], inf.restarts["expired"]) == (2, 1)
+    assert inf.restarts["error"] >= 1
     # bookmarks move the resourceVersion but wake nobody
     assert events == [("RELISTED", ""), ("ADDED", "b"), ("DELETED", "a"), ("RELISTED", "")]
 
