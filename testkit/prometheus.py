@@ -226,25 +226,11 @@ class Prometheus:
         return body
 
     def targets(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.url}/api/v1/targets", timeout=5) as r:  # noqa: S310 - our http://127.0.0.1 URL
-            body = json.loads(r.read())
-        active: list[dict[str, Any]] = body["data"]["activeTargets"]
-        return active
+        return targets(self.url)
 
     def wait_scraped(self, namespace: str, pods: int, timeout: float = 60) -> None:
         """Until ``pods`` pods of ``namespace`` are scraped with success."""
-        deadline = time.monotonic() + timeout
-        up: list[dict[str, Any]] = []
-        while time.monotonic() < deadline:
-            up = [
-                t
-                for t in self.targets()
-                if t["labels"].get("namespace") == namespace and t.get("health") == "up"
-            ]
-            if len(up) >= pods:
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"{len(up)}/{pods} pods of {namespace} scraped after {timeout:.0f}s")
+        wait_scraped(self.url, namespace, pods, timeout)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -264,6 +250,31 @@ class Prometheus:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def targets(url: str) -> list[dict[str, Any]]:
+    """The active targets of the Prometheus at ``url`` (a 127.0.0.1 URL)."""
+    with urllib.request.urlopen(f"{url}/api/v1/targets", timeout=5) as r:  # noqa: S310 - http://127.0.0.1
+        body = json.loads(r.read())
+    active: list[dict[str, Any]] = body["data"]["activeTargets"]
+    return active
+
+
+def wait_scraped(url: str, namespace: str, pods: int, timeout: float = 60) -> None:
+    """Until the Prometheus at ``url`` scraped ``pods`` pods of ``namespace`` with success
+    (also the one ``hack/dataplane.sh`` runs: ``$PROMETHEUS_URL``)."""
+    deadline = time.monotonic() + timeout
+    up: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        up = [
+            t
+            for t in targets(url)
+            if t["labels"].get("namespace") == namespace and t.get("health") == "up"
+        ]
+        if len(up) >= pods:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{len(up)}/{pods} pods of {namespace} scraped after {timeout:.0f}s")
 
 
 def main() -> None:

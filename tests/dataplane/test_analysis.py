@@ -28,7 +28,7 @@ from lightkube import Client
 
 from testkit import scenarios as sc
 from testkit.load import summarize
-from testkit.prometheus import Prometheus, available
+from testkit.prometheus import Prometheus, available, wait_scraped
 
 APP = "py-hello-service"
 RATE = 40  # req/s
@@ -454,3 +454,46 @@ def test_a_failing_smoke_test_job_rolls_the_canary_back(dp_namespace: str) -> No
     (cs,) = pod["status"]["containerStatuses"]
     assert cs["state"]["terminated"]["exitCode"] == 1 and cs["restartCount"] == 0
     assert selector(ns) == {"app": "hello", "color": "blue"}
+
+
+def test_the_outside_check_rolls_back_with_the_data_planes_prometheus(
+    dp_kube: Client, dp_namespace: str
+) -> None:
+    """The issue's outside check, as written: `hack/dataplane.sh exec` sets
+    $PROMETHEUS_URL (its own Prometheus, scraping the process node), and the shorthand
+    needs no address."""
+    prom_url = os.environ.get("PROMETHEUS_URL")
+    if not prom_url:
+        pytest.fail("no $PROMETHEUS_URL: `hack/dataplane.sh up` starts Prometheus, `exec` sets it")
+    ns = dp_namespace
+    sc.apply(ns, sc.with_replicas(sc.recommended_seed(), 4))
+    sc.rollout(ns, "py-hello-blue")
+    sc.kprism(ns, "adopt", APP)
+    wait_scraped(prom_url, ns, 4)
+    check = 10  # the shorthand measures every 10 s, after 10 s
+
+    def release() -> dict[str, Any]:
+        r = sc.kprism(
+            ns, "release", APP, "--image", "hello=localhost:5001/py-http:2",
+            "--set-env", "hello:ERROR_RATE=0.3", "--steps", "25,50,100",
+            "--check-prom", QUERY, "--max", "0.05", check=False, timeout=240,
+        )  # fmt: skip
+        return {"rc": r.returncode, "stderr": r.stderr, "done": time.time()}
+
+    hits, _, out = sc.under_load(
+        dp_kube, ns, APP, sc.cluster_url(ns, APP), rate=RATE, keepalive=False,
+        action=release, tail=check + 3,
+    )  # fmt: skip
+    assert out["rc"] == 1, out["stderr"]
+    assert "step 2/5 (25% on green): analysis failed: prom" in out["stderr"]
+    status = release_status(ns)
+    assert status["phase"] == "Failed"
+    prom = next(r for r in run_of(status, "step-2")["results"] if r["name"] == "prom")
+    assert prom["phase"] == "Failed"
+    assert float(json.loads(prom["measurements"][-1]["value"])[0]) > 0.1  # ≈ 0.3
+    assert selector(ns) == {"app": "hello", "color": "blue"}
+    s = summarize(hits)
+    assert s.failed > 0, s.as_dict()  # the candidate's share failed, then it stopped
+    after = [h for h in hits if h.t > out["done"] + check]
+    assert len(after) > RATE, len(after)
+    assert not any(h.failed for h in after), [h for h in after if h.failed][:3]
