@@ -497,3 +497,64 @@ def test_the_outside_check_rolls_back_with_the_data_planes_prometheus(
     after = [h for h in hits if h.t > out["done"] + check]
     assert len(after) > RATE, len(after)
     assert not any(h.failed for h in after), [h for h in after if h.failed][:3]
+
+
+# -- the prometheus provider's faults against the real Prometheus -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "phase", "fragment"),
+    [
+        ("vector(0.01)", "Successful", "`result[0] <= 0.05` for [0.01]"),
+        ("vector(0.3)", "Failed", "`result[0] <= 0.05` is false for [0.3]"),
+        ('http_requests_total{namespace="nowhere"}', "Inconclusive", "returned no series"),
+        ("vector(0) / vector(0)", "Inconclusive", "NaN"),
+        (
+            'sum(rate(http_requests_total{namespace="x"}[10s]',
+            "Error",
+            "Prometheus refused the query (HTTP 400, bad_data): ",
+        ),
+    ],
+)
+def test_what_the_real_prometheus_answers_becomes_a_measurement(
+    prometheus: Prometheus, query: str, phase: str, fragment: str
+) -> None:
+    m = prom_measure(prometheus.url, query)
+    assert (m.phase.value, fragment in m.message) == (phase, True), m.message
+
+
+def test_an_unreachable_prometheus_is_an_error_measurement() -> None:
+    m = prom_measure("http://127.0.0.1:1", "vector(0)")
+    assert m.phase.value == "Error"
+    assert "cannot reach Prometheus at http://127.0.0.1:1" in m.message
+
+
+def prom_measure(address: str, query: str) -> Any:
+    from datetime import UTC
+
+    from kprism.analysis import provider_for
+    from kprism.analysis.base import MeasureContext
+    from kprism.model.analysis import Metric
+
+    metric = Metric.model_validate(
+        {
+            "name": "errors",
+            "successCondition": "result[0] <= 0.05",
+            "provider": {"prometheus": {"address": address, "query": query, "timeout": "5s"}},
+        }
+    )
+    ctx = MeasureContext(
+        kube=None,  # type: ignore[arg-type]  # the prometheus provider asks only Prometheus
+        namespace="shop",
+        app="web",
+        release="r1",
+        track="green",
+        stable="blue",
+        service="web",
+        track_label="color",
+        app_selector={"app": "web"},
+        run="step-2",
+        metric=metric,
+        now=datetime.now(UTC),
+    )
+    return provider_for("prometheus").measure(ctx)

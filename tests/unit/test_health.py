@@ -364,3 +364,18 @@ def test_a_gitops_release_spec_takes_fail_fast_after() -> None:
     assert release_spec_from_text("", source="here").fail_fast_after == health_default()
     with pytest.raises(UsageError, match="here: failFastAfter 'soon': use a duration"):
         release_spec_from_text("failFastAfter: soon", source="here")
+
+
+def test_the_dashboards_release_form_takes_fail_fast_after() -> None:
+    from kprism.errors import UsageError
+    from kprism.web.forms import ReleaseForm, release_args
+
+    def spec(text: str) -> float:
+        form = ReleaseForm.model_validate({"image": "hello:2", "failFastAfter": text})
+        return release_args(form).to_spec().fail_fast_after
+
+    assert spec("") == health_default()
+    assert spec("2m") == 120
+    assert spec("never") == 0
+    with pytest.raises(UsageError, match="failFastAfter 'soon'"):
+        spec("soon")

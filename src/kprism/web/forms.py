@@ -26,7 +26,13 @@ from kprism.errors import (
     ReleaseFailed,
     UsageError,
 )
-from kprism.model.release import MAX_SECONDS, Action, Strategy
+from kprism.model.release import (
+    DEFAULT_FAIL_FAST_AFTER,
+    MAX_SECONDS,
+    Action,
+    Strategy,
+    fail_fast_seconds,
+)
 
 #: Words that mean "pause until someone promotes" in the release form's pause field.
 MANUAL_PAUSE = frozenset({"manual", "promote", "until promote", "indefinite", "∞"})
@@ -60,6 +66,9 @@ class ReleaseForm(Form):
     auto_promote: bool = False
     preview: bool = False
     scale_down_delay: float = seconds(30.0)
+    #: a new pod stuck this long (ImagePullBackOff ...) fails the release: "30s", "2m",
+    #: "0"/"never" (off); "" for the default
+    fail_fast_after: str = ""
     track: str = ""
     force: bool = False
 
@@ -115,6 +124,11 @@ def release_args(form: ReleaseForm) -> ops.SpecArgs:
         preview=form.preview,
         auto_promote=form.auto_promote,
         scale_down_delay=form.scale_down_delay,
+        fail_fast_after=(
+            fail_fast_seconds(form.fail_fast_after.strip(), name="failFastAfter")
+            if form.fail_fast_after.strip()
+            else DEFAULT_FAIL_FAST_AFTER
+        ),
         track=form.track.strip() or None,
         steps=steps or None,
         pause=None if manual or not pause else pause,

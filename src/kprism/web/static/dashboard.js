@@ -480,6 +480,7 @@ tid("release-form").addEventListener("submit", (ev) => {
     preview: !canary && tid("release-preview").checked,
     force: tid("release-force").checked,
     scaleDownDelay: delay(),
+    failFastAfter: tid("release-fail-fast-after").value,
   });
 });
 tid("scale-form").addEventListener("submit", (ev) => {
