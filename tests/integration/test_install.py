@@ -112,6 +112,26 @@ def test_the_charts_defaults_leave_the_namespace_to_helm() -> None:
     assert by_key(rendered) == {k: o for k, o in by_key(manifests()).items() if k[0] != "Namespace"}
 
 
+def test_the_chart_lints_and_refuses_what_kprism_install_refuses() -> None:
+    out = subprocess.run(
+        [helm(), "lint", "--strict", str(CHART)], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    for value, why in [
+        ("replicas=0", "/replicas"),
+        ("shards=0", "/shards"),
+        ("namespaces={Shop}", "/namespaces/0"),
+        ("replica=3", "additional properties 'replica'"),
+    ]:
+        out = subprocess.run(
+            [helm(), "template", "kprism", str(CHART), "--set", value],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode != 0 and why in out.stderr, (value, out.stderr)
+
+
 # -- the manifests applied: RBAC exactly as shipped ------------------------------------------
 
 
