@@ -159,8 +159,10 @@ def test_scale_refuses_to_empty_the_serving_track() -> None:
         ops.scale(kube, APP, track="red", replicas=1)
     ops.scale(kube, APP, track="green", replicas=2)
     assert kube.applied == [ScaleDeployment(name="hello-green", replicas=2)]
-    assert kube.events == [("Scaled", "hello-green scaled to 2")]
+    assert kube.events == [("Scaled", "hello-green scaled from 0 to 2")]
     assert kube.holders == {}
+    entry = ops.history(kube, APP)[0]  # recorded: who scaled what from what to what
+    assert (entry["kind"], entry["stable"], entry["candidate"]) == ("scale", "green 0", "green 2")
 
 
 class _RaceLock(FakeLock):

@@ -554,8 +554,31 @@ def abort(
     """Abort the release in progress: traffic stays on (or returns to) stable. Handed to the
     engine driving the release, exits 0; carried out here (no engine held the Lease),
     exits 1 like the release it ended."""
+    from kprism import ops
+    from kprism.cli import render
+    from kprism.model.operation import operation_to_json
     from kprism.model.release import Action
 
+    kube, ref = cli.open_app(app_name, track_label=track_label)
+    done = ops.abort_operation(  # a split in flight is aborted like a release
+        kube,
+        ref,
+        reason=reason,
+        timeout=timeout or 300.0,
+        on_progress=render.lines(quiet=cli.machine),
+    )
+    if done is not None:
+        op, here = done
+        if cli.machine:
+            render.emit(operation_to_json(op), cli.output.value)
+        else:
+            typer.echo(
+                op.message
+                if not op.in_flight
+                else f"abort of {op.kind.value} {op.id} written; it has not ended yet "
+                f"(`kprism status {app_name}` shows it)"
+            )
+        raise typer.Exit(1 if here else 0)  # carried out here: ended like the split it aborted
     st, here = send(
         cli, app_name, Action.ABORT, reason=reason, timeout=timeout, track_label=track_label
     )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 from kprism.engine.clock import Clock, SystemClock
 from kprism.errors import TimeoutError_
-from kprism.kube.api import KubeApi
+from kprism.kube.api import KubeApi, Lock
 from kprism.model.actions import KubeAction
 from kprism.plan.converge import ConvergeStep
 
@@ -25,11 +25,17 @@ def converge(
     timeout: float,
     on_progress: Callable[[str], None] | None = None,
     clock: Clock | None = None,
+    lease: Lock | None = None,
 ) -> str:
-    """Run ``decide`` (which observes and plans) until it says done; return its message."""
+    """Run ``decide`` (which observes and plans) until it says done; return its message.
+
+    Takes the app's Lease for the run, or uses ``lease`` (held by the caller, who gives
+    it back). ``decide`` may raise to stop (an abort it observed)."""
     clock = clock or SystemClock()
-    lease = kube.lease(namespace=namespace, app=service)
-    lease.acquire()
+    own = lease is None
+    if lease is None:
+        lease = kube.lease(namespace=namespace, app=service)
+        lease.acquire()
     deadline = clock.monotonic() + timeout
     last = ""
 
@@ -68,4 +74,5 @@ def converge(
                     )
                 feed.wait(1.0 if step.actions else 5.0)
     finally:
-        lease.release()
+        if own:
+            lease.release()

@@ -13,6 +13,13 @@ from typing import Any
 
 from kprism.errors import UsageError
 from kprism.model.observed import ServiceObs
+from kprism.model.operation import (
+    ANNOTATION_OPERATION,
+    Operation,
+    operation_from_json,
+    operation_history_entry,
+    operation_to_json,
+)
 from kprism.model.release import (
     ANNOTATION_HISTORY,
     ANNOTATION_INTENT,
@@ -92,3 +99,27 @@ def intent_patch(svc: ServiceObs, intent: Intent) -> dict[str, Any]:
             "annotations": {ANNOTATION_INTENT: _dumps(intent_to_json(intent))},
         }
     }
+
+
+def read_operation(svc: ServiceObs) -> Operation | None:
+    """The split/scale/clone recorded on the app (the last one; in flight or ended)."""
+    raw = svc.annotations.get(ANNOTATION_OPERATION)
+    if not raw:
+        return None
+    try:
+        return operation_from_json(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(
+            f"annotation {ANNOTATION_OPERATION} on Service {svc.name} is not a kprism operation "
+            f"({exc}): remove it with `kubectl annotate service {svc.name} {ANNOTATION_OPERATION}-`"
+        ) from exc
+
+
+def operation_patch(svc: ServiceObs, op: Operation) -> dict[str, Any]:
+    """A merge patch recording ``op`` (and, once it ended, its history entry)."""
+    annotations: dict[str, Any] = {ANNOTATION_OPERATION: _dumps(operation_to_json(op))}
+    if op.phase.terminal:
+        history = [h for h in read_history(svc) if h.get("id") != op.id]
+        history.append(operation_history_entry(op))
+        annotations[ANNOTATION_HISTORY] = _dumps(history[-HISTORY_LIMIT:])
+    return {"metadata": {"resourceVersion": svc.resource_version, "annotations": annotations}}

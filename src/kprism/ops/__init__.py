@@ -64,7 +64,17 @@ from kprism.ops.releases import (
 )
 from kprism.ops.running import Tick, TickHandler, check_outcome, drive, stop_at_wait_points
 from kprism.ops.specs import SpecArgs, parse_env_arg, parse_image_arg, parse_patch
-from kprism.ops.tracks import MAX_REPLICAS, adopt, clone, parse_weights, pin, scale, split
+from kprism.ops.tracks import (
+    MAX_REPLICAS,
+    abort_operation,
+    adopt,
+    await_operation,
+    clone,
+    parse_weights,
+    pin,
+    scale,
+    split,
+)
 from kprism.plan.preflight import fmt_labels
 
 __all__ = [
@@ -82,10 +92,12 @@ __all__ = [
     "Tick",
     "TickHandler",
     "TrackView",
+    "abort_operation",
     "adopt",
     "app_ref",
     "app_status",
     "await_intent",
+    "await_operation",
     "canary_steps",
     "check_canary_spec",
     "check_moved_on",

@@ -18,8 +18,9 @@ from kprism.errors import ForbiddenError, NotFoundError, UsageError
 from kprism.kube.api import KubeApi
 from kprism.kube.client import Kube, Target
 from kprism.kube.lease import LeaseInfo
-from kprism.kube.state import read_history, read_intent, read_release
+from kprism.kube.state import read_history, read_intent, read_operation, read_release
 from kprism.model.observed import AppObs, DeploymentObs, ServiceObs
+from kprism.model.operation import Operation, operation_to_json
 from kprism.model.release import (
     ANNOTATION_RELEASE,
     ANNOTATION_TRACK_LABEL,
@@ -143,6 +144,18 @@ def app_not_found(kube: KubeApi, app: App) -> NotFoundError:
     )
 
 
+def check_no_operation(app: App, obs: AppObs, *, doing: str) -> None:
+    """UsageError if a split of the app is in flight (or was left unfinished by a process
+    that died): ``doing`` would fight it."""
+    op = read_operation(obs.service)
+    if op is not None and op.in_flight:
+        raise UsageError(
+            f"{op.kind.value} {op.id} of {app.name} ({op.to_text()}, by {op.by}) is not finished: "
+            f"`kprism abort {app.name}` restores the traffic as it was before it "
+            f"({op.from_text()}), or run the {op.kind.value} again to finish it; then {doing}"
+        )
+
+
 def observe(kube: KubeApi, app: App) -> AppObs:
     """Observe an app, turning a missing Service or namespace into a clear error."""
     try:
@@ -200,6 +213,8 @@ class AppStatus:
     #: what someone else changed of what the release in progress set, as it is now
     #: (also before an engine has seen it)
     drift: tuple[Drift, ...] = ()
+    #: the last split/scale/clone (a split in flight can be aborted like a release)
+    operation: Operation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,6 +229,7 @@ class AppStatus:
             "drift": [d.__dict__ for d in self.drift],
             "release": status_to_json(self.release) if self.release else None,
             "intent": self.intent.__dict__ if self.intent else None,
+            "operation": operation_to_json(self.operation) if self.operation else None,
             "lease": (
                 {
                     "holder": self.lease.holder,
@@ -314,6 +330,7 @@ def app_status(kube: KubeApi, app: App) -> AppStatus:
         services=service_views(obs),
         pod_events=pod_events(kube, obs),
         drift=drift.check(st, obs, routes=False) if st is not None and in_flight else (),
+        operation=read_operation(obs.service),
     )
 
 

@@ -20,7 +20,7 @@ from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import ReleaseSpec, ReleaseStatus, Strategy, status_to_json
 from kprism.model.routing import router_kind
 from kprism.ops.analysis import check_analysis, with_shared_templates
-from kprism.ops.apps import App, observe
+from kprism.ops.apps import App, check_no_operation, observe
 from kprism.ops.doctor import check_release
 from kprism.ops.running import (
     TickHandler,
@@ -54,6 +54,7 @@ def new_release_id(now: datetime) -> str:
 
 def check_no_release(kube: KubeApi, app: App, obs: AppObs) -> None:
     """UsageError if a release of the app is in progress (naming who drives it)."""
+    check_no_operation(app, obs, doing="release")
     st = read_release(obs.service)
     if st is not None and not st.phase.terminal:
         holder = app_lease(kube, app).info()

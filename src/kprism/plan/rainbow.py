@@ -8,6 +8,11 @@ and before any track shrinks, so ready capacity never drops. With an exact-weigh
 router, each live track gets enough pods to serve its share and the router carries the
 exact weights; the Service stays pinned to the track it serves. Other Services over the
 app's pods select what the app's Service selects (:mod:`kprism.plan.siblings`).
+
+A split is recorded with its :class:`~kprism.model.operation.RestorePoint` (taken by
+:func:`restore_point` before it changes anything); when it is aborted or fails,
+:func:`decide_restore` puts that state back the same careful way: grow first, wait for
+the pods that served before, select as before, then shrink.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Mapping
 from kprism.errors import UsageError
 from kprism.model.actions import ScaleDeployment, SetWeights
 from kprism.model.observed import AppObs
+from kprism.model.operation import RestorePoint
 from kprism.model.routing import exact_weights
 from kprism.plan import siblings as sib
 from kprism.plan.converge import ConvergeStep
@@ -125,3 +131,66 @@ def decide_split(obs: AppObs, weights: Mapping[str, int], *, router: str, total:
     split = ", ".join(f"{t} {w}%" for t, w in weights.items())
     pods = ", ".join(f"{t} {n}" for t, n in targets.items())
     return SplitStep(done=True, message=f"traffic split {split} (pods: {pods})")
+
+
+def restore_point(obs: AppObs, *, routes: Mapping[str, int] | None = None) -> RestorePoint:
+    """The app's traffic now: what a split that is aborted or fails goes back to."""
+    tracks = [d for d in obs.deployments if d.track]
+    return RestorePoint(
+        replicas={d.track: d.replicas for d in tracks if d.track},
+        ready={d.track: len(obs.ready_pods(d.track)) for d in tracks if d.track},
+        selected=obs.serving_track(),
+        routes=dict(routes) if routes is not None else None,
+    )
+
+
+def _live_routes(weights: Mapping[str, int] | None) -> dict[str, int]:
+    return {t: w for t, w in (weights or {}).items() if w}
+
+
+def decide_restore(obs: AppObs, before: RestorePoint, *, router: str) -> SplitStep:
+    """The next move back to ``before``; capacity never drops on the way (grow, wait for
+    as many ready pods as each track had, select as before, shrink, verify)."""
+    follow = sib.follow(obs)
+    if follow:
+        return SplitStep(actions=follow)
+    deps = {t: obs.track(t) for t in before.replicas}
+    grow = [
+        ScaleDeployment(name=d.name, replicas=before.replicas[t])
+        for t, d in deps.items()
+        if d is not None and d.replicas < before.replicas[t]
+    ]
+    if grow:
+        return SplitStep(actions=tuple(grow))
+    want_ready = {t: min(before.ready.get(t, 0), n) for t, n in before.replicas.items()}
+    unready = [
+        f"{t} {len(obs.ready_pods(t))}/{n}"
+        for t, n in want_ready.items()
+        if deps.get(t) is not None and len(obs.ready_pods(t)) < n
+    ]
+    if unready:
+        return SplitStep(waiting=f"restoring: waiting for pods: {', '.join(unready)}")
+    if exact_weights(router):
+        if before.routes is not None and _live_routes(obs.route_weights) != _live_routes(
+            before.routes
+        ):
+            return SplitStep(actions=(SetWeights(router=router, weights=dict(before.routes)),))
+    else:
+        pins = sib.select(obs, before.selected)
+        if pins:
+            return SplitStep(actions=pins)
+    shrink = [
+        ScaleDeployment(name=d.name, replicas=before.replicas[t])
+        for t, d in deps.items()
+        if d is not None and d.replicas > before.replicas[t]
+    ]
+    if shrink:
+        return SplitStep(actions=tuple(shrink))
+    if not exact_weights(router):
+        selected = [before.selected] if before.selected is not None else list(deps)
+        planned = frozenset().union(*(obs.ready_pods(t) for t in selected))
+        stray = sorted(obs.endpoints - planned)
+        if stray or not sib.endpoints_agree(obs):
+            extra = f", {len(stray)} other endpoint(s) still listed" if stray else ""
+            return SplitStep(waiting=f"restoring: verifying endpoints{extra}{sib.lag_note(obs)}")
+    return SplitStep(done=True, message=f"traffic restored to {before.describe()}")

@@ -67,6 +67,8 @@ def rollback_target(
     current = obs.track(serving)
     previous = None
     for entry in reversed(history):
+        if entry.get("kind", Kind.RELEASE.value) not in (Kind.RELEASE.value, Kind.ROLLBACK.value):
+            continue  # a split, scale or clone: no track change to go back on
         if entry.get("phase") == Phase.SUCCEEDED.value and entry.get("candidate") == serving:
             previous = entry.get("stable")
             break

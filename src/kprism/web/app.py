@@ -199,6 +199,15 @@ class Dashboard:
 
         def work(job: Job) -> str:
             with self.connection() as kube:
+                if action == Action.ABORT:  # a split in flight is aborted like a release
+                    done = ops.abort_operation(
+                        kube, ref, reason=form.reason, on_progress=job.on_progress
+                    )
+                    if done is not None:
+                        op, _ = done
+                        if not op.in_flight:
+                            return op.message
+                        return f"abort sent to {op.kind.value} {op.id}: the process driving it restores the traffic"
                 st = ops.send_intent(kube, ref, action, reason=form.reason, on_tick=job.on_tick)
             if job.ticked.is_set():  # nobody drove the release: this job did
                 return f"{action.value}: release {st.id} {st.phase.value.lower()} at {st.step}: {st.message}"
