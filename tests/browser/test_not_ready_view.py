@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Served
 from tests.browser.pages import tid
-from tests.browser.test_dashboard import SLOW, open_app
+from tests.browser.test_dashboard import SLOW, open_app, release
 from tests.integration.helpers import kprism_bg, make_app, release_status, selector
 
 pytestmark = pytest.mark.integration
@@ -63,3 +63,25 @@ def test_the_page_says_why_new_pods_are_not_ready(
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_a_dashboard_release_to_a_bad_image_fails_fast_with_the_reason(
+    page: Page, served: Served, kube: Client, namespace: str
+) -> None:
+    """The release form's *fail fast after*: a bad value is one line and starts nothing; a
+    release the dashboard drives to an image that cannot be pulled fails after it."""
+    make_app(kube, namespace, replicas=2)
+    open_app(page, served, namespace)
+    tid(page, "release-fail-fast-after").fill("soon")
+    release(page, BAD_IMAGE, auto_promote=True)
+    expect(tid(page, "error-text")).to_contain_text("failFastAfter 'soon'")
+    assert release_status(kube, namespace) == {}
+    tid(page, "release-fail-fast-after").fill("3s")
+    release(page, BAD_IMAGE, auto_promote=True)
+    expect(tid(page, "not-ready-reason").first).to_have_text("ImagePullBackOff", timeout=SLOW)
+    expect(tid(page, "release-phase")).to_have_text("Failed", timeout=SLOW)
+    expect(tid(page, "release-last-error")).to_contain_text("ImagePullBackOff")
+    expect(tid(page, "release-last-error")).to_contain_text("fail-fast after 3s")
+    st = release_status(kube, namespace)
+    assert st["phase"] == "Failed" and st["spec"]["fail_fast_after"] == 3
+    assert selector(kube, namespace)["color"] == "blue"
