@@ -180,3 +180,71 @@ def test_cli_check_prom_without_a_bound_is_one_line(monkeypatch: pytest.MonkeyPa
         "kprism: error: --check-prom needs a bound: --max 0.01 (the query's first value must "
         "stay at most this) and/or --min"
     ]
+
+
+# -- a blue-green release file (-f with prePromotion/postPromotion, no steps) -----------------
+
+BLUEGREEN_FILE = """\
+analysisTemplates:
+- name: smoke
+  args: [{name: path}]
+  metrics:
+  - name: smoke
+    provider: {http: {url: "http://127.0.0.1:9/{{service}}{{args.path}}"}}
+prePromotion:
+  templates: [{templateName: smoke}]
+  args: [{name: path, value: /healthz}]
+postPromotion:
+  templates: [{templateName: smoke}]
+  args: [{name: path, value: /}]
+notify: [{url: "http://127.0.0.1:9/hook", events: [failed]}]
+"""
+
+
+def test_a_blue_green_release_file_gives_pre_and_post_promotion_analysis() -> None:
+    s = spec(canary_yaml=BLUEGREEN_FILE, canary_source="bg.yaml", preview=True)
+    assert s.strategy is Strategy.BLUEGREEN and s.canary is None
+    assert s.analysis is not None
+    assert [t.name for t in s.analysis.templates] == ["smoke"]
+    assert s.analysis.pre_promotion is not None and s.analysis.post_promotion is not None
+    assert [a.value for a in s.analysis.pre_promotion.args] == ["/healthz"]
+    assert s.notify == ({"url": "http://127.0.0.1:9/hook", "events": ["failed"]},)
+    from kprism.model.release import spec_from_json, spec_to_json
+
+    assert spec_from_json(spec_to_json(s)).analysis == s.analysis  # kept in the status
+
+
+@pytest.mark.parametrize(
+    ("kw", "error"),
+    [
+        (
+            {"canary_yaml": "prePromotion: {templates: []}\nsteps_: 1\n"},
+            "bg.yaml:1: prePromotion.templates: must not be empty; bg.yaml:2: steps_: unknown field",
+        ),
+        (
+            {"canary_yaml": BLUEGREEN_FILE, "check_http": ["http://127.0.0.1:9/"]},
+            "--check-* and bg.yaml's prePromotion/postPromotion: put the checks in the file",
+        ),
+        (
+            {"canary_yaml": BLUEGREEN_FILE, "strategy": Strategy.CANARY},
+            "bg.yaml is a blue-green release file (prePromotion/postPromotion): drop --strategy",
+        ),
+    ],
+)
+def test_a_bad_blue_green_release_file_is_refused_naming_it(kw: dict[str, Any], error: str) -> None:
+    with pytest.raises((UsageError, InvalidSpecError)) as info:
+        spec(canary_source="bg.yaml", **kw)
+    assert error in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_a_blue_green_release_files_condition_is_refused_with_its_line() -> None:
+    text = BLUEGREEN_FILE.replace(
+        "    provider:", "    successCondition: 'result <'\n    provider:"
+    )
+    with pytest.raises(InvalidSpecError) as info:
+        spec(canary_yaml=text, canary_source="bg.yaml")
+    assert str(info.value) == (
+        "bg.yaml:6: analysisTemplates[0].metrics[0].successCondition: 'result <' does not "
+        "parse: at column 9: expected a value, found the end"
+    )

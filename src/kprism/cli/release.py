@@ -236,7 +236,8 @@ def release(
             "--file",
             "-f",
             metavar="FILE",
-            help="Canary spec YAML (steps, maxSurge, autoPromote, analysis, notify).",
+            help="Release file YAML: canary steps (maxSurge, autoPromote, analysis), or "
+            "blue-green prePromotion/postPromotion; analysisTemplates, notify.",
             show_default=False,
         ),
     ] = None,

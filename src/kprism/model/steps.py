@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any, ClassVar, Literal, NoReturn
+from typing import Annotated, Any, ClassVar, Literal, NoReturn, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -461,6 +461,33 @@ def load_canary_spec(
     Every problem is reported as ``source:line: path: message`` in one
     :class:`~kprism.errors.InvalidSpecError` (all problems, ``; ``-separated).
     """
+    return _load(CanarySpec, text, source=source, at=at)
+
+
+class BlueGreenFile(_Frozen):
+    """A blue-green release file (``kprism release -f`` without ``steps``): analysis
+    before the switch (against the preview Service) and after it (during the scale-down
+    delay), the templates they name, and the release's own notification receivers."""
+
+    analysis_templates: tuple[AnalysisTemplate, ...] = Field(default=(), alias="analysisTemplates")
+    pre_promotion: AnalysisRef | None = Field(default=None, alias="prePromotion")
+    post_promotion: AnalysisRef | None = Field(default=None, alias="postPromotion")
+    notify: tuple[dict[str, Any], ...] = ()
+
+
+#: keys only a blue-green release file has (a file with one of them and no ``steps``)
+BLUEGREEN_KEYS = ("prePromotion", "postPromotion")
+
+
+def load_bluegreen_file(text: str, *, source: str = "<input>") -> BlueGreenFile:
+    """Parse YAML ``text`` into a :class:`BlueGreenFile` (errors as ``source:line: …``)."""
+    return _load(BlueGreenFile, text, source=source, at=())
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _load(model: type[_M], text: str, *, source: str, at: Sequence[str | int]) -> _M:
     yaml = YAML(typ="rt")
     try:
         root = yaml.load(text)
@@ -485,7 +512,7 @@ def load_canary_spec(
     if not isinstance(node, dict):
         _raise(source, [(_line_of(root, prefix) or 1, format_path(prefix), "must be a mapping")])
     try:
-        return CanarySpec.model_validate(_plain(node))
+        return model.model_validate(_plain(node))
     except ValidationError as exc:
         items = [
             (_line_of(root, prefix + loc), format_path(prefix + loc), msg)

@@ -20,9 +20,17 @@ from typing import Any
 import yaml
 
 from kprism.errors import UsageError
+from kprism.model.analysis import BlueGreenAnalysis
 from kprism.model.release import DEFAULT_FAIL_FAST_AFTER, Change, ReleaseSpec, Strategy
 from kprism.model.routing import DEFAULT_ROUTER
-from kprism.model.steps import DEFAULT_MAX_SURGE, CanarySpec, canary_spec_from_data
+from kprism.model.steps import (
+    BLUEGREEN_KEYS,
+    DEFAULT_MAX_SURGE,
+    BlueGreenFile,
+    CanarySpec,
+    canary_spec_from_data,
+    load_bluegreen_file,
+)
 from kprism.notify.receivers import ReceiverError, parse_release
 from kprism.plan.checks import checks_template, gate_bluegreen, gate_canary
 from kprism.plan.validate import check_pod_patch, parse_env_arg, parse_image_arg
@@ -115,6 +123,8 @@ class SpecArgs:
                 steps=self.steps, pause=self.pause, max_surge=surge, auto_promote=self.auto_promote
             )
             return _paused_until_promote(shorthand) if self.pause_until_promote else shorthand
+        if self.canary_yaml is not None and _is_bluegreen_file(self.canary_yaml):
+            return None  # a blue-green release file: bluegreen_file()
         if self.canary_yaml is not None:
             spec = _canary_from_yaml(self.canary_yaml, source=self.canary_source)
         elif isinstance(self.canary, CanarySpec):
@@ -127,9 +137,22 @@ class SpecArgs:
             spec = spec.model_copy(update={"auto_promote": True})
         return spec
 
+    def bluegreen_file(self) -> BlueGreenFile | None:
+        """The blue-green release file ``-f`` gave (``prePromotion``/``postPromotion``,
+        no ``steps``), or None."""
+        if self.canary_yaml is None or not _is_bluegreen_file(self.canary_yaml):
+            return None
+        return load_bluegreen_file(self.canary_yaml, source=self.canary_source)
+
     def to_spec(self) -> ReleaseSpec:
         """The release spec; :class:`UsageError` (nothing changed) for bad input."""
         canary = self.canary_spec()
+        bg_file = self.bluegreen_file()
+        if bg_file is not None and self.strategy == Strategy.CANARY:
+            raise UsageError(
+                f"{self.canary_source} is a blue-green release file (prePromotion/"
+                "postPromotion): drop --strategy canary, or give canary steps"
+            )
         checks = checks_template(
             prom=self.check_prom,
             http=self.check_http,
@@ -142,14 +165,25 @@ class SpecArgs:
         analysis = None
         if checks is not None and canary is not None:
             canary = gate_canary(canary, checks)
+        elif checks is not None and bg_file is not None:
+            raise UsageError(
+                f"--check-* and {self.canary_source}'s prePromotion/postPromotion: put the "
+                "checks in the file (or drop -f)"
+            )
         elif checks is not None:
             analysis = gate_bluegreen(checks)
+        elif bg_file is not None:
+            analysis = BlueGreenAnalysis.model_construct(
+                templates=bg_file.analysis_templates,
+                pre_promotion=bg_file.pre_promotion,
+                post_promotion=bg_file.post_promotion,
+            )  # validated as the file's fields already
         strategy = Strategy.CANARY if canary is not None else self.strategy
         if strategy == Strategy.CANARY and canary is None:
             raise UsageError(
                 "--strategy canary needs --steps (e.g. 10,25,50,100) or -f release.yaml"
             )
-        from_file: list[Mapping[str, Any]] = []
+        from_file: list[Mapping[str, Any]] = list(bg_file.notify) if bg_file else []
         if canary is not None and canary.notify:  # the release file's notify:
             from_file = list(canary.notify)
             canary = canary.model_copy(update={"notify": ()})
@@ -199,6 +233,20 @@ def _paused_until_promote(spec: CanarySpec) -> CanarySpec:
         if i < len(data["steps"]) - 1:
             steps.append({"pause": {}})
     return canary_spec_from_data({**data, "steps": steps}, source="canary steps")
+
+
+def _is_bluegreen_file(text: str) -> bool:
+    """A release file with prePromotion/postPromotion and no canary steps."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False  # the canary loader reports it, with its line
+    return (
+        isinstance(data, dict)
+        and "steps" not in data
+        and "canary" not in data
+        and any(k in data for k in BLUEGREEN_KEYS)
+    )
 
 
 def _canary_from_yaml(text: str, *, source: str) -> CanarySpec:
