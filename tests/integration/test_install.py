@@ -337,7 +337,8 @@ def test_the_shipped_rbac_runs_the_controller_and_its_metrics_count_the_release(
             proc.kill()
     lines = [ln for ln in log.read_text().splitlines() if ln.strip()]
     records = [json.loads(ln) for ln in lines]  # every line is one JSON object
-    assert any(
-        r.get("app") == "hello" and r.get("release") == st["id"] and r.get("step") for r in records
-    ), lines[-20:]
+    ours = [r for r in records if r.get("app") == "hello" and r.get("release") == st["id"]]
+    # the traffic switch, with its step, and the end of the release
+    assert any(r.get("step") == "switch-traffic" and "selector" in r["msg"] for r in ours), ours
+    assert any(r.get("phase") == "Succeeded" and r.get("step") for r in ours), ours
     assert not [r for r in records if r.get("level") == "error"], lines[-20:]

@@ -477,7 +477,13 @@ class Controller:
                 "release %s %s",
                 decision.status.id,
                 decision.status.phase.value.lower(),
-                extra={"namespace": app.namespace, "app": app.name, "release": st.id},
+                extra={
+                    "namespace": app.namespace,
+                    "app": app.name,
+                    "release": st.id,
+                    "step": decision.status.step,
+                    "phase": decision.status.phase.value,
+                },
             )
             self._let_go(key)
             return 0.0  # look again: a request or a newer source may wait
