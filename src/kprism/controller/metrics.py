@@ -118,6 +118,8 @@ class _State(Collector):
         return []  # names vary with the counters: collected, never pre-declared
 
     def collect(self) -> Iterator[Metric]:
+        # the counters are plain dicts other threads add keys to: each is copied (one C
+        # call, atomic under the GIL) before it is iterated
         c = self.c
         yield from self._releases()
         q = c.queue.stats()
@@ -134,7 +136,7 @@ class _State(Collector):
         requests = CounterMetricFamily(
             "kprism_api_requests", "Requests to the API server.", labels=["verb", "resource"]
         )
-        for what, n in sorted(c.kube.requests.items()):
+        for what, n in sorted(dict(c.kube.requests).items()):
             verb, _, resource = what.partition(" ")
             requests.add_metric([verb, resource], n)
         yield requests
@@ -143,7 +145,7 @@ class _State(Collector):
             "Requests to the API server answered with an error (>= 400) or not at all.",
             labels=["verb", "resource", "code"],
         )
-        for what, n in sorted(c.kube.errors.items()):
+        for what, n in sorted(dict(c.kube.errors).items()):
             verb, resource, code = what.split(" ", 2)
             errors.add_metric([verb, resource, code], n)
         yield errors
@@ -159,8 +161,11 @@ class _State(Collector):
         )
         totals: dict[tuple[str, str], int] = {}
         for inf in c.kube.cache.informers():
+            counted = dict(inf.restarts)
             for why in ("closed", "expired", "error"):
-                totals[inf.kind.name, why] = totals.get((inf.kind.name, why), 0) + inf.restarts[why]
+                totals[inf.kind.name, why] = totals.get((inf.kind.name, why), 0) + counted.get(
+                    why, 0
+                )
             synced.add_metric([inf.kind.name, inf.namespace or ""], 1 if inf.synced else 0)
         for (kind, reason), n in sorted(totals.items()):
             restarts.add_metric([kind, reason], n)
@@ -172,7 +177,7 @@ class _State(Collector):
         yield GaugeMetricFamily(
             "kprism_apps_driven", "Apps whose Lease this replica holds.", value=len(c.driven())
         )
-        for what, n in sorted(c.counts.items()):
+        for what, n in sorted(dict(c.counts).items()):
             name = "".join(ch if ch.isalnum() else "_" for ch in what)
             yield CounterMetricFamily(
                 f"kprism_controller_{name}", f"The controller's {what} counter.", value=n
