@@ -34,7 +34,7 @@ cluster_tier() {
 # machine had died), then `down` must stop every process its PID files name, the pods'
 # processes included, and delete the namespace.
 dataplane_down_after_crash() {
-  local state=.cache/dataplane pids=() f pid ino
+  local state="${KPRISM_CACHE:-.cache}/dataplane" pids=() f pid ino
   ino=$(stat -L -c %i "/run/netns/${KPRISM_NETNS:-kprism-dp}")
   for f in "$state"/*.pid "$state"/node/pods/*/*.pid; do
     [ -f "$f" ] || continue

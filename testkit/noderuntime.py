@@ -252,9 +252,11 @@ class PodWorker:
         argv = self.argv_for(c, env)
         exe = shutil.which(argv[0], path=env["PATH"]) if "/" not in argv[0] else argv[0]
         if not exe or not os.access(exe, os.X_OK):
-            self.crashed(
-                c, 128, "StartError", f'exec: "{argv[0]}": executable file not found in $PATH'
-            )
+            why = f'exec: "{argv[0]}": executable file not found in $PATH'
+            if self.restart_policy == "Never":  # it cannot start: the pod fails (code 128)
+                self.ended(c, 128, "StartError")
+            else:
+                self.crashed(c, 128, "StartError", why)
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         out = open(self.dir / f"{c.name}.log", "ab")  # noqa: SIM115
@@ -533,7 +535,7 @@ class PodWorker:
             "terminated": {
                 "exitCode": code,
                 "reason": reason,
-                "startedAt": started,
+                **({"startedAt": started} if started else {}),  # never started: no time
                 "finishedAt": now(),
             }
         }

@@ -127,6 +127,58 @@ def test_crash_loop_status_and_unknown_image(dp_namespace: str) -> None:
     _wait(pull_error, what="ErrImagePull")
 
 
+def _job(name: str, command: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {"name": "run", "image": "localhost:5001/py-http:2", "command": command}
+                    ],
+                }
+            },
+        },
+    }
+
+
+def _job_condition(ns: str, name: str) -> str | None:
+    job = json.loads(sc.kubectl(ns, "get", "job", name, "-o", "json"))
+    for cond in job.get("status", {}).get("conditions") or []:
+        if cond["type"] in ("Complete", "Failed") and cond["status"] == "True":
+            return str(cond["type"])
+    return None
+
+
+def test_a_jobs_pods_run_to_completion_and_are_not_restarted(dp_namespace: str) -> None:
+    """restartPolicy Never: exit 0 completes the Job, exit 3 or a command that cannot
+    start fails it; the container is never started again."""
+    ns = dp_namespace
+    sc.apply(
+        ns,
+        [
+            _job("ok", ["sh", "-c", "echo fine"]),
+            _job("exits-3", ["sh", "-c", "exit 3"]),
+            _job("no-such-command", ["no-such-command"]),
+        ],
+    )
+    want = {"ok": "Complete", "exits-3": "Failed", "no-such-command": "Failed"}
+    for name, cond in want.items():
+        assert _wait(lambda n=name: _job_condition(ns, n), what=f"Job {name} to end") == cond
+    for name, code, phase in (("ok", 0, "Succeeded"), ("exits-3", 3, "Failed"),
+                              ("no-such-command", 128, "Failed")):  # fmt: skip
+        (pod,) = _pods(ns, f"job-name={name}")
+        assert pod["spec"]["nodeName"] == "kprism-proc-0"
+        assert pod["status"]["phase"] == phase, pod["status"]
+        (cs,) = pod["status"]["containerStatuses"]
+        assert cs["state"]["terminated"]["exitCode"] == code
+        assert cs["restartCount"] == 0
+
+
 def test_sigterm_ignored_until_the_grace_deadline(dp_namespace: str) -> None:
     """``sh -c`` as PID 1 ignores SIGTERM (no handler), as in a container: the process
     lives until SIGKILL at the grace deadline, and that kill is recorded."""

@@ -1,7 +1,8 @@
 """Analysis providers through the real adapter and API server: the job provider's Job
 (created from the template, found again by its name, suspended and deleted when its run
 ends), the pods guard over real pods, and shared templates listed from ConfigMaps. The
-local cluster's pods never run to completion, so a Job's outcome is unit-tested."""
+local cluster's pods never run to completion, so a Job's outcome is unit-tested here and
+run for real on the data plane's process node (tests/dataplane/test_analysis.py)."""
 
 from __future__ import annotations
 
