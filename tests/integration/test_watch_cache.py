@@ -19,7 +19,7 @@ from kprism.kube.cache import APP_KINDS
 from kprism.kube.client import Kube, Target
 from kprism.model.actions import ScaleDeployment
 from kprism.model.release import Change, Phase, ReleaseSpec
-from tests.integration.helpers import make_app
+from tests.integration.helpers import make_app, wait_for
 
 V2 = "registry.example/hello:2"
 
@@ -48,7 +48,14 @@ def test_apps_in_one_namespace_share_one_watch_per_kind(
         f.start()
     try:
         assert k.cache.stats()["informers"] == len(APP_KINDS)
-        for kind in ("pods", "services", "deployments", "endpointslices"):
+        kinds = ("pods", "services", "deployments", "endpointslices")
+        # an informer is synced after its LIST; its WATCH request follows a moment later
+        wait_for(
+            lambda: [k.requests[f"WATCH {kind}"] for kind in kinds],
+            lambda counts: min(counts) >= 1,
+            what="every informer's watch open",
+        )
+        for kind in kinds:
             assert k.requests[f"WATCH {kind}"] == 1, k.requests
         # an event of one app wakes that app's feed only
         for f in feeds:
@@ -125,3 +132,34 @@ def test_the_dashboard_lists_apps_from_one_watch(
         assert board.kube.requests["WATCH services"] == 1
     finally:
         board.close()
+
+
+def test_pre_flights_of_many_apps_in_one_namespace_share_one_list_and_watch_per_kind(
+    kube: Client, namespace: str, k: Kube
+) -> None:
+    """200 releases in one namespace used to make 5 whole-namespace LISTs each before
+    they started (the pre-flight): now the Deployments, Pods, Services and HPAs come from
+    one shared informer per kind, whoever asks first."""
+    names = ("a", "b", "c", "d")
+    for name in names:
+        make_app(kube, namespace, name=name, replicas=1)
+    before = Counter(k.requests)
+    for name in names:
+        ops.doctor.check_release(k, ops.App(name=name, namespace=namespace))
+    kinds = ("deployments", "pods", "services", "horizontalpodautoscalers")
+    # an informer answers after its LIST; its WATCH request follows a moment later
+    wait_for(
+        lambda: [k.requests[f"WATCH {kind}"] - before[f"WATCH {kind}"] for kind in kinds],
+        lambda counts: min(counts) >= 1,
+        what="every informer's watch open",
+    )
+    spent = Counter(k.requests)
+    spent.subtract(before)
+    for kind in kinds:
+        # the informer's LIST (and, for Services, one GET of each app's own Service)
+        lists = 1 + (len(names) if kind == "services" else 0)
+        assert spent[f"GET {kind}"] == lists and spent[f"WATCH {kind}"] == 1, spent
+    assert spent["GET poddisruptionbudgets"] == len(names), spent  # listed directly
+    # the app's objects as the doctor sees them, from the informers
+    audit = ops.doctor.audit_app(k, ops.App(name="c", namespace=namespace))
+    assert [o["metadata"]["name"] for o in audit.objects if o["kind"] == "Deployment"] == ["c-blue"]

@@ -104,6 +104,7 @@ class Informer:
         self._stopping = threading.Event()
         self._listeners: list[Listener] = []
         self.relists = 0
+        self.denied = False  # the last LIST was refused (401/403)
         # why the watch ended and was started again: closed (the server's timeout, a clean
         # end), expired (410 Gone: relisted), error (a dropped connection, an HTTP error)
         self.restarts: Counter[str] = Counter()
@@ -215,6 +216,9 @@ class Informer:
             self._requests[f"list {self.kind.name}"] += 1
             resp = self._http.get(self.kind.path(self.namespace), params=params)
             if resp.status_code >= 400:
+                # 401/403: this user may not list the kind here; readers that can fall
+                # back to a direct request (which names the problem) need not wait
+                self.denied = resp.status_code in (401, 403)
                 raise _Retry(f"list {self.kind.name}: HTTP {resp.status_code}")
             body = resp.json()
             for obj in body.get("items") or []:
@@ -229,6 +233,7 @@ class Informer:
             self._store = items
             self._rv = rv
             self._live = True
+            self.denied = False
             self.relists += 1
             self._cond.notify_all()
             listeners = list(self._listeners)

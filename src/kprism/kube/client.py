@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -45,6 +46,7 @@ from kprism.kube.cache import (
     ClusterCache,
     Informer,
 )
+from kprism.kube.cache import Kind as CacheKind
 from kprism.kube.errors import translating
 from kprism.model.actions import (
     CreateDeployment,
@@ -326,6 +328,17 @@ class Kube:
         """Raw objects of one ``kind`` (Service, Deployment, Pod, PodDisruptionBudget,
         HorizontalPodAutoscaler, EndpointSlice, ConfigMap) in ``namespace``, or in every
         namespace for None."""
+        cached = _INFORMED.get(kind)
+        if cached is not None and namespace:
+            items = self._list_informed(cached, namespace)
+            if items is not None:
+                # as a direct LIST answers: each object with its kind, in name order
+                api_version = cached.group_path.removeprefix("/apis/").removeprefix("/api/")
+                return [
+                    {"apiVersion": api_version, "kind": kind, **o}
+                    for o in sorted(items, key=lambda o: o.get("metadata", {}).get("name", ""))
+                    if not labels or _selects(labels, o.get("metadata", {}).get("labels") or {})
+                ]
         where = f"namespace {namespace}" if namespace else "all namespaces"
         with translating(f"list {kind}s in {where}", kind=kind, namespace=namespace or ""):
             return [
@@ -334,6 +347,29 @@ class Kube:
                     _LISTABLE[kind], namespace=namespace or "*", labels=_labels(labels)
                 )
             ]
+
+    def _list_informed(self, kind: CacheKind, namespace: str) -> list[dict[str, Any]] | None:
+        """``kind`` in ``namespace`` from the shared informer (started, or joined if another
+        app's engine or pre-flight already runs it: 200 pre-flights in one namespace are one
+        LIST and one WATCH, not 200 LISTs). None when it cannot sync in time (the caller
+        lists directly). The informer lingers a little after its last user (idle stop)."""
+        done = self.cache.subscribe((kind,), namespace, _ignore_event, sync_timeout=0.0)
+        try:
+            started = self.cache.informer_for(kind, namespace)
+            deadline = time.monotonic() + INFORMED_SYNC_SECONDS
+            while (
+                started is not None
+                and not started.synced
+                and not started.denied
+                and time.monotonic() < deadline
+            ):
+                started.wait_synced(0.05)
+            inf = self.cache.watching(kind, namespace)
+            if inf is None or not self.cache.caught_up({kind.name: inf}, namespace, 2.0):
+                return None
+            return inf.items(namespace)
+        finally:
+            done()
 
     def observe(
         self, *, namespace: str, service: str, track_label: str, fresh: bool = False
@@ -678,6 +714,16 @@ def _escape(key: str) -> str:
 def _port(p: Mapping[str, Any]) -> dict[str, Any]:
     keep = ("name", "port", "targetPort", "protocol", "appProtocol")
     return {k: p[k] for k in keep if k in p and p[k] is not None}
+
+
+#: kinds ``list_objects`` serves from the shared informers (the pre-flight's and the
+#: doctor's reads of a namespace); PodDisruptionBudgets and others are listed directly
+INFORMED_SYNC_SECONDS = 10.0  # then list directly
+_INFORMED: dict[str, CacheKind] = {k.name: k for k in (SERVICES, DEPLOYMENTS, PODS, HPAS)}
+
+
+def _ignore_event(kind: str, event: str, obj: dict[str, Any]) -> None:
+    """A subscriber that only reads the store."""
 
 
 def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:

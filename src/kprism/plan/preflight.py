@@ -8,6 +8,7 @@ it, and the human-readable list of steps a release will take. No I/O:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kprism.errors import UsageError
@@ -57,7 +58,8 @@ def _nested(keys: list[dict[str, str]]) -> bool:
     return all(set(keys[i].items()) <= set(keys[i + 1].items()) for i in range(len(keys) - 1))
 
 
-def fmt_labels(sel: Any) -> str:
+def fmt_labels(sel: Mapping[str, Any]) -> str:
+    """``app=web,color=blue`` (sorted), or ``<empty>``."""
     return ",".join(f"{k}={v}" for k, v in sorted(dict(sel).items())) or "<empty>"
 
 
