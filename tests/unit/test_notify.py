@@ -462,3 +462,38 @@ def test_notify_in_a_gitops_release_spec() -> None:
             "notify: [{url: 'https://a/', format: xml}]",
             source="annotation of Deployment web-source",
         )
+
+
+def test_plan_lists_the_releases_own_receivers() -> None:
+    from kprism import ops
+    from kprism.errors import UsageError
+    from kprism.model.release import ReleaseSpec
+    from tests.unit.bgsim import blue_app
+    from tests.unit.fakekube import NS, SERVICE, fake
+
+    app = ops.App(name=SERVICE, namespace=NS)
+    spec = ops.SpecArgs(
+        images=[("hello", "hello:2")],
+        notify=["https://hooks.example/all"],
+        receivers=[
+            {
+                "name": "chat",
+                "urlFrom": {"secret": "hooks", "key": "slack"},
+                "format": "slack",
+                "events": ["failed", "started"],
+            }
+        ],
+    ).to_spec()
+    plan = ops.plan_release(fake(blue_app()), app, spec)
+    assert plan.steps[-1] == (
+        "all along: notify the release's own receivers release → https://hooks.example/all "
+        "(json: every event); chat → Secret hooks key slack (slack: started, failed)"
+    )
+    assert not any("notify" in s for s in ops.plan_release(fake(blue_app()), app, ReleaseSpec(
+        change=spec.change)).steps)  # fmt: skip
+    kube = fake(blue_app())
+    with pytest.raises(UsageError, match=r"^notify\[0\]\.url: 'gopher://x' is not an http"):
+        ops.plan_release(
+            kube, app, ReleaseSpec(change=spec.change, notify=({"url": "gopher://x"},))
+        )
+    assert kube.patches == [] and kube.applied == []  # the Python API is refused up front too

@@ -32,7 +32,7 @@ from kprism.ops.running import (
     stop_at_wait_points,
     utcnow,
 )
-from kprism.ops.specs import check_notify
+from kprism.ops.specs import check_notify, describe_notify
 from kprism.plan.preflight import (
     candidate_track,
     check_hpa,
@@ -208,12 +208,13 @@ def plan_release(
         now=now,
         hpa=next((h for h in obs.hpas if h.target == stable.name), None) if canary else None,
     )
+    told = describe_notify(spec.notify)
     if not canary:
-        steps = describe_steps(status, obs)
+        steps = (*describe_steps(status, obs), *([told] if told else []))
         return ReleasePlan(status=status, steps=steps, warnings=warnings, basis=basis)
     _check_canary_tracks(app, obs, spec, status)
     check_router(kube, app, obs, spec)
-    steps = describe_canary(status, obs)
+    steps = (*describe_canary(status, obs), *([told] if told else []))
     warnings = (*warnings, *weight_warnings(status))
     return ReleasePlan(status=status, steps=steps, warnings=warnings, basis=basis)
 

@@ -31,6 +31,7 @@ from kprism.model.steps import (
     canary_spec_from_data,
     load_bluegreen_file,
 )
+from kprism.notify.events import EVENTS
 from kprism.notify.receivers import ReceiverError, parse_release
 from kprism.plan.checks import checks_template, gate_bluegreen, gate_canary
 from kprism.plan.validate import check_pod_patch, parse_env_arg, parse_image_arg
@@ -221,6 +222,26 @@ def check_notify(receivers: Sequence[Any], *, source: str = "notify") -> None:
         parse_release(receivers, where=source)
     except ReceiverError as exc:
         raise UsageError(f"{exc}") from None
+
+
+def describe_notify(receivers: Sequence[Mapping[str, Any]]) -> str | None:
+    """``kprism plan``'s line for the release's own receivers (None without any)."""
+    if not receivers:
+        return None
+    try:
+        parsed = parse_release(receivers)
+    except ReceiverError as exc:
+        return f"notify: {exc}"
+    parts = []
+    for r in parsed:
+        where = r.url if isinstance(r.url, str) else f"Secret {r.url.secret} key {r.url.key}"
+        events = (
+            "every event"
+            if len(r.events) == len(EVENTS)
+            else ", ".join(e for e in EVENTS if e in r.events)
+        )
+        parts.append(f"{r.name} → {where} ({r.format}: {events})")
+    return "all along: notify the release's own receivers " + "; ".join(parts)
 
 
 def _paused_until_promote(spec: CanarySpec) -> CanarySpec:
