@@ -157,7 +157,7 @@ def concurrent(client: Client, kubeconfig: str, n: int, shared: bool) -> dict[st
     stop.set()
     spent = Counter(kube.requests)
     spent.subtract(before)
-    kube.close()
+    ops.disconnect(kube, notify_wait=120)  # the notifier reads receivers through it
     teardown(client, apps)
     return {
         "apps": n,

@@ -80,6 +80,15 @@ if [ -z "${KPRISM_GATEWAY_CRDS:-}" ]; then
 fi
 
 tiers=${KPRISM_TIERS:-cluster dataplane}
+for tier in $tiers; do
+  case $tier in
+    cluster | dataplane) ;;
+    *)
+      echo "kprism: KPRISM_TIERS: unknown tier '$tier' (use cluster and/or dataplane, space-separated)" >&2
+      exit 2
+      ;;
+  esac
+done
 rc=0
 if [[ " $tiers " == *" cluster "* ]]; then
   if [ -z "${KPRISM_NO_NETNS:-}" ] && unshare --net true 2>/dev/null; then

@@ -71,6 +71,12 @@ def test_auto_promoted_release_switches_verifies_and_scales_down(
         ).stdout
     )
     assert hist[0]["phase"] == "Succeeded" and hist[0]["candidate_images"] == {"hello": V2}
+    # the audit trail names the user the API server authenticated, and the shell
+    from lightkube.resources.authentication_v1 import SelfSubjectReview
+
+    review = kube.create(SelfSubjectReview())
+    user = review.status.userInfo.username  # type: ignore[union-attr]
+    assert user and hist[0]["by"].startswith(f"{user} (cli on "), (user, hist[0])
 
 
 def test_manual_promotion_from_another_process(

@@ -256,6 +256,8 @@ def test_the_cli_hands_a_release_over_to_the_controller_and_follows_it(
     st = release_status(kube, namespace)
     assert st["phase"] == "Succeeded" and st["id"] in out.stdout
     assert c.counts["started"] == 1, c.counts
+    # the controller drove it; who asked is the CLI's user (the audit trail)
+    assert " (cli on " in st["started_by"], st["started_by"]
     # --no-wait returns once the controller took it; the controller finishes it
     out = kprism(
         "release", "hello", "-n", namespace, "--image", V3, "--auto-promote",

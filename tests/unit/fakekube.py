@@ -115,6 +115,7 @@ class FakeKube:
         self.applied: list[KubeAction] = []
         self.patches: list[Mapping[str, Any]] = []
         self.holders: dict[str, str] = {}
+        self.user = "alice@example.com"  # who the API server says this client is
         self.waits: list[float] = []
         self.fresh_observes = 0  # observe(fresh=True) calls: re-reads after a conflict
         #: called before each request by name ("observe", "patch_service", ...): raise to fail it
@@ -249,6 +250,9 @@ class FakeKube:
         return None
 
     # lock and change feed
+    def whoami(self) -> str:
+        return self.user
+
     def lease(self, *, namespace: str, app: str) -> Lock:
         self._locks += 1
         return FakeLock(self.holders, app, identity=f"test:{self._locks}")

@@ -75,6 +75,24 @@ def test_release_runs_to_the_end_on_the_fake_cluster() -> None:
     assert read_history(kube.get_service(SERVICE, NS))[-1]["phase"] == "Succeeded"
 
 
+def test_the_audit_trail_names_the_api_servers_user_and_the_shell_not_the_os_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    monkeypatch.setattr("kprism.ops.running._source", ["web"])
+    kube = fake(blue_app())
+    kube.user = "system:serviceaccount:ci:deployer"
+    final = ops.release(kube, APP, AUTO, timeout=10)
+    who = f"system:serviceaccount:ci:deployer (web on {os.uname().nodename})"
+    assert final.started_by == who
+    assert read_history(kube.get_service(SERVICE, NS))[-1]["by"] == who
+    kube.user = "bob@example.com"
+    rolled = ops.rollback(kube, APP, scale_down_delay=0, timeout=10)
+    assert rolled.started_by.startswith("bob@example.com (web on ")
+    assert ops.history(kube, APP)[0]["by"] == rolled.started_by
+
+
 def test_promote_while_an_engine_holds_the_lease_only_writes_the_intent() -> None:
     kube = fake(blue_app())
     st, lease = ops.start_release(kube, APP, V2)

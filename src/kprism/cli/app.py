@@ -79,6 +79,7 @@ class Cli:
     def connect(self) -> ops.Kube:
         from kprism import ops
 
+        ops.set_source("cli")  # the audit trail names the shell
         return ops.connect(
             kubeconfig=self.kubeconfig, context=self.context, namespace=self.namespace
         )

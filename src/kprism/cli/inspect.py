@@ -297,7 +297,7 @@ def history(cli: Cli, app_name: AppArg, track_label: AppTrackLabel = None) -> No
         render.emit(entries, cli.output.value)
         return
     render.table(
-        ["ID", "KIND", "PHASE", "FROM", "TO", "IMAGES", "STARTED", "FINISHED", "ANALYSIS"],
+        ["ID", "KIND", "PHASE", "FROM", "TO", "IMAGES", "STARTED", "FINISHED", "ANALYSIS", "BY"],
         [
             [
                 e["id"],
@@ -309,6 +309,7 @@ def history(cli: Cli, app_name: AppArg, track_label: AppTrackLabel = None) -> No
                 e.get("started_at", ""),
                 e.get("finished_at", ""),
                 history_summary(e),
+                e.get("by", ""),
             ]
             for e in entries
         ],

@@ -16,6 +16,7 @@ from typing import Any
 from kprism.controller.manager import Config, Controller
 from kprism.controller.metrics import CONTENT_TYPE
 from kprism.ops.apps import DEFAULT_TRACK_LABEL, connect
+from kprism.ops.running import set_source
 from kprism.plan.controller import Scope, Selector
 
 POD_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -158,6 +159,7 @@ def run(
     )
     if log_format is not None:  # once the options are known to be good
         setup_logging(log_format)
+    set_source("controller")  # the audit trail names the shell
     kube = connect(kubeconfig=kubeconfig, context=context)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():

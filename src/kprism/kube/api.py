@@ -92,6 +92,9 @@ class KubeApi(Protocol):
     def watch_services(self, namespace: str | None) -> Callable[[], None]:
         """Serve :meth:`list_services` from a watch until the returned function is called."""
 
+    def whoami(self) -> str:
+        """The user this client acts as, as the API server authenticates it (audit)."""
+
     # lock and change feed
     def lease(self, *, namespace: str, app: str) -> Lock: ...
     def feed(self, *, namespace: str, service: str, app_selector: Mapping[str, str]) -> Feed: ...

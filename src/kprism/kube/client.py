@@ -35,7 +35,7 @@ from lightkube.resources.networking_v1 import Ingress
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
-from kprism.errors import ClusterError, NotFoundError, UsageError
+from kprism.errors import ClusterError, KprismError, NotFoundError, UsageError
 from kprism.kube.cache import (
     APP_KINDS,
     DEPLOYMENTS,
@@ -211,6 +211,9 @@ class Kube:
         self.target = target
         self.requests: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()  # failed requests by verb, resource and code
+        self._whoami: str | None = None
+        context = getattr(config, "context", None)
+        self._kubeconfig_user: str = str(getattr(context, "user", "") or "")
         timeout = httpx2.Timeout(20.0)
         try:
             params = ConnectionParams(timeout=timeout).httpx_params(config)
@@ -514,6 +517,24 @@ class Kube:
         Refuses (ForbiddenError) where the user may not list them there."""
         self.list_services(namespace)  # fails fast on RBAC, before a watch retries forever
         return self.cache.subscribe((SERVICES,), namespace, lambda *_: None, sync_timeout=20.0)
+
+    def whoami(self) -> str:
+        """The user the API server authenticates this client as (a SelfSubjectReview,
+        which every authenticated user may create; asked once): what the audit trail
+        records, not the OS user. The kubeconfig's user name if the review fails."""
+        if self._whoami is None:
+            from lightkube.resources.authentication_v1 import SelfSubjectReview
+
+            try:
+                with translating("create a SelfSubjectReview (who am I)"):
+                    review = self.client.create(SelfSubjectReview(), field_manager=None)
+                info = review.status.userInfo if review.status is not None else None
+                self._whoami = (info.username if info is not None else None) or ""
+            except KprismError:
+                self._whoami = ""
+            if not self._whoami:
+                self._whoami = self._kubeconfig_user or "unknown"
+        return self._whoami
 
     def lease(self, *, namespace: str, app: str) -> AppLease:
         """The app's Lease (not taken yet)."""

@@ -259,6 +259,8 @@ class ReleaseStatus:
     applied: Mapping[str, str] = field(default_factory=dict)
     pending: Mapping[str, str] = field(default_factory=dict)
     drift: tuple[Drift, ...] = ()
+    #: who started it, as the API server knows them, with the shell and host (audit)
+    started_by: str = ""
     #: since when the candidate has shown a pod stuck for good (ImagePullBackOff ...), as
     #: first observed: the release fails ``spec.fail_fast_after`` seconds later
     #: (:mod:`kprism.plan.health`); "" while it shows none
@@ -389,6 +391,8 @@ def history_entry(status: ReleaseStatus) -> dict[str, Any]:
             for run in status.analysis
         ],
     }
+    if status.started_by:
+        entry["by"] = status.started_by
     if status.spec.source:
         entry["source"] = status.spec.source  # a GitOps source is released once (controller)
     return entry

@@ -62,7 +62,16 @@ from kprism.ops.releases import (
     release,
     start_release,
 )
-from kprism.ops.running import Tick, TickHandler, check_outcome, drive, stop_at_wait_points
+from kprism.ops.running import (
+    Tick,
+    TickHandler,
+    actor,
+    check_outcome,
+    disconnect,
+    drive,
+    set_source,
+    stop_at_wait_points,
+)
 from kprism.ops.specs import SpecArgs, parse_env_arg, parse_image_arg, parse_patch
 from kprism.ops.tracks import (
     MAX_REPLICAS,
@@ -93,6 +102,7 @@ __all__ = [
     "TickHandler",
     "TrackView",
     "abort_operation",
+    "actor",
     "adopt",
     "app_ref",
     "app_status",
@@ -106,6 +116,7 @@ __all__ = [
     "clone",
     "connect",
     "controller_of",
+    "disconnect",
     "doctor",
     "drive",
     "fmt_labels",
@@ -125,6 +136,7 @@ __all__ = [
     "rollback",
     "scale",
     "send_intent",
+    "set_source",
     "split",
     "start_release",
     "stop_at_wait_points",

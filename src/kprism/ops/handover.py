@@ -41,7 +41,7 @@ from kprism.model.release import ANNOTATION_RELEASE_REQUEST, ReleaseSpec, Releas
 from kprism.model.request import ReleaseRequest, request_from_json, request_to_json
 from kprism.ops.apps import App, observe
 from kprism.ops.releases import plan_release, start_release
-from kprism.ops.running import Tick, TickHandler, app_lease, check_outcome, identity, utcnow
+from kprism.ops.running import Tick, TickHandler, actor, app_lease, check_outcome, utcnow
 from kprism.plan.controller import ANNOTATION_SCOPE, Scope, controller_lease_name, shard_of
 from kprism.plan.machine import iso
 
@@ -148,7 +148,7 @@ def hand_over(
         spec=spec,
         stable_track=stable_track,
         force=force,
-        by=identity(),
+        by=actor(kube),
         at=iso(utcnow()),
     )
     kube.patch_service(app.name, app.namespace, _request_patch(req))
@@ -280,6 +280,7 @@ def take_request(
             force=req.force,
             lease=lease,
             release_id=req.id,
+            started_by=req.by,
         )
     except LockedError:
         raise

@@ -8,6 +8,8 @@ says (:mod:`kprism.plan.strategies`) — so an intent is never left unattended.
 
 from __future__ import annotations
 
+import dataclasses
+
 from kprism.engine.clock import Clock, SystemClock
 from kprism.errors import ConflictError, LockedError, UsageError
 from kprism.kube.api import KubeApi, Lock
@@ -17,11 +19,11 @@ from kprism.ops.apps import App, observe
 from kprism.ops.releases import new_release_id
 from kprism.ops.running import (
     TickHandler,
+    actor,
     app_lease,
     check_outcome,
     check_still,
     drive,
-    identity,
     record_release,
     stop_at_wait_points,
     utcnow,
@@ -60,7 +62,7 @@ def send_intent(
         intent = Intent(
             action=action,
             release=st.id,
-            by=identity(),
+            by=actor(kube),
             at=iso(utcnow()),
             reason=reason,
             accept_drift=accept_drift,
@@ -163,7 +165,7 @@ def resume(
         write_intent(
             kube,
             app,
-            Intent(action=Action.RESUME, release=st.id, by=identity(), at=iso(utcnow())),
+            Intent(action=Action.RESUME, release=st.id, by=actor(kube), at=iso(utcnow())),
         )
         sent = True
     clock = clock or SystemClock()
@@ -207,6 +209,7 @@ def rollback(
         scale_down_delay=scale_down_delay,
         now=now,
     )
+    status = dataclasses.replace(status, started_by=actor(kube))
     lease = record_release(
         kube,
         app,

@@ -7,6 +7,7 @@ changed: :func:`plan_release` only reads.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from kprism.ops.apps import App, check_no_operation, observe
 from kprism.ops.doctor import check_release
 from kprism.ops.running import (
     TickHandler,
+    actor,
     app_lease,
     check_outcome,
     check_still,
@@ -229,8 +231,10 @@ def start_release(
     lease: Lock | None = None,
     on_warning: Callable[[str], None] | None = None,
     release_id: str | None = None,
+    started_by: str = "",
 ) -> tuple[ReleaseStatus, Lock]:
     """Validate, take the Lease and record a new release. Nothing else changes yet.
+    ``started_by``: who asked (a request handed to the controller); default this client.
 
     ``on_warning`` gets each pre-flight warning (a doctor finding) once the release is
     recorded, before the engine changes anything: a start that is refused prints only why.
@@ -238,7 +242,7 @@ def start_release(
     plan = plan_release(
         kube, app, spec, stable_track=stable_track, force=force, release_id=release_id
     )
-    st = plan.status
+    st = dataclasses.replace(plan.status, started_by=started_by or actor(kube))
 
     def checks(obs: AppObs) -> None:  # on fresh state, under the Lease, before recording
         check_no_release(kube, app, obs)

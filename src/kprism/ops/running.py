@@ -9,7 +9,6 @@ back at once, so a refused start never leaves the app locked.
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,10 +17,11 @@ from kprism.engine.clock import Clock, SystemClock
 from kprism.engine.loop import Engine, Tick
 from kprism.errors import LockedError, ReleaseFailed
 from kprism.kube.api import KubeApi, Lock
+from kprism.kube.client import Kube
 from kprism.kube.state import read_release, status_patch
 from kprism.model.observed import AppObs
 from kprism.model.release import Phase, ReleaseStatus
-from kprism.notify import publish
+from kprism.notify import notifier, publish
 from kprism.ops.apps import App, observe, track_label_patch
 from kprism.plan.start import Basis, basis_of, stale_reason
 
@@ -30,11 +30,13 @@ TickHandler = Callable[[Tick], None]
 __all__ = [
     "Tick",
     "TickHandler",
+    "actor",
     "app_lease",
     "check_outcome",
+    "disconnect",
     "drive",
-    "identity",
     "record_release",
+    "set_source",
     "stop_at_wait_points",
     "utcnow",
 ]
@@ -44,13 +46,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def identity() -> str:
-    """Who sends an intent: ``user@host``."""
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return f"{user}@{os.uname().nodename}"
+_source = ["api"]  # which shell drives this process: set once at start-up
+
+
+def set_source(name: str) -> None:
+    """Name the shell this process runs (``cli``, ``web``, ``controller``; default ``api``)
+    for the audit trail."""
+    _source[0] = name
+
+
+def actor(kube: KubeApi) -> str:
+    """Who does something, for the audit trail (history, intents, operations): the user
+    the API server authenticates (not the OS user), the shell, the host —
+    ``alice@example.com (cli on laptop)``."""
+    return f"{kube.whoami()} ({_source[0]} on {os.uname().nodename})"
+
+
+def disconnect(kube: Kube, *, notify_wait: float = 10.0) -> None:
+    """Close a connection once the notifications queued so far were delivered: the
+    background worker reads the namespace's receivers through the connection the event
+    came from (a dashboard job's, closed when the job ends)."""
+    notifier().flush(notify_wait)
+    kube.close()
 
 
 def app_lease(kube: KubeApi, app: App) -> Lock:

@@ -27,7 +27,7 @@ from kprism.model.release import Change, Phase
 from kprism.model.routing import DEFAULT_ROUTER, router_kind
 from kprism.ops.apps import App, check_no_operation, observe, track_label_patch
 from kprism.ops.releases import new_release_id
-from kprism.ops.running import app_lease, identity, utcnow
+from kprism.ops.running import actor, app_lease, utcnow
 from kprism.plan import siblings
 from kprism.plan.adopt import decide_adopt
 from kprism.plan.converge import ConvergeStep
@@ -115,7 +115,7 @@ def _record_done(
         id=f"{kind.value}-{new_release_id(utcnow())}",
         kind=kind,
         phase=Phase.SUCCEEDED,
-        by=identity(),
+        by=actor(kube),
         started_at=now,
         finished_at=now,
         message=message,
@@ -380,7 +380,7 @@ def split(
             id=f"split-{new_release_id(utcnow())}",
             kind=OpKind.SPLIT,
             phase=Phase.PROGRESSING,
-            by=identity(),
+            by=actor(kube),
             started_at=iso(utcnow()),
             weights=dict(weights),
             router=router,
@@ -469,7 +469,7 @@ def abort_operation(
     op = read_operation(observe(kube, app).service)
     if op is None or not op.in_flight:
         return None
-    asked = dataclasses.replace(op, abort_requested=identity(), reason=reason)
+    asked = dataclasses.replace(op, abort_requested=actor(kube), reason=reason)
     lease = app_lease(kube, app)
     holder = lease.try_acquire()
     if holder is not None:
@@ -495,7 +495,7 @@ def abort_operation(
         now = read_operation(observe(kube, app).service)  # under the Lease
         if now is None or now.id != op.id or not now.in_flight:
             return (now or asked), False
-        asked = dataclasses.replace(now, abort_requested=identity(), reason=reason)
+        asked = dataclasses.replace(now, abort_requested=actor(kube), reason=reason)
         restored = _restore(
             kube, app, asked, lease=lease, timeout=timeout, on_progress=on_progress, clock=clock
         )

@@ -76,6 +76,7 @@ class Dashboard:
         start_wait: float = START_WAIT,
     ) -> None:
         self._target = {"kubeconfig": kubeconfig, "context": context, "namespace": namespace}
+        ops.set_source("web")  # the audit trail names the shell
         self.context = context
         self.kube = self.connect()  # fails fast on a missing kubeconfig or context
         self.namespace = self.kube.namespace
@@ -93,7 +94,7 @@ class Dashboard:
         try:
             yield kube
         finally:
-            kube.close()
+            ops.disconnect(kube)  # after its notifications went out
 
     def close(self) -> None:
         if self._unwatch is not None:
