@@ -163,3 +163,23 @@ def test_pre_flights_of_many_apps_in_one_namespace_share_one_list_and_watch_per_
     # the app's objects as the doctor sees them, from the informers
     audit = ops.doctor.audit_app(k, ops.App(name="c", namespace=namespace))
     assert [o["metadata"]["name"] for o in audit.objects if o["kind"] == "Deployment"] == ["c-blue"]
+
+
+def test_observations_before_a_feed_join_the_informers_instead_of_listing(
+    kube: Client, namespace: str, k: Kube
+) -> None:
+    """Planning a release, recording its first status, a one-shot `status`: observations
+    made before the app's feed subscribed. 200 of them at once in one namespace used to
+    be 5 whole-namespace LISTs each (decoded into typed objects: the memory and CPU of
+    200 releases in one namespace); now they join the shared informers."""
+    names = ("a", "b", "c")
+    for name in names:
+        make_app(kube, namespace, name=name, replicas=1)
+    before = Counter(k.requests)
+    seen = [k.observe(namespace=namespace, service=n, track_label="color") for n in names]
+    spent = Counter(k.requests)
+    spent.subtract(before)
+    for kind in ("services", "deployments", "pods", "endpointslices"):
+        assert spent[f"GET {kind}"] == 1, spent  # the informer's LIST, once for all three
+    for name, obs in zip(names, seen, strict=True):
+        assert obs == k.observe(namespace=namespace, service=name, track_label="color", fresh=True)

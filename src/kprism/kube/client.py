@@ -8,12 +8,13 @@ Waiting, retrying and deciding live elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -351,28 +352,41 @@ class Kube:
                 )
             ]
 
-    def _list_informed(self, kind: CacheKind, namespace: str) -> list[dict[str, Any]] | None:
-        """``kind`` in ``namespace`` from the shared informer (started, or joined if another
-        app's engine or pre-flight already runs it: 200 pre-flights in one namespace are one
-        LIST and one WATCH, not 200 LISTs). None when it cannot sync in time (the caller
-        lists directly). The informer lingers a little after its last user (idle stop)."""
-        done = self.cache.subscribe((kind,), namespace, _ignore_event, sync_timeout=0.0)
+    @contextlib.contextmanager
+    def _joined(
+        self, kinds: tuple[CacheKind, ...], namespace: str
+    ) -> Iterator[dict[str, Informer] | None]:
+        """The shared informers of ``kinds`` in ``namespace`` — started, or joined if an
+        engine, a pre-flight or another observation already runs them (200 releases in one
+        namespace make one LIST and one WATCH per kind, not 200 LISTs each) — synced and
+        caught up with this thread's writes; None when they cannot be (the caller reads
+        directly: a user who may not list or watch, a sync slower than
+        ``INFORMED_SYNC_SECONDS``). They linger a little after their last user."""
+        done = self.cache.subscribe(kinds, namespace, _ignore_event, sync_timeout=0.0)
         try:
-            started = self.cache.informer_for(kind, namespace)
             deadline = time.monotonic() + INFORMED_SYNC_SECONDS
-            while (
-                started is not None
-                and not started.synced
-                and not started.denied
-                and time.monotonic() < deadline
-            ):
-                started.wait_synced(0.05)
-            inf = self.cache.watching(kind, namespace)
-            if inf is None or not self.cache.caught_up({kind.name: inf}, namespace, 2.0):
-                return None
-            return inf.items(namespace)
+            for kind in kinds:
+                started = self.cache.informer_for(kind, namespace)
+                while (
+                    started is not None
+                    and not started.synced
+                    and not started.denied
+                    and time.monotonic() < deadline
+                ):
+                    started.wait_synced(0.05)
+            found = {k.name: self.cache.watching(k, namespace) for k in kinds}
+            synced = {name: inf for name, inf in found.items() if inf is not None}
+            if len(synced) < len(kinds) or not self.cache.caught_up(synced, namespace, 2.0):
+                yield None
+            else:
+                yield synced
         finally:
             done()
+
+    def _list_informed(self, kind: CacheKind, namespace: str) -> list[dict[str, Any]] | None:
+        """``kind`` in ``namespace`` from the shared informer (see :meth:`_joined`)."""
+        with self._joined((kind,), namespace) as synced:
+            return synced[kind.name].items(namespace) if synced is not None else None
 
     def observe(
         self, *, namespace: str, service: str, track_label: str, fresh: bool = False
@@ -389,6 +403,11 @@ class Kube:
             synced = {k: i for k, i in informers.items() if i is not None}
             if len(synced) == len(APP_KINDS) and self.cache.caught_up(synced, namespace, 2.0):
                 return self._observe_cached(synced, namespace, service, track_label)
+            # before the app's feed subscribed (planning, the first status, a one-shot
+            # command): join the informers rather than LIST the whole namespace
+            with self._joined(APP_KINDS, namespace) as joined:
+                if joined is not None:
+                    return self._observe_cached(joined, namespace, service, track_label)
         with translating(f"list Services in namespace {namespace}"):
             services = [_dict(s) for s in self.client.list(Service, namespace=namespace)]
         by_name = {s.get("metadata", {}).get("name"): s for s in services}
