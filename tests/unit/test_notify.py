@@ -8,7 +8,6 @@ import dataclasses
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,7 +58,7 @@ def receiver() -> Iterator[Receiver]:
                 left = state.codes.get(self.path, [])
                 code = left.pop(0) if left else 200
             if self.path == "/hang":
-                state.release.wait(10)
+                state.release.wait(60)
             self.send_response(code)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -180,10 +179,10 @@ def test_a_hanging_receiver_times_out_and_submit_never_waits(receiver: Receiver)
         ]
     )
     n = notifier()
-    t0 = time.monotonic()
     n.submit(kube, note("ReleaseStarted"))  # type: ignore[arg-type]
     n.submit(kube, note("ReleaseSucceeded"))  # type: ignore[arg-type]
-    assert time.monotonic() - t0 < 0.2, "submit must not wait for a delivery"
+    # submit returned with deliveries pending (four 0.3 s attempts at /hang are ahead)
+    assert not n.flush(0), "submit waited for a delivery"
     assert n.flush(15)
     failed = [m for r, m in kube.events if r == "NotificationFailed"]
     assert (
@@ -198,9 +197,8 @@ def test_a_full_queue_drops_instead_of_blocking() -> None:
     n._start = lambda: None  # type: ignore[method-assign]  # no worker: the queue stays full
     kube = Kube([])
     assert n.submit(kube, note("ReleaseStarted"))  # type: ignore[arg-type]
-    t0 = time.monotonic()
+    # no worker drains the queue: a blocking put would never return
     assert not n.submit(kube, note("ReleaseSucceeded"))  # type: ignore[arg-type]
-    assert time.monotonic() - t0 < 0.1
     assert n.dropped == 1
 
 
@@ -316,9 +314,9 @@ def test_a_release_with_a_hanging_receiver_is_not_slowed(
 
     fake_notifier = worker.Notifier(backoff=0.01, config_ttl=60)
     monkeypatch.setattr(worker, "_notifier", fake_notifier)
-    receivers = [
-        {"name": "slow", "url": receiver.url("/hang"), "timeout": 0.5, "retries": 0},
-        {"name": "log", "url": receiver.url("/log")},
+    receivers = [  # generous timeouts: a loaded machine must not cause retries (duplicates)
+        {"name": "slow", "url": receiver.url("/hang"), "timeout": 30, "retries": 0},
+        {"name": "log", "url": receiver.url("/log"), "timeout": 30},
     ]
     cm = Kube(receivers).configmaps
     inner = FakeKube.list_objects
@@ -329,13 +327,14 @@ def test_a_release_with_a_hanging_receiver_is_not_slowed(
             cm if kind == "ConfigMap" else inner(self, kind, ns, labels)
         ),
     )
-    t0 = time.monotonic()
     kube, lease = started()
     final = engine(kube, lease).run(timeout=600)
-    took = time.monotonic() - t0
     assert final.phase == Phase.SUCCEEDED
-    assert took < 1.5, f"the release waited for a hanging receiver ({took:.1f}s)"
-    assert fake_notifier.flush(30)
+    # the release ended while the hanging receiver still held the first delivery: it
+    # did not wait for any of them (no timing involved: /hang answers only when released)
+    assert not fake_notifier.flush(0), "every delivery was done before the release ended"
+    receiver.release.set()
+    assert fake_notifier.flush(60)
     events = [b["event"] for b in receiver.bodies("/log")]
     assert events == ["started", "step", "succeeded"]
     assert [b["event"] for b in receiver.bodies("/hang")] == events
