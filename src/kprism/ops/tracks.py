@@ -40,7 +40,6 @@ from kprism.plan.validate import check_track
 __all__ = [
     "abort_operation",
     "adopt",
-    "await_operation",
     "clone",
     "parse_weights",
     "pin",
@@ -504,18 +503,3 @@ def abort_operation(
         return _finish(kube, app, asked, Phase.ABORTED, text), True
     finally:
         lease.release()
-
-
-def await_operation(
-    kube: KubeApi, app: App, op_id: str, *, timeout: float, clock: Clock | None = None
-) -> Operation | None:
-    """Follow an operation until it ended (or ``timeout`` seconds): its record then."""
-    clock = clock or SystemClock()
-    start = clock.monotonic()
-    while True:
-        op = read_operation(observe(kube, app).service)
-        if op is None or op.id != op_id or not op.in_flight:
-            return op
-        if clock.monotonic() - start >= timeout:
-            return op
-        clock.sleep(0.5)
