@@ -1,0 +1,66 @@
+"""``kprism --help`` prints a pre-rendered text before any library loads (issue 11: < 0.15 s).
+
+The text (:mod:`kprism.cli.helptext`) must stay what typer renders: when a command or an
+option changes, regenerate it with ``.venv/bin/python -m kprism.cli.main --write-help``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from kprism.cli import helptext
+from kprism.cli.main import render_help
+
+HEAVY = ("typer", "click", "rich", "pydantic", "lightkube", "httpx", "httpx2", "kprism.ops")
+
+
+def _kprism(*args: str, columns: int) -> subprocess.CompletedProcess[str]:
+    """``kprism ARGS`` in a fresh interpreter; its stdout, then the heavy modules loaded."""
+    script = (
+        "import sys\n"
+        "from kprism.cli.main import main\n"
+        "try:\n"
+        f"    main({list(args)!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        f"heavy = {HEAVY!r}\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(heavy))\n"
+        "print('LOADED', loaded)\n"
+    )
+    env = {**os.environ, "COLUMNS": str(columns)}
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, env=env
+    )
+
+
+def test_the_pre_rendered_help_is_what_typer_renders() -> None:
+    assert render_help() == helptext.ROOT, (
+        "kprism --help changed: run `.venv/bin/python -m kprism.cli.main --write-help`"
+    )
+
+
+def test_help_loads_no_command_line_library_nor_the_client() -> None:
+    out = _kprism("--help", columns=120)
+    assert out.returncode == 0, out.stderr
+    text, _, loaded = out.stdout.rpartition("LOADED ")
+    assert text == helptext.ROOT
+    assert loaded.strip() == "[]", loaded
+
+
+def test_a_narrow_terminal_gets_typer_s_own_wrapping() -> None:
+    """Below 80 columns typer wraps the help to fit: the fast path steps aside."""
+    out = _kprism("--help", columns=60)
+    assert out.returncode == 0, out.stderr
+    text, _, loaded = out.stdout.rpartition("LOADED ")
+    assert text != helptext.ROOT and text.startswith("Usage: kprism [OPTIONS] COMMAND")
+    assert max(map(len, text.splitlines())) <= 58, text
+    assert "typer" in loaded
+
+
+def test_version_loads_nothing_heavy_either() -> None:
+    out = _kprism("--version", columns=120)
+    assert out.returncode == 0, out.stderr
+    text, _, loaded = out.stdout.rpartition("LOADED ")
+    assert text.startswith("kprism ") and loaded.strip() == "[]", out.stdout
