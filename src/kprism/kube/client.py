@@ -125,6 +125,9 @@ class Target:
     kubeconfig: str | None = None
     context: str | None = None
     namespace: str | None = None
+    #: act as this user (``Impersonate-User``/``Impersonate-Group`` on every request;
+    #: the dashboard signed in as someone): (user, groups)
+    impersonate: tuple[str, tuple[str, ...]] | None = None
 
 
 def _load_config(target: Target) -> SingleConfig:
@@ -196,6 +199,26 @@ class _Counting(httpx2.BaseTransport):
         self._inner.close()
 
 
+class _Impersonating(httpx2.BaseTransport):
+    """Sends every request as another user: the API server checks that the connection's
+    own credentials may ``impersonate`` that user and those groups, then authorizes the
+    request — and writes its audit log — as them."""
+
+    def __init__(self, inner: httpx2.BaseTransport, user: str, groups: tuple[str, ...]) -> None:
+        self._inner = inner
+        self._headers = [("Impersonate-User", user)] + [("Impersonate-Group", g) for g in groups]
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        kept = [
+            (k, v) for k, v in request.headers.multi_items() if not k.startswith("impersonate-")
+        ]
+        request.headers = httpx2.Headers(kept + self._headers)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 class Kube:
     """One connection to one cluster, scoped to a default namespace.
 
@@ -226,9 +249,10 @@ class Kube:
             # no pool limit: every informer holds one watch, every engine thread may be
             # in a request at once (the default 100 made 200 releases queue for sockets)
             unlimited = httpx2.Limits(max_connections=None, max_keepalive_connections=20)
-            return _Counting(
-                httpx2.HTTPTransport(verify=verify, limits=unlimited), self.requests, self.errors
-            )
+            inner: httpx2.BaseTransport = httpx2.HTTPTransport(verify=verify, limits=unlimited)
+            if target.impersonate is not None:
+                inner = _Impersonating(inner, *target.impersonate)
+            return _Counting(inner, self.requests, self.errors)
 
         self.client = Client(
             config, field_manager=FIELD_MANAGER, timeout=timeout, transport=transport()
@@ -554,6 +578,44 @@ class Kube:
             if not self._whoami:
                 self._whoami = self._kubeconfig_user or "unknown"
         return self._whoami
+
+    def review_token(self, token: str) -> tuple[str, tuple[str, ...]] | None:
+        """Who a bearer token authenticates as, asked with this client's own credentials
+        (a TokenReview; needs ``create tokenreviews``): (user, groups), or None when the
+        API server does not accept the token (expired, revoked, forged)."""
+        from lightkube.models.authentication_v1 import TokenReviewSpec
+        from lightkube.resources.authentication_v1 import TokenReview
+
+        with translating("create a TokenReview (check a sign-in)", kind="TokenReview"):
+            review = self.client.create(
+                TokenReview(spec=TokenReviewSpec(token=token)), field_manager=None
+            )
+        status = review.status
+        if status is None or not status.authenticated or status.user is None:
+            return None
+        user = status.user.username or ""
+        return (user, tuple(status.user.groups or ())) if user else None
+
+    def may(self, verb: str, resource: str, *, group: str = "", namespace: str) -> tuple[bool, str]:
+        """Whether this client's user may ``verb`` ``resource`` in ``namespace`` (a
+        SelfSubjectAccessReview, which every authenticated user may create; as the
+        impersonated user when there is one): (allowed, the authorizer's reason)."""
+        from lightkube.models.authorization_v1 import (
+            ResourceAttributes,
+            SelfSubjectAccessReviewSpec,
+        )
+        from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
+
+        attrs = ResourceAttributes(verb=verb, resource=resource, group=group, namespace=namespace)
+        with translating(f"review access to {verb} {resource} in {namespace}"):
+            review = self.client.create(
+                SelfSubjectAccessReview(spec=SelfSubjectAccessReviewSpec(resourceAttributes=attrs)),
+                field_manager=None,
+            )
+        status = review.status
+        if status is None:
+            return False, ""
+        return bool(status.allowed), status.reason or ""
 
     def lease(self, *, namespace: str, app: str) -> AppLease:
         """The app's Lease (not taken yet)."""

@@ -21,6 +21,8 @@ This module only re-exports; the code lives in one module per concern:
 ``handover``  releases handed over to the in-cluster controller (and its side of it)
 ``sources``   GitOps source Deployments the controller releases
 ``doctor``    the doctor on live apps, and the release pre-flight
+``trail``     the audit trail: every operation with actor, source, reason, time, outcome
+``access``    a sign-in's token checked (TokenReview), what a user may do (access reviews)
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 from kprism.kube.api import KubeApi
 from kprism.kube.client import Kube
 from kprism.ops import doctor as doctor
+from kprism.ops.access import permissions, review_token
 from kprism.ops.apps import (
     DEFAULT_TRACK_LABEL,
     App,
@@ -73,6 +76,7 @@ from kprism.ops.running import (
     stop_at_wait_points,
 )
 from kprism.ops.specs import SpecArgs, parse_env_arg, parse_image_arg, parse_patch
+from kprism.ops.trail import audit
 from kprism.ops.tracks import (
     MAX_REPLICAS,
     abort_operation,
@@ -126,11 +130,13 @@ __all__ = [
     "parse_image_arg",
     "parse_patch",
     "parse_weights",
+    "permissions",
     "pin",
     "plan_release",
     "release",
     "release_via_controller",
     "resume",
+    "review_token",
     "rollback",
     "scale",
     "send_intent",

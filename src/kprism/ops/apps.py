@@ -7,7 +7,7 @@ app's Lease, so it works while another machine drives a release.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,13 +38,24 @@ DEFAULT_TRACK_LABEL = "color"
 
 
 def connect(
-    *, kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    namespace: str | None = None,
+    as_user: str | None = None,
+    as_groups: Sequence[str] = (),
 ) -> Kube:
-    """Open a connection (kubeconfig file and context as kubectl would pick them)."""
+    """Open a connection (kubeconfig file and context as kubectl would pick them).
+
+    ``as_user``: every request impersonates that user (and ``as_groups``), so the API
+    server authorizes it as them: the dashboard acting for a signed-in user."""
     path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
     if path:
         check_kubeconfig(path)
-    return Kube(Target(kubeconfig=kubeconfig, context=context, namespace=namespace))
+    impersonate = (as_user, tuple(as_groups)) if as_user else None
+    return Kube(
+        Target(kubeconfig=kubeconfig, context=context, namespace=namespace, impersonate=impersonate)
+    )
 
 
 def check_kubeconfig(path: str) -> None:

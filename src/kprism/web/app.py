@@ -22,17 +22,30 @@ POST     /api/apps/NS/APP/scale | clone | split    scale a track, clone one, spl
 
 Network safety: ``kprism web`` listens on 127.0.0.1 unless told otherwise, and the app
 answers only requests whose Host is a loopback name (no DNS rebinding).
+
+Sign-in (``--auth token|proxy``, :mod:`kprism.web.auth`): ``GET /api/session`` says who is
+signed in (401 when nobody is), ``POST /api/login`` takes ``{"token": ...}``, ``POST
+/api/logout`` ends the session, ``GET /api/permissions?namespace=NS`` says which actions the
+user may take there and why not. Every other ``/api`` route then runs as the signed-in user
+(:class:`UserDashboards`: a :class:`Dashboard` per user whose connection impersonates
+them), state changes also need the session's CSRF token (``X-Kprism-Csrf``), and an
+action the user may not take is refused with 403 before anything is asked of the cluster.
 """
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import socket
 import sys
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import unquote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,7 +55,8 @@ from kprism import __version__, ops
 from kprism.errors import KprismError, NotFoundError, UsageError
 from kprism.model.release import Action
 from kprism.ops.apps import namespace_missing
-from kprism.web import forms, page, views
+from kprism.web import auth, forms, page, views
+from kprism.web.auth import AuthMode, Identity
 from kprism.web.forms import (
     CloneForm,
     IntentForm,
@@ -74,18 +88,55 @@ class Dashboard:
         context: str | None,
         namespace: str | None,
         start_wait: float = START_WAIT,
+        identity: Identity | None = None,
+        jobs: Jobs | None = None,
     ) -> None:
-        self._target = {"kubeconfig": kubeconfig, "context": context, "namespace": namespace}
+        self._target: dict[str, str | None] = {
+            "kubeconfig": kubeconfig,
+            "context": context,
+            "namespace": namespace,
+        }
+        self.identity = identity  # the signed-in user every request impersonates
         ops.set_source("web")  # the audit trail names the shell
         self.context = context
         self.kube = self.connect()  # fails fast on a missing kubeconfig or context
         self.namespace = self.kube.namespace
-        self.jobs = Jobs()
+        self.jobs = jobs or Jobs()
         self.start_wait = start_wait
         self._unwatch: Callable[[], None] | None = None
+        self._allowed: dict[str, tuple[float, dict[auth.Need, bool]]] = {}
+        self.last_used = time.monotonic()
 
     def connect(self) -> Kube:
-        return ops.connect(**self._target)
+        who = self.identity
+        return ops.connect(
+            **self._target,
+            as_user=who.user if who else None,
+            as_groups=who.groups if who else (),
+        )
+
+    def allowed(self, namespace: str) -> dict[auth.Need, bool]:
+        """What this user may do in ``namespace`` (access reviews as the user; kept for
+        :data:`PERMISSIONS_TTL` seconds)."""
+        now = time.monotonic()
+        cached = self._allowed.get(namespace)
+        if cached is not None and now - cached[0] < PERMISSIONS_TTL:
+            return cached[1]
+        needs = auth.all_needs()
+        answers = ops.permissions(
+            self.kube, namespace, [(n.verb, n.resource, n.group) for n in needs]
+        )
+        allowed = {n: answers[(n.verb, n.resource, n.group)] for n in needs}
+        self._allowed[namespace] = (now, allowed)
+        return allowed
+
+    def permissions(self, namespace: str) -> dict[str, Any]:
+        allowed = self.allowed(namespace)
+        actions = {}
+        for action in auth.NEEDS:
+            why = auth.refusal(action, namespace, allowed)
+            actions[action] = {"allowed": why is None, "reason": why or ""}
+        return {"namespace": namespace, "actions": actions}
 
     @contextmanager
     def connection(self) -> Iterator[Kube]:
@@ -162,8 +213,13 @@ class Dashboard:
                 return error_response(job.error, job.error_status)
             return JSONResponse({"message": job.result, "job": job.view()})
         what = f"{kind} {job.release_id}".strip()
+        how = (
+            f"handed over to the controller {job.handed_to}: this page follows it"
+            if job.handed_to
+            else "started: this dashboard drives it"
+        )
         return JSONResponse(
-            {"message": f"{what} started: this dashboard drives it", "job": job.view()},
+            {"message": f"{what} {how}", "job": job.view()},
             status_code=202,
         )
 
@@ -173,6 +229,19 @@ class Dashboard:
 
         def work(job: Job) -> str:
             with self.connection() as kube:
+                # a controller covering the app drives it (as with the CLI): hand over, follow
+                handed = ops.release_via_controller(
+                    kube,
+                    ref,
+                    spec,
+                    force=form.force,
+                    on_tick=job.on_tick,
+                    on_warning=job.on_warning,
+                    on_handover=job.on_handover,
+                    check=False,
+                )
+                if handed is not None:
+                    return f"release {handed.id} {handed.phase.value.lower()}: {handed.message}"
                 st, lease = ops.start_release(
                     kube, ref, spec, force=form.force, on_warning=job.on_warning
                 )
@@ -209,7 +278,16 @@ class Dashboard:
                         if not op.in_flight:
                             return op.message
                         return f"abort sent to {op.kind.value} {op.id}: the process driving it restores the traffic"
-                st = ops.send_intent(kube, ref, action, reason=form.reason, on_tick=job.on_tick)
+                st = ops.send_intent(
+                    kube,
+                    ref,
+                    action,
+                    reason=form.reason,
+                    on_tick=job.on_tick,
+                    on_handover=job.on_handover,
+                )
+            if job.handed_to:  # a controller drives it: this job followed it
+                return f"{action.value}: release {st.id} {st.phase.value.lower()} at {st.step}: {st.message}"
             if job.ticked.is_set():  # nobody drove the release: this job did
                 return f"{action.value}: release {st.id} {st.phase.value.lower()} at {st.step}: {st.message}"
             return f"{action.value} sent to release {st.id}: the engine holding the app's Lease acts on it"
@@ -252,6 +330,100 @@ class Dashboard:
         return {"message": message}
 
 
+#: Seconds the answers of a user's access reviews are kept per namespace.
+PERMISSIONS_TTL = 30.0
+#: Signed-in users whose connections are kept open at once (the least recently used
+#: one is closed beyond that; the next request opens it again).
+KEEP_USERS = 64
+
+
+class UserDashboards:
+    """One :class:`Dashboard` per signed-in user, its connection impersonating them; all
+    share the base dashboard's jobs, so everyone sees what runs in this process."""
+
+    def __init__(self, base: Dashboard, *, keep: int = KEEP_USERS) -> None:
+        self.base = base
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._users: OrderedDict[Identity, Dashboard] = OrderedDict()
+
+    def get(self, identity: Identity) -> Dashboard:
+        with self._lock:
+            dash = self._users.get(identity)
+            if dash is None:
+                dash = Dashboard(
+                    kubeconfig=self.base._target["kubeconfig"],
+                    context=self.base.context,
+                    namespace=self.base._target["namespace"],
+                    start_wait=self.base.start_wait,
+                    identity=identity,
+                    jobs=self.base.jobs,
+                )
+                self._users[identity] = dash
+            self._users.move_to_end(identity)
+            evicted = []
+            while len(self._users) > self.keep:
+                evicted.append(self._users.popitem(last=False)[1])
+        for old in evicted:
+            old.close()
+        return dash
+
+    def close(self) -> None:
+        with self._lock:
+            users, self._users = list(self._users.values()), OrderedDict()
+        for dash in users:
+            dash.close()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthConfig:
+    """How ``kprism web`` signs users in (``--auth`` and its options)."""
+
+    mode: AuthMode = AuthMode.NONE
+    secret: str | None = None  # signs the session cookies (random per process if None)
+    session_seconds: int = auth.SESSION_SECONDS
+    secure_cookie: bool | None = None  # None: Secure when the request came over https
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    user_header: str = "X-Forwarded-User"
+    groups_header: str = "X-Forwarded-Groups"
+    sessions: auth.Sessions = field(init=False, repr=False)
+    proxies: auth.TrustedProxies = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "sessions", auth.Sessions(self.secret, max_age=self.session_seconds)
+        )
+        object.__setattr__(self, "proxies", auth.TrustedProxies(self.trusted_proxies))
+
+
+#: The dashboard the current request acts through (its user's, or the one of --auth none).
+_current: contextvars.ContextVar[Dashboard] = contextvars.ContextVar("kprism_dashboard")
+
+
+class _CurrentDashboard:
+    """Stands for the dashboard of the request being served (set by the guard), so the
+    routes' ``dash.…`` calls act as the signed-in user without each route asking."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_current.get(), name)
+
+
+#: ``POST /api/apps/NS/APP/<what>``: the action of :data:`kprism.web.auth.NEEDS` it is.
+def action_of(path: str) -> tuple[str, str] | None:
+    """(namespace, action) of a state-changing app route, None for any other path."""
+    parts = [unquote(p) for p in path.split("/")]
+    if len(parts) < 6 or parts[:3] != ["", "api", "apps"]:
+        return None
+    rest = parts[5:]
+    if rest[:1] == ["intent"] and len(rest) == 2:
+        what = rest[1]
+    elif len(rest) == 1:
+        what = rest[0]
+    else:
+        return None
+    return (parts[3], what) if what in auth.NEEDS else None
+
+
 def error_response(message: str, status: int) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -267,20 +439,26 @@ def create_app(
     namespace: str | None = None,
     allowed_hosts: Sequence[str] | None = LOOPBACK_HOSTS,
     start_wait: float = START_WAIT,
+    auth_config: AuthConfig | None = None,
 ) -> FastAPI:
     """The dashboard app. Connects at once, so a bad kubeconfig or context raises here.
 
     ``allowed_hosts``: names the Host header may carry (None: any — only for a dashboard
-    deliberately served beyond loopback)."""
+    deliberately served beyond loopback). ``auth_config``: how users sign in (default:
+    nobody does; everything runs with the kubeconfig's user)."""
     dashboard_page = page.load()  # the static files, and the CSP hashes computed from them
-    dash = Dashboard(
+    cfg = auth_config or AuthConfig()
+    base = Dashboard(
         kubeconfig=kubeconfig, context=context, namespace=namespace, start_wait=start_wait
     )
+    users = UserDashboards(base)
+    dash = cast(Dashboard, _CurrentDashboard())  # the request's user's (see guard)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        dash.close()
+        users.close()
+        base.close()
 
     api = FastAPI(
         title="kprism dashboard",
@@ -290,8 +468,40 @@ def create_app(
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
     )
-    api.state.dashboard = dash
+    api.state.dashboard = base
+    api.state.users = users
+    api.state.auth = cfg
     hosts = {h.strip("[]").lower() for h in allowed_hosts} if allowed_hosts is not None else None
+    signed_out = ("/", "/api/session", "/api/login", "/api/logout")
+
+    def identify(request: Request) -> tuple[Identity | None, auth.Session | None, str]:
+        """Who sends ``request``: (identity, their session, why nobody if None)."""
+        cookie = request.cookies.get(auth.COOKIE)
+        if cfg.mode == AuthMode.PROXY:
+            peer = request.client.host if request.client else ""
+            if not cfg.proxies.trusts(peer):
+                return (
+                    None,
+                    None,
+                    f"requests from {peer or 'an unknown address'} are not from a trusted proxy",
+                )
+            who = auth.forwarded_identity(
+                request.headers, user_header=cfg.user_header, groups_header=cfg.groups_header
+            )
+            if who is None:
+                return None, None, f"the proxy named no user ({cfg.user_header})"
+            try:
+                session: auth.Session | None = cfg.sessions.read(cookie)
+            except auth.SessionError:
+                session = None
+            if session is not None and session.identity != who:
+                session = None  # a session of someone else: only for the CSRF token anyway
+            return who, session, ""
+        try:
+            session = cfg.sessions.read(cookie)
+        except auth.SessionError as exc:
+            return None, None, exc.reason
+        return session.identity, session, ""
 
     @api.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Any]) -> Response:
@@ -301,10 +511,118 @@ def create_app(
                 "on 127.0.0.1 or localhost",
                 400,
             )
-        if request.method not in ("GET", "HEAD") and request.headers.get(CSRF_HEADER) != "1":
+        changes = request.method not in ("GET", "HEAD")
+        if changes and request.headers.get(CSRF_HEADER) != "1":
             return error_response(f"{request.method} needs the header X-Kprism: 1", 403)
+        path = request.url.path
+        if cfg.mode == AuthMode.NONE:
+            _current.set(base)
+        elif path not in signed_out:
+            identity, session, why = identify(request)
+            if identity is None:
+                return JSONResponse(
+                    {"error": f"sign in first: {why}", "login": cfg.mode.value}, status_code=401
+                )
+            if changes and (
+                session is None
+                or not auth.csrf_ok(session, request.headers.get(auth.CSRF_TOKEN_HEADER))
+            ):
+                return error_response(
+                    f"{request.method} needs the session's CSRF token (header X-Kprism-Csrf): "
+                    "reload the page",
+                    403,
+                )
+            user = users.get(identity)
+            _current.set(user)
+            target = action_of(path) if changes else None
+            if target is not None:
+                namespace, action = target
+                try:
+                    refused = auth.refusal(action, namespace, user.allowed(namespace))
+                except KprismError as exc:
+                    return error_response(str(exc), forms.http_status(exc))
+                if refused is not None:
+                    return error_response(f"{refused}: {identity.user} may not {action} here", 403)
         response: Response = await call_next(request)
         return response
+
+    def cookie_secure(request: Request) -> bool:
+        if cfg.secure_cookie is not None:
+            return cfg.secure_cookie
+        proto = request.headers.get("x-forwarded-proto", "") if cfg.mode == AuthMode.PROXY else ""
+        return request.url.scheme == "https" or proto == "https"
+
+    def set_session(request: Request, response: Response, value: str) -> None:
+        response.set_cookie(
+            auth.COOKIE,
+            value,
+            max_age=cfg.session_seconds,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=cookie_secure(request),
+        )
+
+    def session_view(identity: Identity, session: auth.Session) -> dict[str, Any]:
+        return {
+            "mode": cfg.mode.value,
+            "user": identity.user,
+            "groups": list(identity.groups),
+            "csrf": session.csrf,
+        }
+
+    @api.get("/api/session")
+    def session_info(request: Request) -> Response:
+        """Who is signed in (401 when nobody): the page asks first."""
+        if cfg.mode == AuthMode.NONE:
+            return JSONResponse({"mode": "none", "user": "", "groups": [], "csrf": ""})
+        identity, session, why = identify(request)
+        if identity is None:
+            return JSONResponse(
+                {"error": f"sign in first: {why}", "login": cfg.mode.value}, status_code=401
+            )
+        if session is None:  # proxy mode: the first visit gets its CSRF token
+            value, session = cfg.sessions.issue(identity)
+            response = JSONResponse(session_view(identity, session))
+            set_session(request, response, value)
+            return response
+        return JSONResponse(session_view(identity, session))
+
+    @api.post("/api/login")
+    def login(request: Request, form: auth.LoginForm) -> Response:
+        """Sign in with a Kubernetes bearer token (``--auth token``): a TokenReview with the
+        server's own credentials names the user; only that identity is kept."""
+        if cfg.mode != AuthMode.TOKEN:
+            raise UsageError(
+                f"this dashboard signs users in with --auth {cfg.mode.value}, not tokens"
+            )
+        reviewed = ops.review_token(base.kube, form.token.strip())
+        if reviewed is None:
+            return JSONResponse(
+                {
+                    "error": "the API server did not accept this token (expired, revoked or not a token)",
+                    "login": "token",
+                },
+                status_code=401,
+            )
+        identity = Identity(user=reviewed[0], groups=reviewed[1])
+        value, session = cfg.sessions.issue(identity)
+        response = JSONResponse(session_view(identity, session))
+        set_session(request, response, value)
+        return response
+
+    @api.post("/api/logout")
+    def logout(request: Request) -> Response:
+        response = JSONResponse({"message": "signed out"})
+        response.delete_cookie(
+            auth.COOKIE, path="/", httponly=True, samesite="strict", secure=cookie_secure(request)
+        )
+        return response
+
+    @api.get("/api/permissions")
+    def permissions(namespace: str | None = None) -> dict[str, Any]:
+        """Which actions the user may take in ``namespace`` (and why not)."""
+        return dash.permissions(namespace or dash.namespace)
 
     @api.exception_handler(KprismError)
     async def kprism_error(_: Request, exc: KprismError) -> JSONResponse:
@@ -406,28 +724,32 @@ def serve(
     kubeconfig: str | None = None,
     context: str | None = None,
     namespace: str | None = None,
+    auth_config: AuthConfig | None = None,
 ) -> None:
     """Serve the dashboard until interrupted (``kprism web``)."""
     loopback = is_loopback(host)
+    cfg = auth_config or AuthConfig()
     app = create_app(
         kubeconfig=kubeconfig,
         context=context,
         namespace=namespace,
         allowed_hosts=LOOPBACK_HOSTS if loopback else None,
+        auth_config=cfg,
     )
     sock = bind(host, port)
     shown = f"[{host}]" if ":" in host else host
     dash: Dashboard = app.state.dashboard
     print(
         f"kprism dashboard on http://{shown}:{sock.getsockname()[1]}/ "
-        f"(namespace {dash.namespace}; Ctrl-C to stop)",
+        f"(namespace {dash.namespace}; sign-in: {cfg.mode.value}; Ctrl-C to stop)",
         file=sys.stderr,
         flush=True,
     )
-    if not loopback:
+    if not loopback and cfg.mode == AuthMode.NONE:
         print(
             f"warning: listening on {host}: the dashboard has no authentication; anyone who can "
-            "reach this address can release, promote and roll back with your kubeconfig",
+            "reach this address can release, promote and roll back with your kubeconfig "
+            "(--auth token or --auth proxy signs users in)",
             file=sys.stderr,
             flush=True,
         )
@@ -438,4 +760,6 @@ def make_server(app: FastAPI) -> uvicorn.Server:
     """The uvicorn server ``kprism web`` runs ``app`` with (on a socket from :func:`bind`)."""
     import uvicorn
 
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    return uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False)
+    )
