@@ -154,45 +154,13 @@ class SpecArgs:
                 f"{self.canary_source} is a blue-green release file (prePromotion/"
                 "postPromotion): drop --strategy canary, or give canary steps"
             )
-        checks = checks_template(
-            prom=self.check_prom,
-            http=self.check_http,
-            max_value=self.check_max,
-            min_value=self.check_min,
-            interval=self.check_interval,
-            count=self.check_count,
-            prometheus_url=self.prometheus_url,
-        )
-        analysis = None
-        if checks is not None and canary is not None:
-            canary = gate_canary(canary, checks)
-        elif checks is not None and bg_file is not None:
-            raise UsageError(
-                f"--check-* and {self.canary_source}'s prePromotion/postPromotion: put the "
-                "checks in the file (or drop -f)"
-            )
-        elif checks is not None:
-            analysis = gate_bluegreen(checks)
-        elif bg_file is not None:
-            analysis = BlueGreenAnalysis.model_construct(
-                templates=bg_file.analysis_templates,
-                pre_promotion=bg_file.pre_promotion,
-                post_promotion=bg_file.post_promotion,
-            )  # validated as the file's fields already
+        canary, analysis = self._gates(canary, bg_file)
         strategy = Strategy.CANARY if canary is not None else self.strategy
         if strategy == Strategy.CANARY and canary is None:
             raise UsageError(
                 "--strategy canary needs --steps (e.g. 10,25,50,100) or -f release.yaml"
             )
-        from_file: list[Mapping[str, Any]] = list(bg_file.notify) if bg_file else []
-        if canary is not None and canary.notify:  # the release file's notify:
-            from_file = list(canary.notify)
-            canary = canary.model_copy(update={"notify": ()})
-        from_flags: list[Mapping[str, Any]] = [{"url": url} for url in self.notify]
-        check_notify(from_file, source=f"{self.canary_source}: notify")
-        check_notify(from_flags, source="--notify")
-        check_notify(self.receivers)
-        notify = [*from_file, *from_flags, *(dict(r) for r in self.receivers)]
+        canary, notify = self._receivers(canary, bg_file)
         if self.patch:
             check_pod_patch(self.patch, source="the pod-template patch")
         env: dict[str, dict[str, str]] = {}
@@ -213,6 +181,52 @@ class SpecArgs:
             analysis=analysis,
             notify=tuple(notify),
         )
+
+    def _gates(
+        self, canary: CanarySpec | None, bg_file: BlueGreenFile | None
+    ) -> tuple[CanarySpec | None, BlueGreenAnalysis | None]:
+        """The ``--check-*`` shorthand and the release file's gates, where they belong."""
+        checks = checks_template(
+            prom=self.check_prom,
+            http=self.check_http,
+            max_value=self.check_max,
+            min_value=self.check_min,
+            interval=self.check_interval,
+            count=self.check_count,
+            prometheus_url=self.prometheus_url,
+        )
+        analysis: BlueGreenAnalysis | None = None
+        if checks is not None and canary is not None:
+            canary = gate_canary(canary, checks)
+        elif checks is not None and bg_file is not None:
+            raise UsageError(
+                f"--check-* and {self.canary_source}'s prePromotion/postPromotion: put the "
+                "checks in the file (or drop -f)"
+            )
+        elif checks is not None:
+            analysis = gate_bluegreen(checks)
+        elif bg_file is not None:
+            analysis = BlueGreenAnalysis.model_construct(
+                templates=bg_file.analysis_templates,
+                pre_promotion=bg_file.pre_promotion,
+                post_promotion=bg_file.post_promotion,
+            )  # validated as the file's fields already
+        return canary, analysis
+
+    def _receivers(
+        self, canary: CanarySpec | None, bg_file: BlueGreenFile | None
+    ) -> tuple[CanarySpec | None, list[Mapping[str, Any]]]:
+        """Notification receivers from the release file, ``--notify`` and the API, checked."""
+        from_file: list[Mapping[str, Any]] = list(bg_file.notify) if bg_file else []
+        if canary is not None and canary.notify:  # the release file's notify:
+            from_file = list(canary.notify)
+            canary = canary.model_copy(update={"notify": ()})
+        from_flags: list[Mapping[str, Any]] = [{"url": url} for url in self.notify]
+        check_notify(from_file, source=f"{self.canary_source}: notify")
+        check_notify(from_flags, source="--notify")
+        check_notify(self.receivers)
+        notify = [*from_file, *from_flags, *(dict(r) for r in self.receivers)]
+        return canary, notify
 
 
 def check_notify(receivers: Sequence[Any], *, source: str = "notify") -> None:

@@ -348,6 +348,97 @@ def split(
     finish (:class:`ReleaseFailed` naming why, exit 1). A split left unfinished by a process
     that died keeps its restore point when it is run again.
     """
+    options = router_options or {}
+    total = _check_split(kube, app, weights, router=router, options=options)
+    lease = app_lease(kube, app)
+    lease.acquire()
+    try:
+        op, fresh, with_routes, apply = _begin_split(
+            kube, app, weights, router=router, options=options, total=total
+        )
+        return _drive_split(
+            kube,
+            app,
+            op,
+            fresh.app_selector,
+            decide=lambda: _decide_split(kube, app, op, with_routes),
+            apply=apply,
+            lease=lease,
+            timeout=timeout,
+            on_progress=on_progress,
+            clock=clock,
+        )
+    finally:
+        lease.release()
+
+
+def _decide_split(
+    kube: KubeApi, app: App, op: Operation, with_routes: Callable[[AppObs], AppObs]
+) -> ConvergeStep:
+    """The next step of split ``op``, unless someone asked to abort it."""
+    current = observe(kube, app)
+    recorded = read_operation(current.service)
+    if recorded is not None and recorded.id == op.id and recorded.abort_requested:
+        raise _AbortRequested(recorded)
+    return decide_split(with_routes(current), op.weights, router=op.router, total=op.total)
+
+
+def _drive_split(
+    kube: KubeApi,
+    app: App,
+    op: Operation,
+    app_selector: dict[str, str],
+    *,
+    decide: Callable[[], ConvergeStep],
+    apply: Callable[[KubeAction], None],
+    lease: Lock,
+    timeout: float,
+    on_progress: Callable[[str], None] | None,
+    clock: Clock | None,
+) -> str:
+    """Converge on the split; restore the traffic if it is aborted or cannot finish."""
+    try:
+        message = converge(
+            kube,
+            namespace=app.namespace,
+            service=app.name,
+            app_selector=app_selector,
+            what="split",
+            decide=decide,
+            apply=apply,
+            event_reason="TrafficSplit",
+            timeout=timeout,
+            on_progress=on_progress,
+            clock=clock,
+            lease=lease,
+        )
+    except _AbortRequested as stop:
+        asked = stop.op
+        restored = _restore(
+            kube, app, asked, lease=lease, timeout=timeout, on_progress=on_progress, clock=clock
+        )
+        why = f": {asked.reason}" if asked.reason else ""
+        text = f"split {op.id} aborted by {asked.abort_requested}{why}; {restored}"
+        _finish(kube, app, asked, Phase.ABORTED, text)
+        raise ReleaseFailed(text, phase=Phase.ABORTED.value) from None
+    except (KprismError, OSError) as exc:
+        # It cannot finish (a track never ready, the deadline, the API gone): put the
+        # traffic back as it was. If even that fails, the record stays in flight and
+        # `kprism abort` continues the restore.
+        restored = _restore(
+            kube, app, op, lease=lease, timeout=timeout, on_progress=on_progress, clock=clock
+        )
+        text = f"split {op.id} failed: {exc}; {restored}"
+        _finish(kube, app, op, Phase.FAILED, text)
+        raise ReleaseFailed(text) from exc
+    _finish(kube, app, op, Phase.SUCCEEDED, message)
+    return message
+
+
+def _check_split(
+    kube: KubeApi, app: App, weights: dict[str, int], *, router: str, options: dict[str, str]
+) -> int:
+    """Refuse a split that cannot start, before anything is written; the total replicas."""
     from kprism.traffic import route_context, router_for
 
     obs = observe(kube, app)
@@ -360,92 +451,50 @@ def split(
     total = sum(d.replicas for d in obs.deployments if d.track and obs.ready_pods(d.track)) or max(
         (d.replicas for d in obs.deployments), default=1
     )
-    options = router_options or {}
     if exact:
         router_for(router).check(kube, route_context(obs, options, tracks=tuple(weights)))
     decide_split(obs, weights, router=router, total=total)  # validate before any change
+    return total
 
-    lease = app_lease(kube, app)
-    lease.acquire()
-    try:
-        fresh = observe(kube, app)
-        st = read_release(fresh.service)
-        if st is not None and not st.phase.terminal:
-            raise UsageError(
-                f"release {st.id} of {app.name} started meanwhile: nothing was changed"
-            )
-        prev = read_operation(fresh.service)
-        op = Operation(
-            id=f"split-{new_release_id(utcnow())}",
-            kind=OpKind.SPLIT,
-            phase=Phase.PROGRESSING,
-            by=actor(kube),
-            started_at=iso(utcnow()),
-            weights=dict(weights),
-            router=router,
-            router_options=dict(options),
-            total=total,
-        )
-        with_routes, apply = _router_plan(kube, app, op, tuple(weights))
-        if prev is not None and prev.in_flight and prev.before is not None:
-            before = prev.before  # the unfinished split's: the state before it began
-            _finish(kube, app, prev, Phase.ABORTED, f"superseded by {op.id}")
-        else:
-            before = restore_point(fresh, routes=with_routes(fresh).route_weights)
-        op = dataclasses.replace(op, before=before)
-        _record(kube, app, op)
-        _event(
-            kube,
-            app,
-            "SplitStarted",
-            f"split {op.id}: {op.from_text()} → {op.to_text()} by {op.by}",
-        )
 
-        def decide() -> ConvergeStep:
-            current = observe(kube, app)
-            recorded = read_operation(current.service)
-            if recorded is not None and recorded.id == op.id and recorded.abort_requested:
-                raise _AbortRequested(recorded)
-            return decide_split(with_routes(current), weights, router=router, total=total)
-
-        try:
-            message = converge(
-                kube,
-                namespace=app.namespace,
-                service=app.name,
-                app_selector=fresh.app_selector,
-                what="split",
-                decide=decide,
-                apply=apply,
-                event_reason="TrafficSplit",
-                timeout=timeout,
-                on_progress=on_progress,
-                clock=clock,
-                lease=lease,
-            )
-        except _AbortRequested as stop:
-            asked = stop.op
-            restored = _restore(
-                kube, app, asked, lease=lease, timeout=timeout, on_progress=on_progress, clock=clock
-            )
-            why = f": {asked.reason}" if asked.reason else ""
-            text = f"split {op.id} aborted by {asked.abort_requested}{why}; {restored}"
-            _finish(kube, app, asked, Phase.ABORTED, text)
-            raise ReleaseFailed(text, phase=Phase.ABORTED.value) from None
-        except (KprismError, OSError) as exc:
-            # It cannot finish (a track never ready, the deadline, the API gone): put the
-            # traffic back as it was. If even that fails, the record stays in flight and
-            # `kprism abort` continues the restore.
-            restored = _restore(
-                kube, app, op, lease=lease, timeout=timeout, on_progress=on_progress, clock=clock
-            )
-            text = f"split {op.id} failed: {exc}; {restored}"
-            _finish(kube, app, op, Phase.FAILED, text)
-            raise ReleaseFailed(text) from exc
-        _finish(kube, app, op, Phase.SUCCEEDED, message)
-        return message
-    finally:
-        lease.release()
+def _begin_split(
+    kube: KubeApi,
+    app: App,
+    weights: dict[str, int],
+    *,
+    router: str,
+    options: dict[str, str],
+    total: int,
+) -> tuple[Operation, AppObs, Callable[[AppObs], AppObs], Callable[[KubeAction], None]]:
+    """Under the app's Lease: record the split with its restore point and say so."""
+    fresh = observe(kube, app)
+    st = read_release(fresh.service)
+    if st is not None and not st.phase.terminal:
+        raise UsageError(f"release {st.id} of {app.name} started meanwhile: nothing was changed")
+    prev = read_operation(fresh.service)
+    op = Operation(
+        id=f"split-{new_release_id(utcnow())}",
+        kind=OpKind.SPLIT,
+        phase=Phase.PROGRESSING,
+        by=actor(kube),
+        started_at=iso(utcnow()),
+        weights=dict(weights),
+        router=router,
+        router_options=dict(options),
+        total=total,
+    )
+    with_routes, apply = _router_plan(kube, app, op, tuple(weights))
+    if prev is not None and prev.in_flight and prev.before is not None:
+        before = prev.before  # the unfinished split's: the state before it began
+        _finish(kube, app, prev, Phase.ABORTED, f"superseded by {op.id}")
+    else:
+        before = restore_point(fresh, routes=with_routes(fresh).route_weights)
+    op = dataclasses.replace(op, before=before)
+    _record(kube, app, op)
+    _event(
+        kube, app, "SplitStarted", f"split {op.id}: {op.from_text()} → {op.to_text()} by {op.by}"
+    )
+    return op, fresh, with_routes, apply
 
 
 def abort_operation(
