@@ -284,14 +284,67 @@ def status(
         raise typer.Exit(code)
 
 
-@command("history", examples=["kprism -n shop history web", "kprism history web -o yaml"])
-def history(cli: Cli, app_name: AppArg, track_label: AppTrackLabel = None) -> None:
-    """Show the app's last releases, newest first."""
+@command(
+    "history",
+    examples=[
+        "kprism -n shop history web",
+        "kprism history web -o yaml",
+        "kprism history web --actor alice --kind abort,rollback",
+    ],
+)
+def history(
+    cli: Cli,
+    app_name: AppArg,
+    track_label: AppTrackLabel = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor",
+            metavar="USER",
+            help="Only what this user did (part of the name); lists every operation.",
+        ),
+    ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            metavar="KINDS",
+            help="Only these operations (comma-separated: release, rollback, promote, abort, "
+            "pause, resume, split, scale, clone); lists every operation.",
+        ),
+    ] = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option(
+            "--outcome",
+            metavar="OUTCOME",
+            help="Only operations whose outcome starts with this (Succeeded, Failed, applied, "
+            "refused, ...); lists every operation.",
+        ),
+    ] = None,
+) -> None:
+    """Show the app's last releases, newest first.
+
+    With --actor, --kind or --outcome: its audit trail, every operation (promote, abort,
+    pause and resume too) with who, from where, why, when and what came of it."""
     from kprism import ops
     from kprism.cli import render
     from kprism.cli.analysis import history_summary
 
     kube, ref = cli.open_app(app_name, track_label=track_label)
+    if actor is not None or kind is not None or outcome is not None:
+        rows = ops.audit(kube, ref, actor=actor, kind=kind, outcome=outcome)
+        if cli.machine:
+            render.emit(rows, cli.output.value)
+            return
+        render.table(
+            ["AT", "KIND", "RELEASE", "OUTCOME", "BY", "REASON", "WHAT"],
+            [
+                [r["at"], r["kind"], r["release"], r["outcome"], r["by"], r["reason"], r["text"]]
+                for r in rows
+            ],
+        )
+        return
     entries = ops.history(kube, ref)
     if cli.machine:
         render.emit(entries, cli.output.value)

@@ -73,6 +73,24 @@ def _dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
+#: the history annotation's size above which the oldest entries lose their timelines
+#: (a Service's annotations are limited to 256 KiB in all)
+HISTORY_BYTES = 96 * 1024
+
+
+def _history(entries: list[dict[str, Any]]) -> str:
+    """The history annotation: the newest entries, the oldest timelines dropped first
+    while it is larger than :data:`HISTORY_BYTES`."""
+    kept = [dict(e) for e in entries[-HISTORY_LIMIT:]]
+    text = _dumps(kept)
+    for entry in kept:
+        if len(text) <= HISTORY_BYTES:
+            break
+        if entry.pop("timeline", None) is not None:
+            text = _dumps(kept)
+    return text
+
+
 def status_patch(
     svc: ServiceObs,
     status: ReleaseStatus,
@@ -88,7 +106,7 @@ def status_patch(
     if newly_finished:
         history = [h for h in read_history(svc) if h.get("id") != status.id]
         history.append(history_entry(status))
-        annotations[ANNOTATION_HISTORY] = _dumps(history[-HISTORY_LIMIT:])
+        annotations[ANNOTATION_HISTORY] = _history(history)
     return {"metadata": {"resourceVersion": svc.resource_version, "annotations": annotations}}
 
 
@@ -121,5 +139,5 @@ def operation_patch(svc: ServiceObs, op: Operation) -> dict[str, Any]:
     if op.phase.terminal:
         history = [h for h in read_history(svc) if h.get("id") != op.id]
         history.append(operation_history_entry(op))
-        annotations[ANNOTATION_HISTORY] = _dumps(history[-HISTORY_LIMIT:])
+        annotations[ANNOTATION_HISTORY] = _history(history)
     return {"metadata": {"resourceVersion": svc.resource_version, "annotations": annotations}}

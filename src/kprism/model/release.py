@@ -40,6 +40,9 @@ ANNOTATION_RELEASE_SPEC = "kprism.dev/release-spec"
 ANNOTATION_RELEASE_REQUEST = "kprism.dev/release-request"
 LABEL_MANAGED = "app.kubernetes.io/managed-by"
 HISTORY_LIMIT = 20
+#: timeline marks kept in a release's status, and in its history entry
+TIMELINE_LIMIT = 80
+HISTORY_TIMELINE = 24
 
 
 class Phase(StrEnum):
@@ -218,6 +221,49 @@ class Drift:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Mark:
+    """One entry of a release's timeline (:mod:`kprism.plan.timeline`): a step reached, an
+    Event the engine emitted, an operator's intent and what came of it, a weight change."""
+
+    at: str
+    kind: str  # step | event | intent | weight
+    what: str  # the step, the Event's reason, the intent's action, "weight"
+    text: str = ""
+    by: str = ""  # intent: who sent it (the audit actor)
+    reason: str = ""  # intent: the reason given (abort --reason)
+    outcome: str = ""  # intent: applied | refused | ignored
+    weight: float | None = None  # the candidate's achieved share (weight marks)
+    requested: float | None = None  # the share the step asked for (weight marks)
+
+
+def mark_to_json(mark: Mark) -> dict[str, Any]:
+    """A mark without its empty fields (the timeline is stored in annotations)."""
+    return {
+        f.name: getattr(mark, f.name)
+        for f in dataclasses.fields(Mark)
+        if getattr(mark, f.name) not in ("", None)
+    }
+
+
+def mark_from_json(data: Mapping[str, Any]) -> Mark:
+    def num(key: str) -> float | None:
+        value = data.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    return Mark(
+        at=str(data.get("at", "")),
+        kind=str(data.get("kind", "")),
+        what=str(data.get("what", "")),
+        text=str(data.get("text", "")),
+        by=str(data.get("by", "")),
+        reason=str(data.get("reason", "")),
+        outcome=str(data.get("outcome", "")),
+        weight=num("weight"),
+        requested=num("requested"),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class ReleaseStatus:
     """The state of one release, as stored on the Service."""
 
@@ -265,6 +311,9 @@ class ReleaseStatus:
     #: first observed: the release fails ``spec.fail_fast_after`` seconds later
     #: (:mod:`kprism.plan.health`); "" while it shows none
     failing_since: str = ""
+    #: what happened, in order: steps, Events, intents with their outcome, weights
+    #: (:mod:`kprism.plan.timeline`; the newest ``TIMELINE_LIMIT`` kept)
+    timeline: tuple[Mark, ...] = ()
 
     def evolve(self, **changes: Any) -> ReleaseStatus:
         return dataclasses.replace(self, **changes)
@@ -294,6 +343,7 @@ def _plain(value: Any) -> Any:
 
 def status_to_json(status: ReleaseStatus) -> dict[str, Any]:
     data: dict[str, Any] = _plain(status)
+    data["timeline"] = [mark_to_json(m) for m in status.timeline]
     data["v"] = SCHEMA_VERSION
     return data
 
@@ -346,6 +396,9 @@ def status_from_json(data: Mapping[str, Any]) -> ReleaseStatus:
     kw["applied"] = {str(k): str(v) for k, v in (kw.get("applied") or {}).items()}
     kw["pending"] = {str(k): str(v) for k, v in (kw.get("pending") or {}).items()}
     kw["drift"] = tuple(Drift(**d) for d in kw.get("drift") or [])
+    kw["timeline"] = tuple(
+        mark_from_json(m) for m in kw.get("timeline") or [] if isinstance(m, Mapping)
+    )
     return ReleaseStatus(**kw)
 
 
@@ -393,6 +446,8 @@ def history_entry(status: ReleaseStatus) -> dict[str, Any]:
     }
     if status.started_by:
         entry["by"] = status.started_by
+    if status.timeline:  # the newest marks: the history lasts, its annotation is bounded
+        entry["timeline"] = [mark_to_json(m) for m in status.timeline[-HISTORY_TIMELINE:]]
     if status.spec.source:
         entry["source"] = status.spec.source  # a GitOps source is released once (controller)
     return entry

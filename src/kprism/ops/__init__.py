@@ -76,7 +76,6 @@ from kprism.ops.running import (
     stop_at_wait_points,
 )
 from kprism.ops.specs import SpecArgs, parse_env_arg, parse_image_arg, parse_patch
-from kprism.ops.trail import audit
 from kprism.ops.tracks import (
     MAX_REPLICAS,
     abort_operation,
@@ -87,6 +86,7 @@ from kprism.ops.tracks import (
     scale,
     split,
 )
+from kprism.ops.trail import audit
 from kprism.plan.preflight import fmt_labels
 
 __all__ = [
@@ -109,6 +109,7 @@ __all__ = [
     "adopt",
     "app_ref",
     "app_status",
+    "audit",
     "await_intent",
     "canary_steps",
     "check_canary_spec",

@@ -20,6 +20,7 @@ what was observed and what the actions set are remembered for the next look.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +28,7 @@ from datetime import datetime
 from kprism.model.actions import EmitEvent, KubeAction
 from kprism.model.observed import AppObs
 from kprism.model.release import Action, Intent, Phase, ReleaseStatus
-from kprism.plan import drift
+from kprism.plan import drift, timeline
 from kprism.plan.decision import Decision
 
 
@@ -221,7 +222,25 @@ def drive(
 ) -> Decision:
     """Run a step machine: fold the intent in, then advance through satisfied steps until
     one acts, waits or fails. Shared by every strategy; ``table`` maps step → function.
-    On the way forward a release that drifted stops first (:mod:`kprism.plan.drift`)."""
+    On the way forward a release that drifted stops first (:mod:`kprism.plan.drift`).
+    What happened (steps, Events, the intent and its outcome) goes on the timeline."""
+    d = _drive(st, obs, now, intent, table=table, abort_step=abort_step, done_step=done_step)
+    noted = timeline.note(st, d.status, d.actions, intent, now)
+    if noted is d.status:
+        return d
+    return dataclasses.replace(d, status=noted)
+
+
+def _drive(
+    st: ReleaseStatus,
+    obs: AppObs,
+    now: datetime,
+    intent: Intent | None,
+    *,
+    table: Mapping[str, StepFn],
+    abort_step: str,
+    done_step: str,
+) -> Decision:
     events: list[KubeAction] = []
     consume = intent is not None
     if intent is not None and (intent.release != st.id or st.phase.terminal):
