@@ -183,7 +183,17 @@ def release(
         bool,
         typer.Option("--auto-promote", help="Switch traffic as soon as the new track is ready."),
     ] = False,
-    scale_down_delay: ScaleDownDelay = 30.0,
+    scale_down_delay: Annotated[
+        float | None,
+        typer.Option(
+            "--scale-down-delay",
+            metavar="SECONDS",
+            parser=seconds("--scale-down-delay", minimum=0),
+            help="Seconds to keep the old track after the verified cutover "
+            "(default: the release file's scaleDownDelay, else 30).",
+            show_default=False,
+        ),
+    ] = None,
     ready_timeout: Annotated[
         float,
         typer.Option(
@@ -630,7 +640,11 @@ def resume(
 
 @command(
     "rollback",
-    examples=["kprism -n shop rollback web", "kprism rollback web --scale-down-delay 0 -o json"],
+    examples=[
+        "kprism -n shop rollback web",
+        "kprism rollback web --scale-down-delay 0 -o json",
+        "kprism rollback web --to 20261130-071500-ab12",
+    ],
 )
 def rollback(
     cli: Cli,
@@ -638,6 +652,15 @@ def rollback(
     scale_down_delay: ScaleDownDelay = 30.0,
     timeout: Timeout = None,
     track_label: AppTrackLabel = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="RELEASE",
+            help="Roll back to this earlier release of `kprism history` (its track if it "
+            "still runs its images, else its images released onto the serving template).",
+        ),
+    ] = None,
 ) -> None:
     """Go back to the previous track (scaling it up and waiting until it is ready first)."""
     from kprism import ops
@@ -645,7 +668,12 @@ def rollback(
 
     kube, ref = cli.open_app(app_name, track_label=track_label)
     with render.Progress(quiet=cli.machine) as progress:
-        st = ops.rollback(
-            kube, ref, on_tick=progress, scale_down_delay=scale_down_delay, timeout=timeout
-        )
+        if to is not None:
+            st = ops.rollback_to(
+                kube, ref, to, on_tick=progress, scale_down_delay=scale_down_delay, timeout=timeout
+            )
+        else:
+            st = ops.rollback(
+                kube, ref, on_tick=progress, scale_down_delay=scale_down_delay, timeout=timeout
+            )
     print_status(st, cli.output)

@@ -21,6 +21,7 @@ This module only re-exports; the code lives in one module per concern:
 ``handover``  releases handed over to the in-cluster controller (and its side of it)
 ``sources``   GitOps source Deployments the controller releases
 ``doctor``    the doctor on live apps, and the release pre-flight
+``rollbacks`` rollback to any release in the history; what a release/rollback would change
 ``trail``     the audit trail: every operation with actor, source, reason, time, outcome
 ``access``    a sign-in's token checked (TokenReview), what a user may do (access reviews)
 """
@@ -65,6 +66,7 @@ from kprism.ops.releases import (
     release,
     start_release,
 )
+from kprism.ops.rollbacks import preview_release, preview_rollback, rollback_to
 from kprism.ops.running import (
     Tick,
     TickHandler,
@@ -134,11 +136,14 @@ __all__ = [
     "permissions",
     "pin",
     "plan_release",
+    "preview_release",
+    "preview_rollback",
     "release",
     "release_via_controller",
     "resume",
     "review_token",
     "rollback",
+    "rollback_to",
     "scale",
     "send_intent",
     "set_source",

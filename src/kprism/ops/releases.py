@@ -18,7 +18,7 @@ from kprism.errors import UsageError
 from kprism.kube.api import KubeApi, Lock
 from kprism.kube.state import read_release
 from kprism.model.observed import AppObs, DeploymentObs
-from kprism.model.release import ReleaseSpec, ReleaseStatus, Strategy, status_to_json
+from kprism.model.release import Kind, ReleaseSpec, ReleaseStatus, Strategy, status_to_json
 from kprism.model.routing import router_kind
 from kprism.ops.analysis import check_analysis, with_shared_templates
 from kprism.ops.apps import App, check_no_operation, observe
@@ -232,6 +232,7 @@ def start_release(
     on_warning: Callable[[str], None] | None = None,
     release_id: str | None = None,
     started_by: str = "",
+    kind: Kind = Kind.RELEASE,
 ) -> tuple[ReleaseStatus, Lock]:
     """Validate, take the Lease and record a new release. Nothing else changes yet.
     ``started_by``: who asked (a request handed to the controller); default this client.
@@ -242,7 +243,7 @@ def start_release(
     plan = plan_release(
         kube, app, spec, stable_track=stable_track, force=force, release_id=release_id
     )
-    st = dataclasses.replace(plan.status, started_by=started_by or actor(kube))
+    st = dataclasses.replace(plan.status, started_by=started_by or actor(kube), kind=kind)
 
     def checks(obs: AppObs) -> None:  # on fresh state, under the Lease, before recording
         check_no_release(kube, app, obs)
@@ -254,9 +255,9 @@ def start_release(
         st,
         lease=lease,
         check=checks,
-        reason="ReleaseStarted",
+        reason="ReleaseStarted" if kind == Kind.RELEASE else "RollbackStarted",
         message=lambda by: (
-            f"release {st.id}: {st.stable} → {st.candidate} "
+            f"{kind.value} {st.id}: {st.stable} → {st.candidate} "
             f"({fmt_labels(st.candidate_images)}) by {by}"
         ),
     )

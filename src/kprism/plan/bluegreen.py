@@ -118,8 +118,9 @@ def select(obs: AppObs, track: str) -> Act:
 
 
 def desired_candidate_template(st: ReleaseStatus, obs: AppObs) -> dict[str, object] | None:
-    """The candidate pod template this release wants, or None if it keeps the existing one."""
-    if st.kind == Kind.ROLLBACK:
+    """The candidate pod template this release wants, or None if it keeps the existing one
+    (a rollback onto a track as it is; a rollback to a release's images changes them)."""
+    if st.kind == Kind.ROLLBACK and st.spec.change.empty:
         return None
     stable = obs.deployment(st.stable_deployment)
     if stable is None:
