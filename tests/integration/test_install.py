@@ -95,6 +95,10 @@ def by_key(objs: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, A
             ("createNamespace=true", "namespaces={kprism-system}", "shards=2"),
             InstallOptions(namespaces=("kprism-system",), shards=2),
         ),
+        (
+            ("createNamespace=true", "dashboard.enabled=true", "image=example.org/kprism:dev"),
+            InstallOptions(dashboard=True, image="example.org/kprism:dev"),
+        ),
     ],
 )
 def test_helm_template_renders_the_objects_of_kprism_install(

@@ -39,7 +39,8 @@ def test_the_committed_manifest_is_kprism_install_with_its_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [(), ("-n", "shop", "-n", "web"), ("--shards", "3", "--replicas", "1")]
+    "args",
+    [(), ("-n", "shop", "-n", "web"), ("--shards", "3", "--replicas", "1"), ("--dashboard",)],
 )
 def test_the_doctor_finds_nothing_to_fix_in_the_install_manifests(args: tuple[str, ...]) -> None:
     # as a user types it: a process substitution, no file
@@ -125,6 +126,47 @@ def test_shards_are_one_deployment_each_and_their_leases_are_readable() -> None:
         assert d["spec"]["selector"]["matchLabels"]["kprism.dev/shard"] == str(i)
     reader = next(r for r in by_kind(objs, "Role") if r["metadata"]["name"].endswith("reader"))
     assert reader["rules"][0]["resourceNames"] == [controller_lease_name(i, 3) for i in range(3)]
+
+
+def test_the_dashboard_signs_users_in_and_may_only_review_tokens_and_impersonate() -> None:
+    assert not [o for o in manifests() if "dashboard" in o["metadata"]["name"]]
+    objs = [
+        o
+        for o in manifests(InstallOptions(namespace="ops", dashboard=True))
+        if o["metadata"]["name"] == "kprism-dashboard"
+    ]
+    assert [o["kind"] for o in objs] == [
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+    ]
+    sa, role, binding, dep, svc = objs
+    assert role["rules"] == [
+        {
+            "apiGroups": ["authentication.k8s.io"],
+            "resources": ["tokenreviews"],
+            "verbs": ["create"],
+        },
+        {
+            "apiGroups": [""],
+            "resources": ["users", "groups", "serviceaccounts"],
+            "verbs": ["impersonate"],
+        },
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "kprism-dashboard", "namespace": "ops"}
+    ]
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "kprism-dashboard"
+    (c,) = pod["containers"]
+    assert c["args"] == ["web", "--host=0.0.0.0", "--port=8080", "--auth=token"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    assert svc["metadata"]["namespace"] == sa["metadata"]["namespace"] == "ops"
+    assert InstallOptions(dashboard=True).args() == " --dashboard"
 
 
 def test_json_is_one_list_kubectl_applies() -> None:

@@ -13,6 +13,7 @@ EXAMPLES = [
     "kprism install | kubectl apply -f -                 # every namespace (a ClusterRole)",
     "kprism install -n shop -n web | kubectl apply -f -  # a Role in each",
     "kprism install --shards 3 --replicas 2 --image registry.example/kprism:0.1.0 -o json",
+    "kprism install --dashboard | kubectl apply -f -     # and the dashboard: users sign in",
 ]
 
 
@@ -56,6 +57,14 @@ def install(
         int,
         typer.Option("--shards", metavar="N", help="Split the apps into N shards."),
     ] = 1,
+    dashboard: Annotated[
+        bool,
+        typer.Option(
+            "--dashboard",
+            help="Also the dashboard (kprism web --auth token: users sign in, their RBAC "
+            "decides), its ServiceAccount (TokenReview, impersonation) and a Service.",
+        ),
+    ] = False,
     output: Annotated[
         str | None,
         typer.Option("--output", "-o", metavar="yaml|json", help="Output format (default: yaml)."),
@@ -64,7 +73,8 @@ def install(
     """Print the in-cluster controller's manifests (for kubectl apply).
 
     Namespace, ServiceAccount, RBAC (a ClusterRole, or a Role per --namespace), a
-    Deployment per shard and a PodDisruptionBudget; nothing is sent to the cluster."""
+    Deployment per shard and a PodDisruptionBudget (with --dashboard: the dashboard's
+    Deployment, Service and RBAC); nothing is sent to the cluster."""
     from kprism.errors import UsageError
     from kprism.ops import install as ops
 
@@ -82,5 +92,6 @@ def install(
         image=image or defaults.image,
         replicas=replicas,
         shards=shards,
+        dashboard=dashboard,
     )
     sys.stdout.write(ops.install_manifests(options, fmt))

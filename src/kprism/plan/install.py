@@ -58,6 +58,7 @@ class InstallOptions:
     image: str = DEFAULT_IMAGE
     replicas: int = 2
     shards: int = 1
+    dashboard: bool = False  # the dashboard too (kprism web --auth token), with a Service
 
     def check(self) -> InstallOptions:
         """The options, or a UsageError naming the bad one."""
@@ -87,6 +88,8 @@ class InstallOptions:
             out.append(f" --replicas {self.replicas}")
         if self.shards != d.shards:
             out.append(f" --shards {self.shards}")
+        if self.dashboard:
+            out.append(" --dashboard")
         return "".join(out)
 
 
@@ -125,6 +128,16 @@ NAMESPACED_RULES: tuple[dict[str, Any], ...] = (
 )
 #: Only with a ClusterRole: "namespace X does not exist".
 CLUSTER_RULES: tuple[dict[str, Any], ...] = (_rule([""], ["namespaces"], ["get"]),)
+
+DASHBOARD = "kprism-dashboard"
+DASHBOARD_PORT = 8080
+#: What the dashboard (``kprism web --auth token``) may do with its own credentials:
+#: check a sign-in's token, and act as the signed-in user — every read and action then
+#: has that user's RBAC, nothing of its own (docs/dashboard.md, "In the cluster").
+DASHBOARD_RULES: tuple[dict[str, Any], ...] = (
+    _rule(["authentication.k8s.io"], ["tokenreviews"], ["create"]),
+    _rule([""], ["users", "groups", "serviceaccounts"], ["impersonate"]),
+)
 
 
 def _meta(name: str, namespace: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -242,6 +255,95 @@ def _deployment(o: InstallOptions, shard: int | None) -> dict[str, Any]:
     }
 
 
+def _dashboard(o: InstallOptions) -> list[dict[str, Any]]:
+    """The dashboard: ``kprism web --auth token`` as its own ServiceAccount, which may
+    only review tokens and impersonate (users sign in; their RBAC decides), and a
+    ClusterIP Service for an Ingress/Gateway or ``kubectl port-forward``."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    labels = {APP_LABEL: DASHBOARD}
+    probe = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 5}
+    container = {
+        "name": "dashboard",
+        "image": o.image,
+        "args": ["web", "--host=0.0.0.0", f"--port={DASHBOARD_PORT}", "--auth=token"],
+        "ports": [{"name": "http", "containerPort": DASHBOARD_PORT, "protocol": "TCP"}],
+        "readinessProbe": probe,
+        "livenessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10},
+        # endpoints drop the pod before it stops taking requests
+        "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+        "resources": {
+            "requests": {"cpu": "50m", "memory": "128Mi"},
+            "limits": {"memory": "512Mi"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir
+    }
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(DASHBOARD, o.namespace, labels=dict(labels)),
+        "spec": {
+            # one replica: sessions are signed with a key of the process (a second
+            # replica would need the same $KPRISM_WEB_SECRET)
+            "replicas": 1,
+            "selector": {"matchLabels": dict(labels)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "serviceAccountName": DASHBOARD,
+                    "terminationGracePeriodSeconds": 30,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65532,
+                        "runAsGroup": 65532,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+    }
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(DASHBOARD, o.namespace)},
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRole",
+            "metadata": _meta(DASHBOARD),
+            "rules": list(DASHBOARD_RULES),
+        },
+        {
+            "apiVersion": rbac,
+            "kind": "ClusterRoleBinding",
+            "metadata": _meta(DASHBOARD),
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": DASHBOARD,
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": DASHBOARD, "namespace": o.namespace}],
+        },
+        deployment,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta(DASHBOARD, o.namespace, labels=dict(labels)),
+            "spec": {
+                "selector": dict(labels),
+                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            },
+        },
+    ]
+
+
 def manifests(options: InstallOptions | None = None) -> list[dict[str, Any]]:
     """The objects ``kprism install`` prints, in the order ``kubectl apply`` wants them."""
     o = (options or InstallOptions()).check()
@@ -252,6 +354,7 @@ def manifests(options: InstallOptions | None = None) -> list[dict[str, Any]]:
         image=o.image,
         replicas=o.replicas,
         shards=o.shards,
+        dashboard=o.dashboard,
     )
     objs: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(o.namespace)},
@@ -335,6 +438,8 @@ def manifests(options: InstallOptions | None = None) -> list[dict[str, Any]]:
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {APP_LABEL: NAME}}},
         }
     )
+    if o.dashboard:
+        objs += _dashboard(o)
     return objs
 
 

@@ -472,7 +472,7 @@ def create_app(
     api.state.users = users
     api.state.auth = cfg
     hosts = {h.strip("[]").lower() for h in allowed_hosts} if allowed_hosts is not None else None
-    signed_out = ("/", "/api/session", "/api/login", "/api/logout")
+    signed_out = ("/", "/healthz", "/api/session", "/api/login", "/api/logout")
 
     def identify(request: Request) -> tuple[Identity | None, auth.Session | None, str]:
         """Who sends ``request``: (identity, their session, why nobody if None)."""
@@ -570,6 +570,11 @@ def create_app(
             "groups": list(identity.groups),
             "csrf": session.csrf,
         }
+
+    @api.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, bool]:
+        """The process answers (the in-cluster Deployment's readiness probe); no cluster call."""
+        return {"ok": True}
 
     @api.get("/api/session")
     def session_info(request: Request) -> Response:

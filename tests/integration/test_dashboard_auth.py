@@ -1,0 +1,151 @@
+"""The dashboard with sign-in (``kprism web --auth token``) against the real cluster, run
+as in the cluster: with its own ServiceAccount, which may only review tokens and
+impersonate. Two users with different Roles sign in with their ServiceAccount tokens:
+
+- a token the API server does not accept is 401 and sets no session;
+- the viewer sees the app, is told which actions they may not take and why, and is
+  refused 403 naming the verb and resource when they try — nothing changes; the API
+  server itself refuses the viewer even past the dashboard's check (impersonation);
+- the releaser scales and releases; the audit trail names the releaser, not the
+  dashboard's ServiceAccount (which may not patch anything itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from lightkube import Client
+from lightkube.resources.core_v1 import Service
+
+from kprism import ops
+from kprism.errors import ForbiddenError
+from kprism.web.app import AuthConfig, create_app
+from kprism.web.auth import COOKIE, AuthMode
+from tests.integration.auth_helpers import Team, team
+from tests.integration.helpers import make_app, replicas, wait_for
+
+POST = {"X-Kprism": "1"}
+
+
+@pytest.fixture
+def users(kube: Client, kubeconfig_path: str, namespace: str, tmp_path: Path) -> Iterator[Team]:
+    make_app(kube, namespace, replicas=2)
+    with team(kube, kubeconfig_path, namespace, tmp_path) as t:
+        yield t
+
+
+@pytest.fixture
+def client(users: Team) -> Iterator[TestClient]:
+    app = create_app(
+        kubeconfig=users.dashboard_kubeconfig, auth_config=AuthConfig(mode=AuthMode.TOKEN)
+    )
+    with TestClient(app, base_url="http://127.0.0.1:8080") as c:
+        yield c
+        assert app.state.dashboard.jobs.wait_all(120)
+
+
+def sign_in(c: TestClient, token: str) -> dict[str, str]:
+    c.cookies.clear()
+    r = c.post("/api/login", json={"token": token}, headers=POST)
+    assert r.status_code == 200, r.text
+    assert token not in r.text and token not in r.headers.get("set-cookie", "")
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie, cookie
+    return {**POST, "X-Kprism-Csrf": r.json()["csrf"]}
+
+
+def test_a_token_the_api_server_refuses_signs_nobody_in(client: TestClient, users: Team) -> None:
+    head, _, sig = users.viewer_token.rpartition(".")
+    for bad in ("not-a-token", f"{head}.{sig[::-1]}"):  # garbage; a forged signature
+        r = client.post("/api/login", json={"token": bad}, headers=POST)
+        assert r.status_code == 401, r.text
+        assert "did not accept" in r.json()["error"] and bad not in r.text
+        assert COOKIE not in r.headers.get("set-cookie", "")
+    assert client.get(f"/api/apps?namespace={users.namespace}").status_code == 401
+
+
+def test_the_viewer_may_look_but_not_act(kube: Client, client: TestClient, users: Team) -> None:
+    ns = users.namespace
+    headers = sign_in(client, users.viewer_token)
+    assert client.get("/api/session").json()["user"] == users.viewer
+    apps = client.get(f"/api/apps?namespace={ns}")
+    assert apps.status_code == 200 and [a["name"] for a in apps.json()["apps"]] == ["hello"]
+    assert client.get(f"/api/apps/{ns}/hello").status_code == 200
+    actions = client.get(f"/api/permissions?namespace={ns}").json()["actions"]
+    assert actions["promote"] == {"allowed": False, "reason": f"you may not patch services in {ns}"}
+    assert actions["scale"] == {
+        "allowed": False,
+        "reason": f"you may not patch deployments in {ns}",
+    }
+    assert not any(a["allowed"] for a in actions.values())
+
+    r = client.post(f"/api/apps/{ns}/hello/intent/abort", json={"reason": "no"}, headers=headers)
+    assert r.status_code == 403 and f"you may not patch services in {ns}" in r.json()["error"]
+    r = client.post(
+        f"/api/apps/{ns}/hello/scale", json={"track": "blue", "replicas": 5}, headers=headers
+    )
+    assert r.status_code == 403 and f"you may not patch deployments in {ns}" in r.json()["error"]
+    # nothing changed
+    assert replicas(kube, ns, "hello-blue") == 2
+    svc = kube.get(Service, "hello", namespace=ns)
+    assert "kprism.dev/intent" not in (svc.metadata.annotations or {})
+
+    # past the dashboard's own check, the API server refuses the impersonated viewer
+    as_viewer = ops.connect(
+        kubeconfig=users.dashboard_kubeconfig,
+        as_user=users.viewer,
+        as_groups=("system:serviceaccounts", f"system:serviceaccounts:{ns}"),
+    )
+    try:
+        assert as_viewer.whoami() == users.viewer
+        with pytest.raises(ForbiddenError):
+            ops.scale(
+                as_viewer, ops.app_ref(as_viewer, "hello", namespace=ns), track="blue", replicas=5
+            )
+    finally:
+        as_viewer.close()
+    assert replicas(kube, ns, "hello-blue") == 2
+
+
+def test_the_releaser_acts_and_the_audit_trail_names_them(
+    kube: Client, client: TestClient, users: Team
+) -> None:
+    ns = users.namespace
+    # the dashboard's own identity may do nothing in the app's namespace
+    own = ops.connect(kubeconfig=users.dashboard_kubeconfig)
+    try:
+        assert own.may("patch", "services", namespace=ns)[0] is False
+        assert own.may("patch", "deployments", group="apps", namespace=ns)[0] is False
+    finally:
+        own.close()
+
+    headers = sign_in(client, users.releaser_token)
+    actions = client.get(f"/api/permissions?namespace={ns}").json()["actions"]
+    assert all(a["allowed"] for a in actions.values()), actions
+    r = client.post(
+        f"/api/apps/{ns}/hello/scale", json={"track": "blue", "replicas": 3}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    assert replicas(kube, ns, "hello-blue") == 3
+
+    r = client.post(
+        f"/api/apps/{ns}/hello/release",
+        json={
+            "image": "registry.example/hello:2",
+            "strategy": "bluegreen",
+            "autoPromote": True,
+            "scaleDownDelay": 0,
+        },
+        headers=headers,
+    )
+    assert r.status_code in (200, 202), r.text
+    history = wait_for(
+        lambda: client.get(f"/api/apps/{ns}/hello/history").json()["history"],
+        lambda h: bool(h) and h[0]["phase"] == "Succeeded",
+        timeout=120,
+        what="the release to succeed",
+    )
+    assert history[0]["by"].startswith(f"{users.releaser} (web on "), history[0]
