@@ -633,3 +633,79 @@ def test_the_shipped_cluster_role_is_enough_to_drive_a_namespace(
             kube.delete(Namespace, other)
     finally:
         kube.delete(ClusterRole, role_name)
+
+
+# -- the dashboard hands releases and intents over ------------------------------------------
+
+
+def test_the_dashboard_hands_releases_and_intents_over_to_the_controller(
+    kube: Client,
+    namespace: str,
+    kubeconfig_path: str,
+    controllers: Callable[..., Controller],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from kprism.web.app import create_app
+
+    make_app(kube, namespace)
+    c = controllers()
+    leading(c)
+    monkeypatch.setenv("KPRISM_CONTROLLER_NAMESPACE", namespace)
+    post = {"X-Kprism": "1"}
+    base = f"/api/apps/{namespace}/hello"
+    app = create_app(kubeconfig=kubeconfig_path, namespace=namespace)
+    with TestClient(app, base_url="http://127.0.0.1:8080") as web:
+
+        def job(kind: str) -> dict[str, Any]:
+            jobs = [j for j in web.get(base).json()["jobs"] if j["kind"] == kind]
+            return jobs[-1] if jobs else {}
+
+        # a blue-green release that waits for promotion: the controller takes it
+        r = web.post(f"{base}/release", json={"image": V2, "scale_down_delay": 0}, headers=post)
+        assert r.status_code == 202, r.text
+        assert f"handed over to the controller {c.identity}" in r.json()["message"], r.json()
+        release_id = r.json()["job"]["release"]
+        assert r.json()["job"]["controller"] == c.identity
+        wait_for(lambda: app_holder(kube, namespace), lambda h: h == c.identity, what="the lease")
+        # the page follows it: the job's lines show the controller's progress
+        wait_for(
+            lambda: job("release").get("lines", []),
+            lambda lines: any("await-promotion" in line for line in lines),
+            what="the release job to show the wait for promotion",
+        )
+        assert job("release")["state"] == "running"
+        assert app_holder(kube, namespace) == c.identity  # the dashboard never took the Lease
+        # promote from the page: handed to the controller, followed to the release's end
+        r = web.post(f"{base}/intent/promote", json={}, headers=post)
+        assert r.status_code in (200, 202), r.text
+        assert f"handed over to the controller {c.identity}" in (
+            r.json()["message"] + " ".join(r.json()["job"]["lines"])
+        ), r.json()
+        assert finished(kube, namespace)["phase"] == "Succeeded"
+        assert release_status(kube, namespace)["id"] == release_id
+        for kind in ("release", "promote"):
+            done = wait_for(
+                lambda kind=kind: job(kind), lambda j: j.get("state") == "done", what=kind
+            )
+            assert "succeeded" in done["result"], done
+        assert selector(kube, namespace)["color"] == "green"
+        # the next release, aborted from the page while the controller holds it
+        r = web.post(f"{base}/release", json={"image": V3, "scale_down_delay": 0}, headers=post)
+        assert r.status_code == 202, r.text
+        wait_for(
+            lambda: release_status(kube, namespace).get("step"),
+            lambda s: s == "await-promotion",
+            what="the second release waiting for promotion",
+        )
+        r = web.post(f"{base}/intent/abort", json={"reason": "from the page"}, headers=post)
+        assert r.status_code in (200, 202), r.text
+        assert finished(kube, namespace)["phase"] == "Aborted"
+        done = wait_for(lambda: job("abort"), lambda j: j.get("state") == "done", what="abort")
+        assert "aborted" in done["result"], done
+        assert app.state.dashboard.jobs.wait_all(30)
+    assert selector(kube, namespace)["color"] == "green"
+    assert replicas(kube, namespace, "hello-blue") == 0
+    assert c.counts["started"] == 2 and c.counts["adopted"] == 0, c.counts
+    assert c.counts["errors"] == 0, c.counts

@@ -35,7 +35,7 @@ from kprism.errors import (
     UsageError,
 )
 from kprism.kube.api import KubeApi, Lock
-from kprism.kube.state import read_release
+from kprism.kube.state import read_intent, read_release
 from kprism.model.observed import ServiceObs
 from kprism.model.release import ANNOTATION_RELEASE_REQUEST, ReleaseSpec, ReleaseStatus
 from kprism.model.request import ReleaseRequest, request_from_json, request_to_json
@@ -193,7 +193,9 @@ def follow(
     clock: Clock | None = None,
 ) -> ReleaseStatus:
     """Follow release ``release_id`` (driven elsewhere) until it ends or ``until`` says
-    stop; ``on_tick`` gets every new status, as from an engine here (with no actions)."""
+    stop; ``on_tick`` gets every new status, as from an engine here (with no actions).
+    ``until`` is asked only while no intent waits for the engine (one that does is
+    about to change the release)."""
     clock = clock or SystemClock()
     start = clock.monotonic()
     obs = observe(kube, app)
@@ -211,7 +213,9 @@ def follow(
             if st != last and on_tick is not None:
                 on_tick(Tick(status=st, observed=obs, actions=()))
             last = st
-            if st.phase.terminal or (until is not None and until(st)):
+            intent = read_intent(obs.service)
+            pending = intent is not None and intent.release == st.id
+            if st.phase.terminal or (until is not None and not pending and until(st)):
                 return st
             wait = FOLLOW_WAIT
             if timeout is not None:
@@ -246,9 +250,11 @@ def release_via_controller(
     on_warning: Callable[[str], None] | None = None,
     on_handover: Callable[[HandedOver], None] | None = None,
     controller_ns: str | None = None,
+    check: bool = True,
 ) -> ReleaseStatus | None:
     """If a controller covers ``app``: hand the release over and (``wait``) follow it to
-    its end (:class:`ReleaseFailed` when it fails or is aborted). None when no controller
+    its end (``check``: :class:`ReleaseFailed` when it fails or is aborted, as the CLI
+    exits 1; else its final status, as the dashboard shows it). None when no controller
     covers the app: the caller drives the release itself."""
     holder = controller_of(kube, app, namespace=controller_ns)
     if holder is None:
@@ -258,7 +264,8 @@ def release_via_controller(
         on_handover(HandedOver(status=st, controller=holder))
     if not wait:
         return st
-    return check_outcome(follow(kube, app, st.id, on_tick=on_tick, timeout=timeout))
+    final = follow(kube, app, st.id, on_tick=on_tick, timeout=timeout)
+    return check_outcome(final) if check else final
 
 
 # -- the controller's side ---------------------------------------------------------------

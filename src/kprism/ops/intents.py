@@ -9,6 +9,7 @@ says (:mod:`kprism.plan.strategies`) — so an intent is never left unattended.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from kprism.engine.clock import Clock, SystemClock
 from kprism.errors import ConflictError, LockedError, UsageError
@@ -16,6 +17,7 @@ from kprism.kube.api import KubeApi, Lock
 from kprism.kube.state import intent_patch, read_history, read_intent, read_release
 from kprism.model.release import Action, Intent, ReleaseStatus
 from kprism.ops.apps import App, observe
+from kprism.ops.handover import HandedOver, follow, is_controller
 from kprism.ops.releases import new_release_id
 from kprism.ops.running import (
     TickHandler,
@@ -49,11 +51,17 @@ def send_intent(
     on_tick: TickHandler | None = None,
     timeout: float | None = None,
     accept_drift: bool = False,
+    on_handover: Callable[[HandedOver], None] | None = None,
 ) -> ReleaseStatus:
     """Write an intent onto the app. If no engine holds the Lease, take it and act.
 
     A release that drifted (someone else changed what it set) takes no promote unless
     ``accept_drift``: UsageError naming the change, recorded on the release by the engine.
+
+    ``on_handover``: if a controller holds the Lease, it is called with the controller,
+    then the release is followed (``on_tick`` for every new status, as the controller
+    records it) until the controller took the intent and the release ended or waits for
+    an operator again — the dashboard's page follows a promote or an abort this way.
     """
     st = check_intent(
         read_release(observe(kube, app).service), action, app=app.name, accept_drift=accept_drift
@@ -71,8 +79,13 @@ def send_intent(
     if not drive_if_unattended:
         return st
     lease = app_lease(kube, app)
-    if lease.try_acquire() is not None:
-        return st  # a live engine holds the Lease: it sees the intent through its watch
+    holder = lease.try_acquire()
+    if holder is not None:  # a live engine holds the Lease: it sees the intent through its watch
+        if on_handover is None or not is_controller(holder.holder):
+            return st
+        on_handover(HandedOver(status=st, controller=holder.holder))
+        until = None if drives_to_end(st, action) else stop_at_wait_points
+        return follow(kube, app, st.id, on_tick=on_tick, until=until, timeout=timeout)
     until = None if drives_to_end(st, action) else stop_at_wait_points
     if drift.check(st, observe(kube, app), routes=False) and not accept_drift:
         until = stop_at_wait_points  # the engine stops on the drift: record it and say so

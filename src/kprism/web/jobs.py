@@ -97,6 +97,7 @@ class Job:
     error_status: int = 0
     reported: bool = False  # the error went back as the HTTP response already
     release_id: str = ""
+    handed_to: str = ""  # the controller driving it: this job only follows
     warnings: list[str] = field(default_factory=list)
     ticked: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
@@ -111,6 +112,17 @@ class Job:
     def on_progress(self, line: str) -> None:
         """A progress line (``ops`` ``on_progress=``, used by split)."""
         self.progress.add(line)
+        self.ticked.set()
+
+    def on_handover(self, handed: Any) -> None:
+        """A controller drives the release (``ops`` ``on_handover=``): the job follows it."""
+        self.release_id = str(handed.status.id)
+        self.handed_to = str(handed.controller)
+        self.progress.add(
+            f"{self.kind} of release {self.release_id} handed over to the controller "
+            f"{self.handed_to}; following it",
+            step=str(handed.status.step),
+        )
         self.ticked.set()
 
     def on_warning(self, message: str) -> None:
@@ -139,6 +151,7 @@ class Job:
             "startedAt": self.started_at,
             "finishedAt": self.finished_at,
             "release": self.release_id,
+            "controller": self.handed_to,
             "result": self.result,
             "error": "" if self.reported else self.error,
             "warnings": list(self.warnings),
