@@ -64,3 +64,19 @@ def test_version_loads_nothing_heavy_either() -> None:
     assert out.returncode == 0, out.stderr
     text, _, loaded = out.stdout.rpartition("LOADED ")
     assert text.startswith("kprism ") and loaded.strip() == "[]", out.stdout
+
+
+def test_a_command_loads_httpx_only_when_a_check_or_a_notification_needs_it() -> None:
+    """httpx (with its own CLI's rich, click and pygments: ≈0.15 s) loads when an analysis
+    provider measures or a notification goes out, not when ``kprism.ops`` is imported."""
+    script = (
+        "import sys\n"
+        "import kprism.ops, kprism.engine.loop, kprism.analysis, kprism.notify.worker\n"
+        "print(sorted(m.split('.')[0] for m in sys.modules"
+        " if m.split('.')[0] in ('httpx', 'rich', 'click', 'pygments')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

@@ -29,9 +29,8 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kprism.errors import InvalidSpecError
@@ -40,6 +39,9 @@ from kprism.model.analysis import Measurement, MeasurementPhase, Metric
 from kprism.model.steps import format_path
 from kprism.plan.analysis import assess
 from kprism.plan.machine import iso
+
+if TYPE_CHECKING:  # imported when a measurement needs it: the CLI starts without it
+    import httpx
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,6 +176,8 @@ class ProviderBase(Generic[S]):
 
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
+    import httpx
+
     return httpx.create_ssl_context()  # a failure is not cached: the next call tries again
 
 
@@ -186,4 +190,6 @@ def http_client(timeout: float) -> httpx.Client:
     context is built once, when first needed, and reused; building it may raise
     ``ssl.SSLError``/``OSError``, which callers turn into an Error measurement.
     """
+    import httpx
+
     return httpx.Client(timeout=timeout, follow_redirects=False, verify=_tls_context())

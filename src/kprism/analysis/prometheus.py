@@ -26,7 +26,6 @@ import ssl
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 from pydantic import Field, field_validator
 
 from kprism.analysis.base import (
@@ -70,6 +69,8 @@ class PrometheusProvider(ProviderBase[PrometheusSettings]):
             raise InvalidSpecError(f"{where}.address: required (or set ${ENV_URL})")
 
     def measure(self, ctx: MeasureContext) -> Measurement:
+        import httpx  # not at start-up: only a measurement needs it
+
         settings = self.settings(ctx.config)
         address = settings.address or os.environ.get(ENV_URL, "").rstrip("/")
         if not address:

@@ -30,7 +30,6 @@ import ssl
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import httpx
 from pydantic import Field, field_validator, model_validator
 
 from kprism.analysis.base import (
@@ -171,6 +170,8 @@ class HttpProvider(ProviderBase[HttpSettings]):
         return settings.body.encode() if settings.body is not None else None
 
     def measure(self, ctx: MeasureContext) -> Measurement:
+        import httpx  # not at start-up: only a measurement needs it
+
         settings = self.settings(self._defaults(ctx.config))
         headers = dict(settings.headers)
         body = self.request_body(ctx, settings)

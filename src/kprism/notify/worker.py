@@ -16,9 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from kprism.kube.api import KubeApi
 from kprism.kube.client import SECRET
@@ -33,6 +31,9 @@ from kprism.notify.receivers import (
     parse_release,
     resolve,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("kprism.notify")
 
@@ -113,6 +114,8 @@ class Notifier:
     def _client(self) -> httpx.Client:
         """One connection pool for the worker thread (its only user)."""
         if self._http is None:
+            import httpx  # on the first delivery: a release without receivers never loads it
+
             self._http = httpx.Client(follow_redirects=False)
         return self._http
 
@@ -176,6 +179,8 @@ class Notifier:
         receiver: Receiver,
         read_secret: Callable[[str], Mapping[str, Any] | None],
     ) -> None:
+        import httpx
+
         what = f"notification {n.event} to receiver {receiver.name}"
         try:
             url = resolve(receiver.url, read_secret)
