@@ -12,7 +12,7 @@ help:
 	@echo "make cluster-down  stop the local cluster and remove its state"
 	@echo "make dataplane-up  start the data plane (kube-proxy, process pods, gateway) in netns kprism-dp"
 	@echo "make bench-zero-downtime  every strategy under load on the data plane (docs/zero-downtime.md)"
-	@echo "make bench         scale figures on a cluster of its own: concurrent releases, requests, start-up (docs/benchmarks.md)"
+	@echo "make bench         scale figures on a cluster of its own: concurrent releases, requests, start-up, kprism vs kubectl (docs/benchmarks.md)"
 	@echo "make chaos         the long chaos run: 50 SIGKILLs, 100 back-to-back releases, an API-server restart (docs/reliability.md)"
 
 $(VENV)/.installed: pyproject.toml
@@ -46,10 +46,12 @@ bench-zero-downtime: venv
 	@hack/dataplane.sh up >/dev/null
 	@hack/dataplane.sh exec -- $(abspath $(PY)) bench/zero_downtime.py $(ARGS)
 
-# Scale figures on a cluster of its own (not the one `make cluster` keeps for you).
+# Scale figures on a cluster of its own (not the one `make cluster` keeps for you), then
+# kprism side by side with kubectl and the API server (bench/versus.py; VERSUS_ARGS).
 bench: venv bins
 	@KPRISM_CLUSTER_NAME=kprism-bench KPRISM_APISERVER_PORT=36943 hack/cluster.sh up >/dev/null
-	@KUBECONFIG=$$(KPRISM_CLUSTER_NAME=kprism-bench hack/cluster.sh kubeconfig) $(PY) bench/scale.py $(ARGS); \
+	@export KUBECONFIG=$$(KPRISM_CLUSTER_NAME=kprism-bench hack/cluster.sh kubeconfig); \
+	  $(PY) bench/scale.py $(ARGS) && $(PY) bench/versus.py $(VERSUS_ARGS); \
 	  rc=$$?; KPRISM_CLUSTER_NAME=kprism-bench hack/cluster.sh down >/dev/null; exit $$rc
 
 chaos: venv bins
