@@ -88,7 +88,7 @@ from kprism.ops.tracks import (
     scale,
     split,
 )
-from kprism.ops.trail import audit
+from kprism.ops.trail import audit, weight_points
 from kprism.plan.preflight import fmt_labels
 
 __all__ = [
@@ -151,5 +151,6 @@ __all__ = [
     "start_release",
     "stop_at_wait_points",
     "watch_apps",
+    "weight_points",
     "write_intent",
 ]

@@ -27,6 +27,7 @@ from kprism.model.release import (
     Drift,
     Intent,
     ReleaseStatus,
+    Strategy,
     history_entry,
     status_to_json,
 )
@@ -369,6 +370,13 @@ class AppSummary:
     phase: str
     step: str
     tracks: str
+    #: the last release: its strategy, tracks, and the candidate's traffic share now
+    #: (a canary in flight: the achieved weight; otherwise 100 while the Service pins it)
+    strategy: str = ""
+    stable: str = ""
+    candidate: str = ""
+    weight: float = 0.0
+    in_flight: bool = False
 
 
 def _summary(svc: ServiceObs, default_label: str) -> AppSummary | None:
@@ -383,7 +391,18 @@ def _summary(svc: ServiceObs, default_label: str) -> AppSummary | None:
         phase=st.phase.value if st else "-",
         step=st.step if st else "-",
         tracks=f"{st.stable}→{st.candidate}" if st else "-",
+        strategy=st.spec.strategy.value if st else "",
+        stable=st.stable if st else "",
+        candidate=st.candidate if st else "",
+        weight=_candidate_share(st, svc.selector.get(track_label)) if st else 0.0,
+        in_flight=st is not None and not st.phase.terminal,
     )
+
+
+def _candidate_share(st: ReleaseStatus, serving: str | None) -> float:
+    if st.spec.strategy == Strategy.CANARY and not st.phase.terminal:
+        return st.achieved_weight
+    return 100.0 if serving == st.candidate else 0.0
 
 
 def watch_apps(kube: KubeApi, *, namespace: str | None) -> Callable[[], None]:

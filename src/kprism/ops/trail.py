@@ -7,6 +7,9 @@ recorded. :mod:`kprism.plan.timeline` flattens and filters them (pure).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from kprism.kube.api import KubeApi
 from kprism.ops.apps import App, history
 from kprism.plan import timeline
@@ -26,3 +29,17 @@ def audit(
     (comma-separated) and ``outcome`` (its start: ``applied``, ``refused``, ``Failed``)."""
     rows = timeline.audit(history(kube, app))
     return [r.to_dict() for r in timeline.select(rows, actor=actor, kind=kind, outcome=outcome)]
+
+
+def weight_points(release: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The candidate's traffic share over a release (a status or a history entry in JSON
+    form): ``[{"at", "weight"}]`` for the dashboard's plot."""
+    strategy = release.get("strategy") or (release.get("spec") or {}).get("strategy", "")
+    points = timeline.weights(
+        str(strategy),
+        [m for m in release.get("timeline") or [] if isinstance(m, Mapping)],
+        started_at=str(release.get("started_at", "")),
+        finished_at=str(release.get("finished_at", "")),
+        phase=str(release.get("phase", "")),
+    )
+    return [{"at": p.at, "weight": p.weight} for p in points]

@@ -34,8 +34,11 @@ action the user may not take is refused with 403 before anything is asked of the
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import functools
 import ipaddress
+import json
 import socket
 import sys
 import threading
@@ -49,7 +52,8 @@ from urllib.parse import unquote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from kprism import __version__, ops
 from kprism.errors import KprismError, NotFoundError, UsageError
@@ -193,9 +197,40 @@ class Dashboard:
         return out
 
     def detail(self, namespace: str, name: str) -> dict[str, Any]:
-        status = ops.app_status(self.kube, self.ref(namespace, name)).to_dict()
+        ref = self.ref(namespace, name)
+        status = ops.app_status(self.kube, ref).to_dict()
         jobs = [j.view() for j in self.jobs.for_app(f"{namespace}/{name}")]
-        return views.detail(status, jobs)
+        release = status.get("release")
+        plot = ops.weight_points(release) if release else []
+        return views.detail(status, jobs, ops.history(self.kube, ref), plot)
+
+    def page_of_apps(self, namespace: str, *, q: str, offset: int, limit: int) -> dict[str, Any]:
+        """One page of the app list (``q``: part of the name), each app with its traffic
+        bar: the list stays fast with hundreds of apps."""
+        found = [a for a in self.apps(namespace) if q.lower() in a["name"].lower()]
+        page = found[offset : offset + limit]
+        for a in page:
+            a["traffic"] = views.list_traffic(a)
+        return {"namespace": namespace, "apps": page, "total": len(found), "offset": offset}
+
+    def audit(
+        self, namespace: str, name: str, *, actor: str, kind: str, outcome: str
+    ) -> list[dict[str, Any]]:
+        rows = ops.audit(
+            self.kube,
+            self.ref(namespace, name),
+            actor=actor or None,
+            kind=kind or None,
+            outcome=outcome or None,
+        )
+        return [dict(r) for r in rows]
+
+    def release_diff(self, namespace: str, name: str, form: ReleaseForm) -> dict[str, Any]:
+        spec = forms.release_args(form).to_spec()
+        return ops.preview_release(self.kube, self.ref(namespace, name), spec)
+
+    def rollback_diff(self, namespace: str, name: str, to: str) -> dict[str, Any]:
+        return ops.preview_rollback(self.kube, self.ref(namespace, name), to=to or None)
 
     def history(self, namespace: str, name: str) -> list[dict[str, Any]]:
         return ops.history(self.kube, self.ref(namespace, name))
@@ -299,9 +334,18 @@ class Dashboard:
 
         def work(job: Job) -> str:
             with self.connection() as kube:
-                st = ops.rollback(
-                    kube, ref, on_tick=job.on_tick, scale_down_delay=form.scale_down_delay
-                )
+                if form.to:
+                    st = ops.rollback_to(
+                        kube,
+                        ref,
+                        form.to,
+                        on_tick=job.on_tick,
+                        scale_down_delay=form.scale_down_delay,
+                    )
+                else:
+                    st = ops.rollback(
+                        kube, ref, on_tick=job.on_tick, scale_down_delay=form.scale_down_delay
+                    )
             return f"{st.kind.value} {st.id} {st.phase.value.lower()}: {st.message}"
 
         return self.run(namespace, name, "rollback", work)
@@ -422,6 +466,41 @@ def action_of(path: str) -> tuple[str, str] | None:
     else:
         return None
     return (parts[3], what) if what in auth.NEEDS else None
+
+
+#: apps per page of the dashboard's list
+LIST_PAGE = 50
+#: seconds between two reads of what an event stream shows (from the watch cache)
+STREAM_EVERY = 1.0
+#: seconds between keep-alive comments on a quiet stream
+STREAM_KEEPALIVE = 15.0
+
+
+async def sse(
+    request: Request, read: Callable[[], dict[str, Any]], name: str
+) -> AsyncIterator[str]:
+    """``read()`` as server-sent events, sent when it changed; ``problem`` events while it
+    fails (with the one-line error), a comment now and then to keep proxies open."""
+    last = ""
+    quiet = 0.0
+    yield "retry: 2000\n\n"
+    while not await request.is_disconnected():
+        try:
+            data = await run_in_threadpool(read)
+            text = json.dumps(data, separators=(",", ":"), default=str)
+            event = name
+        except KprismError as exc:
+            text = json.dumps({"error": str(exc), "status": forms.http_status(exc)})
+            event = "problem"
+        if text != last:
+            last = text
+            quiet = 0.0
+            yield f"event: {event}\ndata: {text}\n\n"
+        elif quiet >= STREAM_KEEPALIVE:
+            quiet = 0.0
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(STREAM_EVERY)
+        quiet += STREAM_EVERY
 
 
 def error_response(message: str, status: int) -> JSONResponse:
@@ -652,13 +731,57 @@ def create_app(
         return {"namespaces": dash.namespaces()}
 
     @api.get("/api/apps")
-    def apps(namespace: str | None = None) -> dict[str, Any]:
+    def apps(
+        namespace: str | None = None, q: str = "", offset: int = 0, limit: int | None = None
+    ) -> dict[str, Any]:
+        if limit is not None:  # one page, with traffic bars (the page's list)
+            ns = namespace or dash.namespace
+            return dash.page_of_apps(ns, q=q, offset=max(offset, 0), limit=min(max(limit, 1), 500))
         ns = namespace or dash.namespace
         return {"namespace": ns, "apps": dash.apps(ns)}
 
     @api.get("/api/apps/{namespace}/{name}")
     def detail(namespace: str, name: str) -> dict[str, Any]:
         return dash.detail(namespace, name)
+
+    @api.get("/api/apps/{namespace}/{name}/audit")
+    def audit(
+        namespace: str, name: str, actor: str = "", kind: str = "", outcome: str = ""
+    ) -> dict[str, Any]:
+        return {"audit": dash.audit(namespace, name, actor=actor, kind=kind, outcome=outcome)}
+
+    @api.post("/api/apps/{namespace}/{name}/diff/release")
+    def release_diff(namespace: str, name: str, form: ReleaseForm) -> dict[str, Any]:
+        return dash.release_diff(namespace, name, form)
+
+    @api.get("/api/apps/{namespace}/{name}/diff/rollback")
+    def rollback_diff(namespace: str, name: str, to: str = "") -> dict[str, Any]:
+        return dash.rollback_diff(namespace, name, to)
+
+    @api.get("/api/stream")
+    async def stream(
+        request: Request,
+        namespace: str = "",
+        app: str = "",
+        q: str = "",
+        offset: int = 0,
+        limit: int = LIST_PAGE,
+    ) -> StreamingResponse:
+        """Server-sent events: the app page's ``detail`` (or the list's ``apps``) each time
+        it changes, a ``problem`` while it cannot be read (the page says so and recovers)."""
+        ns = namespace or dash.namespace
+        offset, limit = max(offset, 0), min(max(limit, 1), 500)
+        if app:
+            read: Callable[[], dict[str, Any]] = functools.partial(dash.detail, ns, app)
+            name = "detail"
+        else:
+            read = functools.partial(dash.page_of_apps, ns, q=q, offset=offset, limit=limit)
+            name = "apps"
+        return StreamingResponse(
+            sse(request, read, name),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
 
     @api.get("/api/apps/{namespace}/{name}/history")
     def history(namespace: str, name: str) -> dict[str, Any]:

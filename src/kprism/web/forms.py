@@ -33,6 +33,7 @@ from kprism.model.release import (
     Strategy,
     fail_fast_seconds,
 )
+from kprism.model.routing import DEFAULT_ROUTER
 
 #: Words that mean "pause until someone promotes" in the release form's pause field.
 MANUAL_PAUSE = frozenset({"manual", "promote", "until promote", "indefinite", "∞"})
@@ -71,6 +72,14 @@ class ReleaseForm(Form):
     fail_fast_after: str = ""
     track: str = ""
     force: bool = False
+    #: pod-template changes besides images: [CONTAINER:]NAME=VALUE per line, a YAML patch
+    env: str = ""
+    patch: str = ""
+    #: canary traffic router (replicas, gateway, nginx) and the HTTPRoute/Ingress it uses
+    router: str = ""
+    route: str = ""
+    max_surge: str = ""  # canary: pods or a percentage of stable ("1", "25%")
+    notify: str = ""  # the release's own webhook receivers: URLs, spaces or lines apart
 
 
 class IntentForm(Form):
@@ -79,6 +88,7 @@ class IntentForm(Form):
 
 class RollbackForm(Form):
     scale_down_delay: float = seconds(30.0)
+    to: str = ""  # an earlier release of the history (default: the previous track)
 
 
 class ScaleForm(Form):
@@ -110,7 +120,16 @@ def parse_images(text: str) -> list[tuple[str, str]]:
 
 def release_args(form: ReleaseForm) -> ops.SpecArgs:
     """What the Release button asks for, as the options the one spec builder takes."""
-    images = parse_images(form.image)
+    env = [ops.parse_env_arg(line.strip()) for line in form.env.splitlines() if line.strip()]
+    patch = ops.parse_patch(form.patch, source="patch") if form.patch.strip() else {}
+    images = parse_images(form.image) if form.image.strip() or not (env or patch) else []
+    router = form.router.strip()
+    route_key = {"gateway": "httproute", "nginx": "ingress"}.get(router, "")
+    if form.route.strip() and not route_key:
+        raise UsageError("route: names the HTTPRoute (router gateway) or Ingress (router nginx)")
+    surge = form.max_surge.strip()
+    if surge and form.strategy != Strategy.CANARY:
+        raise UsageError("maxSurge is for canary releases: choose the canary strategy")
     steps, pause = form.steps.strip(), form.pause.strip()
     if form.strategy == Strategy.CANARY:
         if not steps:
@@ -133,6 +152,12 @@ def release_args(form: ReleaseForm) -> ops.SpecArgs:
         steps=steps or None,
         pause=None if manual or not pause else pause,
         pause_until_promote=manual,
+        env=env,
+        patch=patch,
+        max_surge=(int(surge) if surge.isdigit() else surge) if surge else None,
+        notify=split_words(form.notify),
+        router=router or DEFAULT_ROUTER,
+        router_options={route_key: form.route.strip()} if form.route.strip() else {},
     )
 
 

@@ -107,10 +107,17 @@ def in_flight(release: dict[str, Any] | None) -> bool:
     return bool(release) and str((release or {}).get("phase")) not in TERMINAL
 
 
-def detail(status: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Everything the app page shows on one poll (history is fetched separately)."""
+def detail(
+    status: dict[str, Any],
+    jobs: list[dict[str, Any]],
+    history: list[dict[str, Any]] | None = None,
+    plot: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Everything the app page shows on one update (the history table is fetched
+    separately; ``history`` here gives the tracks' ages and the rollback targets)."""
     release = status.get("release")
     serving = sorted(t["track"] for t in status.get("tracks", []) if t.get("serving"))
+    history = history or []
     return {
         "status": status,
         "serving": serving,
@@ -119,7 +126,201 @@ def detail(status: dict[str, Any], jobs: list[dict[str, Any]]) -> dict[str, Any]
         "weights": weights(release),
         "analysis": analysis(release),
         "jobs": jobs,
+        "traffic": traffic(status),
+        "ages": track_ages(status, history),
+        "timeline": timeline_rows(release),
+        "plot": plot or [],
+        "preview": preview(status),
+        "controls": controls(status, history),
+        "rollbackTargets": rollback_targets(history, serving),
     }
+
+
+# -- traffic, ages, timeline, controls (issue 14 items 5 and 6) ---------------------------
+
+
+def _segment(track: str, weight: float, note: str = "") -> dict[str, Any]:
+    w = round(max(0.0, min(100.0, weight)), 1)
+    return {"track": track, "weight": w, "label": f"{track} {w:g}%{note}"}
+
+
+def traffic(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """Who gets the app's traffic now, as bar segments (track, share, a text label):
+    a canary's achieved weight, a pinned track's 100 %, or — when the Service selects
+    every track (a split by pods) — each track's share of the ready endpoints."""
+    release = status.get("release") or {}
+    w = weights(release) if in_flight(release) else None
+    if w is not None:
+        return [
+            _segment(str(w["candidate"]), w["now"]),
+            _segment(str(w["stable"]), 100.0 - w["now"]),
+        ]
+    tracks = [t for t in status.get("tracks", []) if t.get("track")]
+    pinned = [t for t in tracks if t.get("serving")]
+    if len(pinned) == 1:
+        return [_segment(str(pinned[0]["track"]), 100.0)]
+    live = [t for t in pinned if t.get("endpoints")]
+    total = sum(int(t["endpoints"]) for t in live)
+    if not total:
+        return []
+    return [
+        _segment(str(t["track"]), 100.0 * int(t["endpoints"]) / total, " (by pods)") for t in live
+    ]
+
+
+def list_traffic(app: dict[str, Any]) -> list[dict[str, Any]]:
+    """The traffic bar of an app in the list (from its summary: no extra request)."""
+    if app.get("in_flight") and app.get("candidate"):
+        share = float(app.get("weight", 0.0))
+        return [
+            _segment(str(app["candidate"]), share),
+            _segment(str(app.get("stable", "")), 100.0 - share),
+        ]
+    if app.get("serving"):
+        return [_segment(str(app["serving"]), 100.0)]
+    return []
+
+
+def track_ages(status: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, str]:
+    """Since when each track runs what it runs: the start of the last release or rollback
+    into it (the newest first in ``history``), as ISO time."""
+    out: dict[str, str] = {}
+    release = status.get("release")
+    entries = ([release] if release else []) + list(history)
+    for e in entries:
+        if e.get("kind") not in ("release", "rollback") or not e.get("candidate"):
+            continue
+        track = str(e["candidate"])
+        if track not in out and e.get("phase") != "Aborted" and e.get("phase") != "Failed":
+            out[track] = str(e.get("started_at", ""))
+    return out
+
+
+def timeline_rows(release: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The release's timeline, oldest first, with its start as the first row."""
+    if not release:
+        return []
+    rows: list[dict[str, Any]] = [
+        {
+            "at": release.get("started_at", ""),
+            "kind": "start",
+            "what": str(release.get("kind", "release")),
+            "text": f"{release.get('stable')} → {release.get('candidate')}",
+            "by": release.get("started_by", ""),
+            "reason": "",
+            "outcome": "",
+        }
+    ]
+    for m in release.get("timeline") or []:
+        if m.get("kind") == "weight":
+            continue  # the plot shows them
+        rows.append(
+            {
+                "at": m.get("at", ""),
+                "kind": m.get("kind", ""),
+                "what": m.get("what", ""),
+                "text": m.get("text", ""),
+                "by": m.get("by", ""),
+                "reason": m.get("reason", ""),
+                "outcome": m.get("outcome", ""),
+            }
+        )
+    return rows
+
+
+def preview(status: dict[str, Any]) -> dict[str, Any] | None:
+    """The preview Service of a blue-green release in flight, and how to reach it."""
+    release = status.get("release") or {}
+    spec = release.get("spec") or {}
+    if not in_flight(release) or spec.get("strategy") != "bluegreen" or not spec.get("preview"):
+        return None
+    name = f"{status.get('app')}-preview"
+    return {
+        "service": name,
+        "track": release.get("candidate"),
+        "reach": f"kubectl -n {status.get('namespace')} port-forward service/{name} 8080:PORT",
+    }
+
+
+def controls(status: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, str]:
+    """Why each release button would do nothing now ("" where it would act)."""
+    release = status.get("release") or {}
+    live = in_flight(release)
+    aborting = bool(release.get("aborting"))
+    canary = (release.get("spec") or {}).get("strategy") == "canary"
+    none = "no release in progress"
+    at_gate = live and release.get("phase") == "Paused" and not release.get("paused")
+    driven = bool(status.get("lease"))
+    out = {
+        "promote": ""
+        if live and not aborting
+        else none
+        if not live
+        else "the release is being aborted",
+        "promote-full": "",
+        "pause": "",
+        "resume": "",
+        "abort": "" if live and not aborting else none if not live else "already aborting",
+        "rollback": "",
+    }
+    if not live:
+        out["promote-full"] = none
+    elif not canary:
+        out["promote-full"] = "a blue-green release has no steps to skip: Promote switches"
+    elif aborting:
+        out["promote-full"] = "the release is being aborted"
+    if not live:
+        out["pause"] = none
+    elif aborting:
+        out["pause"] = "the release is being aborted"
+    elif release.get("paused"):
+        out["pause"] = "already paused"
+    if not live:
+        out["resume"] = none
+    elif at_gate:
+        out["resume"] = "waiting at a promotion gate: Resume does nothing here, Promote goes on"
+    elif not release.get("paused") and driven:
+        out["resume"] = "the release is running: nothing to resume"
+    if not live:
+        tracks = [t for t in status.get("tracks", []) if t.get("track")]
+        serving = [t["track"] for t in tracks if t.get("serving")]
+        back = any(
+            e.get("kind") in ("release", "rollback")
+            and e.get("phase") == "Succeeded"
+            and e.get("candidate") in serving
+            for e in history
+        )
+        if len(serving) != 1:
+            out["rollback"] = "the Service pins no single track: nothing to roll back"
+        elif not back and len(tracks) != 2:
+            out["rollback"] = f"nothing to return to: no earlier release into {serving[0]}" + (
+                " and no other track" if len(tracks) < 2 else ""
+            )
+    return out
+
+
+def rollback_targets(history: list[dict[str, Any]], serving: list[str]) -> list[dict[str, Any]]:
+    """Earlier releases a rollback can go back to (succeeded, with images), newest first;
+    the one serving now is left out."""
+    out = []
+    current = True
+    for e in history:
+        if e.get("kind") not in ("release", "rollback") or e.get("phase") != "Succeeded":
+            continue
+        if not e.get("candidate_images"):
+            continue
+        if current and e.get("candidate") in serving:
+            current = False  # the newest succeeded release is what serves now
+            continue
+        current = False
+        images = ", ".join(f"{k}={v}" if k else v for k, v in e["candidate_images"].items())
+        out.append(
+            {
+                "id": e.get("id"),
+                "label": f"{e.get('id')} · {images} · {e.get('started_at', '')[:16]}",
+            }
+        )
+    return out
 
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")

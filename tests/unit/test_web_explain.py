@@ -1,0 +1,225 @@
+"""The dashboard explains itself (issue 14 items 3, 5, 6): traffic bars, track ages, the
+release timeline, why a button would do nothing, rollback targets (pure views), and the
+routes behind them — the app list in pages, the audit trail with filters, the
+confirmation diffs, server-sent events — on the in-memory adapter."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kprism import ops
+from kprism.model.release import Change, ReleaseSpec
+from kprism.web import forms, views
+from kprism.web.app import create_app
+from tests.unit.bgsim import blue_app
+from tests.unit.fakekube import NS, SERVICE
+from tests.unit.test_web_api import WebFake
+
+POST = {"X-Kprism": "1"}
+APP = ops.App(name=SERVICE, namespace=NS)
+
+
+def status(**release: object) -> dict[str, object]:
+    return {
+        "app": "web",
+        "namespace": "shop",
+        "tracks": [
+            {"track": "blue", "serving": True, "endpoints": 3},
+            {"track": "green", "serving": False, "endpoints": 0},
+        ],
+        "release": release or None,
+        "lease": None,
+    }
+
+
+CANARY = {
+    "id": "r2",
+    "kind": "release",
+    "phase": "Progressing",
+    "stable": "blue",
+    "candidate": "green",
+    "achieved_weight": 25.0,
+    "requested_weight": 25.0,
+    "spec": {"strategy": "canary", "canary": {"steps": [{"setWeight": 25}, {"pause": {}}]}},
+}
+
+
+def test_traffic_bars_for_a_canary_a_pinned_track_and_a_split_by_pods() -> None:
+    assert views.traffic(status(**CANARY)) == [
+        {"track": "green", "weight": 25.0, "label": "green 25%"},
+        {"track": "blue", "weight": 75.0, "label": "blue 75%"},
+    ]
+    assert views.traffic(status()) == [{"track": "blue", "weight": 100.0, "label": "blue 100%"}]
+    split = status()
+    split["tracks"] = [
+        {"track": "blue", "serving": True, "endpoints": 3},
+        {"track": "red", "serving": True, "endpoints": 1},
+    ]
+    assert [s["label"] for s in views.traffic(split)] == ["blue 75% (by pods)", "red 25% (by pods)"]
+    row = {
+        "in_flight": True,
+        "candidate": "green",
+        "stable": "blue",
+        "weight": 10.0,
+        "serving": None,
+    }
+    assert [s["label"] for s in views.list_traffic(row)] == ["green 10%", "blue 90%"]
+
+
+def test_buttons_that_would_do_nothing_say_why() -> None:
+    idle = views.controls(status(), [])
+    assert (
+        idle["promote"] == "no release in progress" and idle["resume"] == "no release in progress"
+    )
+    assert idle["rollback"] == ""  # the other track is there to go back to
+    alone = status()
+    alone["tracks"] = [{"track": "blue", "serving": True, "endpoints": 3}]
+    assert views.controls(alone, [])["rollback"].startswith("nothing to return to")
+    gate = views.controls(status(**{**CANARY, "phase": "Paused", "paused": False}), [])
+    assert "promotion gate" in gate["resume"] and gate["promote"] == "" and gate["abort"] == ""
+    bluegreen = {**CANARY, "spec": {"strategy": "bluegreen"}}
+    assert "no steps to skip" in views.controls(status(**bluegreen), [])["promote-full"]
+
+
+def test_timeline_rows_ages_and_rollback_targets() -> None:
+    rel = {
+        **CANARY,
+        "started_at": "t0",
+        "started_by": "alice (web on box)",
+        "timeline": [
+            {
+                "at": "t1",
+                "kind": "intent",
+                "what": "promote",
+                "by": "bob (cli on x)",
+                "outcome": "applied",
+            },
+            {"at": "t1", "kind": "weight", "what": "weight", "weight": 25.0},
+        ],
+    }
+    rows = views.timeline_rows(rel)
+    assert [(r["kind"], r["what"], r["by"]) for r in rows] == [
+        ("start", "release", "alice (web on box)"),
+        ("intent", "promote", "bob (cli on x)"),
+    ]
+    history = [
+        {
+            "id": "r1",
+            "kind": "release",
+            "phase": "Succeeded",
+            "candidate": "blue",
+            "started_at": "s1",
+            "candidate_images": {"web": "web:1"},
+        },
+        {
+            "id": "r0",
+            "kind": "release",
+            "phase": "Succeeded",
+            "candidate": "green",
+            "started_at": "s0",
+            "candidate_images": {"web": "web:0"},
+        },
+        {
+            "id": "r9",
+            "kind": "release",
+            "phase": "Aborted",
+            "candidate": "green",
+            "started_at": "s9",
+            "candidate_images": {"web": "bad"},
+        },
+    ]
+    assert views.track_ages(status(), history) == {"blue": "s1", "green": "s0"}
+    assert [t["id"] for t in views.rollback_targets(history, ["blue"])] == ["r0"]
+
+
+def test_release_form_takes_env_patch_router_surge_and_notify() -> None:
+    form = forms.ReleaseForm.model_validate(
+        {
+            "strategy": "canary",
+            "steps": "50,100",
+            "env": "MODE=fast\nweb:LEVEL=2",
+            "patch": "metadata: {annotations: {a: b}}",
+            "router": "gateway",
+            "route": "web-route",
+            "maxSurge": "50%",
+            "notify": "https://hooks.example/a https://hooks.example/b",
+        }
+    )
+    args = forms.release_args(form)
+    assert list(args.env) == [("", "MODE", "fast"), ("web", "LEVEL", "2")]
+    assert args.patch == {"metadata": {"annotations": {"a": "b"}}}
+    assert (args.router, args.router_options, args.max_surge) == (
+        "gateway",
+        {"httproute": "web-route"},
+        "50%",
+    )
+    assert list(args.notify) == ["https://hooks.example/a", "https://hooks.example/b"]
+    with pytest.raises(Exception, match="maxSurge is for canary"):
+        forms.release_args(forms.ReleaseForm(image="web:2", max_surge="1"))
+    with pytest.raises(Exception, match="give an image"):
+        forms.release_args(forms.ReleaseForm())
+
+
+@pytest.fixture
+def web(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, WebFake]]:
+    kube = WebFake(blue_app())
+    monkeypatch.setattr(ops, "connect", lambda **_: kube)
+    monkeypatch.setattr("kprism.ops.running._source", ["web"])
+    with TestClient(create_app(namespace=NS), base_url="http://127.0.0.1:8080") as c:
+        yield c, kube
+
+
+def test_the_list_comes_in_pages_with_traffic_bars(web: tuple[TestClient, WebFake]) -> None:
+    client, _ = web
+    r = client.get("/api/apps", params={"namespace": NS, "limit": 1, "q": "HEL"})
+    body = r.json()
+    assert (body["total"], body["offset"], [a["name"] for a in body["apps"]]) == (1, 0, ["hello"])
+    assert body["apps"][0]["traffic"] == [{"track": "blue", "weight": 100.0, "label": "blue 100%"}]
+    assert (
+        client.get("/api/apps", params={"namespace": NS, "limit": 1, "q": "nope"}).json()["apps"]
+        == []
+    )
+
+
+def test_audit_route_filters_and_diffs_preview(web: tuple[TestClient, WebFake]) -> None:
+    client, kube = web
+    kube.user = "alice"
+    spec = ReleaseSpec(
+        change=Change(images={"hello": "hello:2"}), scale_down_delay=0, auto_promote=True
+    )
+    ops.release(kube, APP, spec, timeout=10)
+    rows = client.get(f"/api/apps/{NS}/{SERVICE}/audit", params={"actor": "alice"}).json()["audit"]
+    assert [(r["kind"], r["source"], r["outcome"]) for r in rows] == [
+        ("release", "web", "Succeeded")
+    ]
+    assert (
+        client.get(f"/api/apps/{NS}/{SERVICE}/audit", params={"actor": "bob"}).json()["audit"] == []
+    )
+    diff = client.post(
+        f"/api/apps/{NS}/{SERVICE}/diff/release", json={"image": "hello:3"}, headers=POST
+    ).json()
+    assert diff["from"] == "green"
+    assert diff["diff"] == [
+        {"path": "spec.containers[hello].image", "before": "hello:2", "after": "hello:3"}
+    ]
+    back = client.get(f"/api/apps/{NS}/{SERVICE}/diff/rollback").json()
+    assert (back["from"], back["to"]) == ("green", "blue")
+    r = client.get(f"/api/apps/{NS}/{SERVICE}/diff/rollback", params={"to": "nope"})
+    assert r.status_code == 400 and "not in app hello's history" in r.json()["error"]
+
+
+def test_detail_stream_sends_server_sent_events(web: tuple[TestClient, WebFake]) -> None:
+    client, _ = web
+    with client.stream("GET", "/api/stream", params={"namespace": NS, "app": SERVICE}) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        lines = r.iter_lines()
+        assert next(lines) == "retry: 2000"
+        assert next(lines) == ""
+        assert next(lines) == "event: detail"
+        data = json.loads(next(lines).removeprefix("data: "))
+    assert data["status"]["app"] == SERVICE and data["traffic"][0]["track"] == "blue"
+    assert data["controls"]["promote"] == "no release in progress"
