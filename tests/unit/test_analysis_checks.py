@@ -214,6 +214,25 @@ def test_a_blue_green_release_file_gives_pre_and_post_promotion_analysis() -> No
     assert spec_from_json(spec_to_json(s)).analysis == s.analysis  # kept in the status
 
 
+def test_a_blue_green_release_file_sets_preview_auto_promote_and_the_scale_down_delay() -> None:
+    text = "preview: true\nautoPromote: true\nscaleDownDelay: 2m\n" + BLUEGREEN_FILE
+    s = spec(canary_yaml=text, canary_source="bg.yaml")
+    assert (s.preview, s.auto_promote, s.scale_down_delay) == (True, True, 120.0)
+    # a flag given on the command line wins over the file; 0 means at once
+    assert spec(canary_yaml=text, scale_down_delay=5.0).scale_down_delay == 5.0
+    assert spec(canary_yaml="scaleDownDelay: 0\n").scale_down_delay == 0.0
+    # without the file's setting, the default
+    bare = spec(canary_yaml=BLUEGREEN_FILE)
+    assert (bare.preview, bare.auto_promote, bare.scale_down_delay) == (False, False, 30.0)
+
+
+def test_a_blue_green_release_files_settings_are_checked_with_their_line() -> None:
+    with pytest.raises(InvalidSpecError) as info:
+        spec(canary_yaml="scaleDownDelay: soon\npreview: yes please\n", canary_source="bg.yaml")
+    assert "bg.yaml:1: scaleDownDelay: 'soon' is not a duration" in str(info.value)
+    assert "bg.yaml:2: preview:" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("kw", "error"),
     [

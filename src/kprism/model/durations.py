@@ -61,3 +61,17 @@ Duration = Annotated[
     BeforeValidator(_duration_field),
     PlainSerializer(lambda v: None if v is None else format_duration(v), return_type=str | None),
 ]
+
+
+def _delay_field(value: Any) -> Any:
+    if value is None or value == 0 or (isinstance(value, str) and value.strip() in ("0", "0s")):
+        return None if value is None else 0
+    return _duration_field(value)
+
+
+#: a duration that may be zero (``0``: at once), e.g. a scale-down delay
+Delay = Annotated[
+    int | None,
+    BeforeValidator(_delay_field),
+    PlainSerializer(lambda v: None if v is None else format_duration(v), return_type=str | None),
+]

@@ -118,6 +118,8 @@ def check_seconds(name: str, value: float, *, minimum: float | None = None) -> f
     return value
 
 
+#: seconds the old track is kept after a verified cutover (then scaled to 0)
+DEFAULT_SCALE_DOWN_DELAY = 30.0
 #: how long a candidate pod may show a reason it will not get over by waiting
 #: (ImagePullBackOff, CrashLoopBackOff, ...) before the release fails (0: never)
 DEFAULT_FAIL_FAST_AFTER = 30.0
@@ -149,7 +151,7 @@ class ReleaseSpec:
     change: Change = field(default_factory=Change)
     preview: bool = False
     auto_promote: bool = False
-    scale_down_delay: float = 30.0
+    scale_down_delay: float = DEFAULT_SCALE_DOWN_DELAY
     ready_timeout: float = 600.0
     verify_timeout: float = 60.0
     track: str | None = None  # explicit candidate track; default: the idle one

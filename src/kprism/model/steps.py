@@ -57,7 +57,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from kprism.errors import InvalidSpecError
 from kprism.model.analysis import AnalysisRef, AnalysisTemplate, BackgroundAnalysis
-from kprism.model.durations import Duration
+from kprism.model.durations import Delay, Duration
 from kprism.model.durations import format_duration as format_duration  # noqa: PLC0414 - re-export
 from kprism.model.durations import parse_duration as parse_duration  # noqa: PLC0414 - re-export
 
@@ -467,8 +467,12 @@ def load_canary_spec(
 class BlueGreenFile(_Frozen):
     """A blue-green release file (``kprism release -f`` without ``steps``): analysis
     before the switch (against the preview Service) and after it (during the scale-down
-    delay), the templates they name, and the release's own notification receivers."""
+    delay), the templates they name, the release's own notification receivers, and the
+    release's settings (a flag on the command line wins over the file)."""
 
+    preview: bool = Field(default=False, strict=True)
+    auto_promote: bool = Field(default=False, alias="autoPromote", strict=True)
+    scale_down_delay: Delay = Field(default=None, alias="scaleDownDelay")
     analysis_templates: tuple[AnalysisTemplate, ...] = Field(default=(), alias="analysisTemplates")
     pre_promotion: AnalysisRef | None = Field(default=None, alias="prePromotion")
     post_promotion: AnalysisRef | None = Field(default=None, alias="postPromotion")
@@ -476,7 +480,7 @@ class BlueGreenFile(_Frozen):
 
 
 #: keys only a blue-green release file has (a file with one of them and no ``steps``)
-BLUEGREEN_KEYS = ("prePromotion", "postPromotion")
+BLUEGREEN_KEYS = ("prePromotion", "postPromotion", "preview", "scaleDownDelay")
 
 
 def load_bluegreen_file(text: str, *, source: str = "<input>") -> BlueGreenFile:

@@ -21,7 +21,13 @@ import yaml
 
 from kprism.errors import UsageError
 from kprism.model.analysis import BlueGreenAnalysis
-from kprism.model.release import DEFAULT_FAIL_FAST_AFTER, Change, ReleaseSpec, Strategy
+from kprism.model.release import (
+    DEFAULT_FAIL_FAST_AFTER,
+    DEFAULT_SCALE_DOWN_DELAY,
+    Change,
+    ReleaseSpec,
+    Strategy,
+)
 from kprism.model.routing import DEFAULT_ROUTER
 from kprism.model.steps import (
     BLUEGREEN_KEYS,
@@ -63,7 +69,7 @@ class SpecArgs:
     strategy: Strategy = Strategy.BLUEGREEN
     preview: bool = False
     auto_promote: bool = False
-    scale_down_delay: float = 30.0
+    scale_down_delay: float | None = None  # None: the release file's, else 30 s
     ready_timeout: float = 600.0
     #: seconds a new pod may be stuck (ImagePullBackOff ...) before the release fails; 0: never
     fail_fast_after: float = DEFAULT_FAIL_FAST_AFTER
@@ -169,9 +175,13 @@ class SpecArgs:
         return ReleaseSpec(
             strategy=strategy,
             change=Change(images=dict(self.images), env=env, patch=self.patch),
-            preview=self.preview,
-            auto_promote=self.auto_promote,
-            scale_down_delay=self.scale_down_delay,
+            preview=self.preview or bool(bg_file and bg_file.preview),
+            auto_promote=self.auto_promote or bool(bg_file and bg_file.auto_promote),
+            scale_down_delay=_first(
+                self.scale_down_delay,
+                bg_file.scale_down_delay if bg_file else None,
+                DEFAULT_SCALE_DOWN_DELAY,
+            ),
             ready_timeout=self.ready_timeout,
             fail_fast_after=self.fail_fast_after,
             track=self.track,
@@ -268,6 +278,11 @@ def _paused_until_promote(spec: CanarySpec) -> CanarySpec:
         if i < len(data["steps"]) - 1:
             steps.append({"pause": {}})
     return canary_spec_from_data({**data, "steps": steps}, source="canary steps")
+
+
+def _first(*values: float | None) -> float:
+    """The first value given (0 included)."""
+    return next(float(v) for v in values if v is not None)
 
 
 def _is_bluegreen_file(text: str) -> bool:
