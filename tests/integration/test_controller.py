@@ -304,23 +304,87 @@ def holder_pid(identity: str) -> int:
     return int(identity.rsplit(":", 2)[1])
 
 
+def shipped_role(kube: Client, namespace: str) -> str:
+    """deploy/kprism-controller.yaml's ClusterRole (under a name of this test's), bound
+    in ``namespace`` to the ServiceAccount ``controller``; its name, to delete after."""
+    docs = yaml.safe_load_all((ROOT / "deploy" / "kprism-controller.yaml").read_text())
+    shipped = next(d for d in docs if d and d["kind"] == "ClusterRole")
+    role_name = f"kprism-controller-{namespace}"
+    kube.create(from_dict({**shipped, "metadata": {"name": role_name}}))
+    kube.create(
+        from_dict(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "kprism-controller"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": role_name,
+                },
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": "controller", "namespace": namespace}
+                ],
+            }
+        ),
+        namespace=namespace,
+    )
+    return role_name
+
+
+class HolderLog:
+    """Every holder seen on some Leases, sampled until stopped (a test's witness that
+    an app was never held by the wrong replica)."""
+
+    def __init__(self, kube: Client, namespace: str, leases: list[str]) -> None:
+        self.kube, self.namespace, self.leases = kube, namespace, leases
+        self.seen: dict[str, set[str]] = {name: set() for name in leases}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> HolderLog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            for lease in self.kube.list(Lease, namespace=self.namespace):
+                name = lease.metadata.name if lease.metadata else ""
+                holder = (lease.spec.holderIdentity or "") if lease.spec else ""
+                if name in self.seen and holder:
+                    self.seen[name].add(holder)
+
+
 def test_shards_split_the_apps_and_a_killed_shards_apps_are_taken_over(
     kube: Client, namespace: str, kubeconfig_path: str, tmp_path: Path
 ) -> None:
+    """Two shards of two replicas each, with the shipped RBAC (a ServiceAccount token):
+    shard 1's leader is SIGKILLed while its canaries are between weights; its standby
+    takes the shard's Lease and drives them to their end by itself; shard 0's apps are
+    only ever held by shard 0's leader."""
+    from tests.integration.test_bad_input import _kubeconfig_for
+
     by_shard: dict[int, list[str]] = {0: [], 1: []}
     for i in range(40):
         name = f"app{i}"
         if len(by_shard[shard_of(namespace, name, 2)]) < 2:
             by_shard[shard_of(namespace, name, 2)].append(name)
     apps = by_shard[0] + by_shard[1]
-    for name in apps:
-        make_app(kube, namespace, name=name, replicas=1)
-    procs = [
-        start_controller(kubeconfig_path, namespace, "--shards", "2", "--shard-index", i,
-                         log=tmp_path / f"controller-{n}.log")
-        for n, i in enumerate(("0", "1", "1"))  # shard 1 has a standby
-    ]  # fmt: skip
+    role = shipped_role(kube, namespace)
+    procs: list[subprocess.Popen[bytes]] = []
     try:
+        kc = _kubeconfig_for(kube, namespace, "controller", kubeconfig_path, tmp_path)
+        for name in apps:
+            make_app(kube, namespace, name=name, replicas=1)
+        procs = [
+            start_controller(kc, namespace, "--shards", "2", "--shard-index", i,
+                             log=tmp_path / f"controller-{n}.log")
+            for n, i in enumerate(("0", "0", "1", "1"))  # each shard has a standby
+        ]  # fmt: skip
         leaders = {
             i: wait_for(
                 lambda i=i: app_holder(kube, namespace, f"controller-{i}"),
@@ -330,43 +394,73 @@ def test_shards_split_the_apps_and_a_killed_shards_apps_are_taken_over(
             )
             for i in (0, 1)
         }
-        # releases waiting for promotion, left by whoever started them
+        # canaries with timed pauses, left by whoever started them: nobody promotes
         k = Kube(Target(kubeconfig=kubeconfig_path))
-        spec = ops.SpecArgs(images=[("", V2)], scale_down_delay=0).to_spec()
+        spec = ops.SpecArgs(
+            images=[("", V2)], steps="25,50,100", pause="6s", scale_down_delay=0
+        ).to_spec()
         for name in apps:
             _, lease = ops.start_release(k, ops.App(name=name, namespace=namespace), spec)
             lease.release()
         k.close()
-        for shard, names in by_shard.items():
-            for name in names:  # each shard's leader drives its own apps, none of the other's
+        with HolderLog(kube, namespace, [f"kprism-{a}" for a in by_shard[0]]) as held:
+            for shard, names in by_shard.items():
+                for name in names:  # each shard's leader drives its own apps
+                    wait_for(
+                        lambda name=name: app_holder(kube, namespace, name),
+                        lambda h, shard=shard: h == leaders[shard],
+                        timeout=60,
+                        what=f"{name} held by the leader of shard {shard}",
+                    )
+            # mid-release: shard 1's canaries took traffic and wait for their next weight
+            for name in by_shard[1]:
+                wait_for(
+                    lambda name=name: release_status(kube, namespace, name),
+                    lambda st: (
+                        st.get("phase") == "Progressing"
+                        and float(st.get("achieved_weight") or 0) > 0
+                    ),
+                    timeout=90,
+                    what=f"{name}'s canary between weights",
+                )
+            victim = next(p for p in procs if p.pid == holder_pid(leaders[1]))
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=10)
+            assert all(phase(kube, namespace, n) == "Progressing" for n in by_shard[1])
+            standby = wait_for(
+                lambda: app_holder(kube, namespace, "controller-1"),
+                lambda h: bool(h) and h != leaders[1],
+                timeout=60,
+                what="the standby to lead shard 1",
+            )
+            for name in by_shard[1]:
                 wait_for(
                     lambda name=name: app_holder(kube, namespace, name),
-                    lambda h, shard=shard: h == leaders[shard],
+                    lambda h: h == standby,
                     timeout=60,
-                    what=f"{name} held by the leader of shard {shard}",
+                    what=f"{name} taken over by the standby",
                 )
-        # SIGKILL shard 1's leader: its standby takes the shard and its apps over
-        victim = next(p for p in procs if p.pid == holder_pid(leaders[1]))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=10)
-        standby = wait_for(
-            lambda: app_holder(kube, namespace, "controller-1"),
-            lambda h: bool(h) and h != leaders[1],
-            timeout=60,
-            what="the standby to lead shard 1",
-        )
-        for name in by_shard[1]:
-            wait_for(
-                lambda name=name: app_holder(kube, namespace, name),
-                lambda h: h == standby,
-                timeout=60,
-                what=f"{name} taken over by the standby",
-            )
-        for name in apps:
-            kprism("promote", name, "-n", namespace, kubeconfig=kubeconfig_path, check=0)
-        for name in apps:
-            assert finished(kube, namespace, name)["phase"] == "Succeeded", name
-            assert selector(kube, namespace, name)["color"] == "green"
+            for name in apps:  # every release ends by itself: no promote
+                assert finished(kube, namespace, name)["phase"] == "Succeeded", name
+                assert selector(kube, namespace, name)["color"] == "green"
+                assert replicas(kube, namespace, f"{name}-blue") == 0
+        # the other shard untouched: its leader stayed, and held its apps alone
+        assert app_holder(kube, namespace, "controller-0") == leaders[0]
+        for lease, holders in held.seen.items():
+            assert holders == {leaders[0]}, (lease, holders)
+        driving = Kube(Target(kubeconfig=kubeconfig_path, namespace=namespace))
+        try:
+            for shard, names in by_shard.items():
+                for name in names:
+                    who = {
+                        e.get("message", "").rsplit("driven by ", 1)[-1]
+                        for e in driving.list_events(namespace=namespace, service=name)
+                        if e.get("reason") == "ControllerDriving"
+                    }
+                    want = {leaders[0]} if shard == 0 else {leaders[1], standby}
+                    assert who == want, (name, who)
+        finally:
+            driving.close()
     finally:
         for p in procs:
             if p.poll() is None:
@@ -376,8 +470,10 @@ def test_shards_split_the_apps_and_a_killed_shards_apps_are_taken_over(
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+        kube.delete(ClusterRole, role)
     logs = "".join(f.read_text() for f in tmp_path.glob("controller-*.log"))
     assert "Traceback" not in logs, logs[-3000:]
+    assert "forbidden" not in logs.lower(), logs[-3000:]
 
 
 # -- GitOps -------------------------------------------------------------------------------------
@@ -576,29 +672,8 @@ def test_the_shipped_cluster_role_is_enough_to_drive_a_namespace(
     ServiceAccount whose token the controller uses: it drives an abandoned release there."""
     from tests.integration.test_bad_input import _kubeconfig_for
 
-    docs = yaml.safe_load_all((ROOT / "deploy" / "kprism-controller.yaml").read_text())
-    shipped = next(d for d in docs if d and d["kind"] == "ClusterRole")
-    role_name = f"kprism-controller-{namespace}"
-    kube.create(from_dict({**shipped, "metadata": {"name": role_name}}))
+    role_name = shipped_role(kube, namespace)
     try:
-        kube.create(
-            from_dict(
-                {
-                    "apiVersion": "rbac.authorization.k8s.io/v1",
-                    "kind": "RoleBinding",
-                    "metadata": {"name": "kprism-controller"},
-                    "roleRef": {
-                        "apiGroup": "rbac.authorization.k8s.io",
-                        "kind": "ClusterRole",
-                        "name": role_name,
-                    },
-                    "subjects": [
-                        {"kind": "ServiceAccount", "name": "controller", "namespace": namespace}
-                    ],
-                }
-            ),
-            namespace=namespace,
-        )
         kc = _kubeconfig_for(kube, namespace, "controller", kubeconfig_path, tmp_path)
         make_app(kube, namespace)
         kprism(
