@@ -22,6 +22,7 @@ from lightkube.resources.core_v1 import Service
 
 from kprism import ops
 from kprism.errors import ForbiddenError
+from kprism.kube.cache import HPAS
 from kprism.web.app import AuthConfig, create_app
 from kprism.web.auth import COOKIE, AuthMode
 from tests.integration.auth_helpers import Team, team
@@ -101,6 +102,12 @@ def test_the_viewer_may_look_but_not_act(kube: Client, client: TestClient, users
     )
     try:
         assert as_viewer.whoami() == users.viewer
+        # the viewer may list HPAs but not watch them (docs/rbac.md's Role): the shared
+        # informer says so, and observations read directly instead of waiting for it
+        ops.app_status(as_viewer, ops.app_ref(as_viewer, "hello", namespace=ns))
+        hpas = as_viewer.cache.informer_for(HPAS, ns)
+        assert hpas is not None
+        wait_for(lambda: hpas.denied, bool, what="the refused HPA watch marked denied")
         with pytest.raises(ForbiddenError):
             ops.scale(
                 as_viewer, ops.app_ref(as_viewer, "hello", namespace=ns), track="blue", replicas=5
@@ -149,3 +156,35 @@ def test_the_releaser_acts_and_the_audit_trail_names_them(
         what="the release to succeed",
     )
     assert history[0]["by"].startswith(f"{users.releaser} (web on "), history[0]
+
+
+def test_behind_an_auth_proxy_the_forwarded_user_is_who_acts(users: Team) -> None:
+    """``--auth proxy``: the identity headers count only from a trusted source; the named
+    user is impersonated like a signed-in one."""
+    ns = users.namespace
+    app = create_app(
+        kubeconfig=users.dashboard_kubeconfig,
+        auth_config=AuthConfig(mode=AuthMode.PROXY, trusted_proxies=("127.0.0.1/32",)),
+    )
+    viewer = {
+        "X-Forwarded-User": users.viewer,
+        "X-Forwarded-Groups": f"system:serviceaccounts,system:serviceaccounts:{ns}",
+    }
+    with TestClient(app, base_url="http://127.0.0.1:8080", client=("127.0.0.9", 40000)) as c:
+        r = c.get("/api/session", headers=viewer)
+        assert r.status_code == 401 and "trusted proxy" in r.json()["error"]
+    with TestClient(app, base_url="http://127.0.0.1:8080", client=("127.0.0.1", 40000)) as c:
+        session = c.get("/api/session", headers=viewer)
+        assert session.status_code == 200 and session.json()["user"] == users.viewer
+        assert c.get(f"/api/apps?namespace={ns}", headers=viewer).status_code == 200
+        actions = c.get(f"/api/permissions?namespace={ns}", headers=viewer).json()["actions"]
+        assert actions["abort"]["reason"] == f"you may not patch services in {ns}"
+        headers = {**viewer, **POST, "X-Kprism-Csrf": session.json()["csrf"]}
+        r = c.post(f"/api/apps/{ns}/hello/intent/abort", json={}, headers=headers)
+        assert r.status_code == 403 and "you may not patch services" in r.json()["error"]
+        # the same session cookie with another forwarded user: no CSRF token for them
+        other = {**headers, "X-Forwarded-User": users.releaser}
+        r = c.post(
+            f"/api/apps/{ns}/hello/scale", json={"track": "blue", "replicas": 2}, headers=other
+        )
+        assert r.status_code == 403 and "CSRF" in r.json()["error"]

@@ -104,7 +104,7 @@ class Informer:
         self._stopping = threading.Event()
         self._listeners: list[Listener] = []
         self.relists = 0
-        self.denied = False  # the last LIST was refused (401/403)
+        self.denied = False  # the last LIST or WATCH was refused (401/403)
         # why the watch ended and was started again: closed (the server's timeout, a clean
         # end), expired (410 Gone: relisted), error (a dropped connection, an HTTP error)
         self.restarts: Counter[str] = Counter()
@@ -257,6 +257,10 @@ class Informer:
                 self._live, self._rv = False, None
                 return
             if resp.status_code >= 400:
+                # a user who may list but not watch (docs/rbac.md's Role has no watch on
+                # HPAs): readers fall back to a direct request instead of waiting for a
+                # sync that never comes
+                self.denied = resp.status_code in (401, 403)
                 raise _Retry(f"watch {self.kind.name}: HTTP {resp.status_code}")
             with self._cond:
                 self._response = resp

@@ -62,6 +62,7 @@ async function api(method, path, body) {
   const init = { method, headers: { Accept: "application/json" } };
   if (method !== "GET") {
     init.headers["X-Kprism"] = "1";
+    if (auth.csrf) init.headers["X-Kprism-Csrf"] = auth.csrf;
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body || {});
   }
@@ -73,6 +74,7 @@ async function api(method, path, body) {
   }
   let data = null;
   try { data = await res.json(); } catch { data = null; }
+  if (res.status === 401 && data && data.login && path !== "/api/login") showLogin(data.error);
   if (!res.ok) throw new ApiError((data && data.error) || `HTTP ${res.status}`, res.status);
   return { status: res.status, data };
 }
@@ -392,6 +394,7 @@ function renderButtons(d) {
   const waiting = live && rel.phase === "Paused" && !rel.paused;
   tid("btn-promote").classList.toggle("primary", waiting);
   tid("btn-promote").classList.toggle("attention", waiting);
+  applyPermissions();
 }
 
 function renderJobs(jobs) {
@@ -496,9 +499,102 @@ tid("split-form").addEventListener("submit", (ev) => {
   act(tid("btn-split"), "/split", { weights: tid("split-weights").value });
 });
 
+// -- sign-in and permissions (kprism web --auth token|proxy) ------------------------------
+
+const auth = { mode: "none", user: "", csrf: "", perms: null, permsNs: "", permsAt: 0, shown: false };
+// which button is which action of /api/permissions
+const ACTION_OF = { "btn-promote": "promote", "btn-promote-full": "promote-full", "btn-pause": "pause",
+  "btn-resume": "resume", "btn-abort": "abort", "btn-rollback": "rollback", "btn-release": "release",
+  "btn-scale": "scale", "btn-clone": "clone", "btn-split": "split" };
+
+function showLogin(message) {
+  auth.csrf = "";
+  auth.perms = null;
+  tid("login-view").hidden = false;
+  tid("app-list-view").hidden = true;
+  tid("app-detail").hidden = true;
+  tid("user").hidden = true;
+  const err = tid("login-error");
+  err.textContent = message || "";
+  err.hidden = !message || message.includes("not signed in");
+  if (!auth.shown) tid("login-token").focus();
+  auth.shown = true;
+}
+
+function signedIn(data) {
+  auth.mode = data.mode;
+  auth.user = data.user;
+  auth.csrf = data.csrf;
+  tid("login-view").hidden = true;
+  tid("user").hidden = !data.user;
+  tid("user-name").textContent = data.user;
+}
+
+async function loadPermissions() {
+  if (auth.mode === "none" || !state.ns) return;
+  if (auth.permsNs === state.ns && Date.now() - auth.permsAt < 30000) return;
+  auth.permsNs = state.ns;
+  auth.permsAt = Date.now();
+  try {
+    const { data } = await api("GET", `/api/permissions?namespace=${encodeURIComponent(state.ns)}`);
+    if (data.namespace === state.ns) auth.perms = data.actions;
+  } catch { auth.perms = null; auth.permsAt = 0; }
+  applyPermissions();
+}
+
+// Buttons the user may not use are disabled, with the reason (title and a line below).
+function applyPermissions() {
+  if (auth.mode === "none") return;
+  loadPermissions();
+  const denied = new Map();
+  for (const [id, action] of Object.entries(ACTION_OF)) {
+    const el = tid(id);
+    const p = auth.perms && auth.perms[action];
+    if (!el.dataset.title) el.dataset.title = el.title || " ";
+    if (p && !p.allowed) {
+      el.disabled = true;
+      el.title = p.reason;
+      el.dataset.denied = p.reason;
+      denied.set(p.reason, [...(denied.get(p.reason) || []), el.textContent.trim()]);
+    } else {
+      el.title = el.dataset.title.trim();
+      delete el.dataset.denied;
+    }
+  }
+  const note = tid("permission-note");
+  note.textContent = [...denied].map(([why, names]) => `${names.join(", ")}: ${why}`).join("\n");
+  note.hidden = denied.size === 0;
+}
+
+tid("login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const input = tid("login-token");
+  try {
+    const { data } = await api("POST", "/api/login", { token: input.value.trim() });
+    input.value = "";
+    signedIn(data);
+    start();
+  } catch (e) {
+    input.value = "";
+    const err = tid("login-error");
+    err.textContent = e.message;
+    err.hidden = false;
+  }
+});
+tid("logout").addEventListener("click", async () => {
+  try { await api("POST", "/api/logout"); } catch { /* signed out either way */ }
+  location.reload();
+});
+
 // -- start -------------------------------------------------------------------------------
 
-(async function start() {
+async function start() {
+  try {
+    signedIn((await api("GET", "/api/session")).data);
+  } catch (e) {
+    if (e.status === 401) return;  // the sign-in form is showing
+    showError(e.message, "poll");
+  }
   strategyChanged();
   try {
     state.config = (await api("GET", "/api/config")).data;
@@ -507,4 +603,5 @@ tid("split-form").addEventListener("submit", (ev) => {
   }
   loadNamespaces();
   route();
-})();
+}
+start();
