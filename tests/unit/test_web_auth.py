@@ -6,6 +6,8 @@ listens on: none of these requests may reach a cluster."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,3 +221,26 @@ def test_login_only_in_token_mode(kubeconfig: str) -> None:
         r = client.post("/api/login", json={"token": "x"}, headers={"X-Kprism": "1"})
         assert r.status_code == 400 and "--auth none" in r.json()["error"]
         assert client.get("/api/session").json()["mode"] == "none"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--auth", "ldap"), "--auth 'ldap': use one of none, token, proxy"),
+        (("--trusted-proxy", "127.0.0.1/32"), "--trusted-proxy only applies with --auth proxy"),
+        (("--auth", "proxy", "--trusted-proxy", "nowhere"), "--trusted-proxy 'nowhere'"),
+        (("--secure-cookie", "maybe"), "--secure-cookie 'maybe': use auto, yes or no"),
+    ],
+)
+def test_kprism_web_refuses_bad_sign_in_options(
+    kubeconfig: str, args: tuple[str, ...], message: str
+) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "kprism.cli.main", "--kubeconfig", kubeconfig, "web", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
