@@ -72,8 +72,17 @@ def test_the_viewer_may_look_but_not_act(kube: Client, client: TestClient, users
     ns = users.namespace
     headers = sign_in(client, users.viewer_token)
     assert client.get("/api/session").json()["user"] == users.viewer
-    apps = client.get(f"/api/apps?namespace={ns}")
-    assert apps.status_code == 200 and [a["name"] for a in apps.json()["apps"]] == ["hello"]
+    for _ in range(3):  # the page polls
+        apps = client.get(f"/api/apps?namespace={ns}")
+        assert apps.status_code == 200 and [a["name"] for a in apps.json()["apps"]] == ["hello"]
+    # the watch of the Services (every namespace, then the default one) was refused once,
+    # not asked for again at every poll
+    (mine,) = [
+        d
+        for d in client.app.state.users._users.values()
+        if d.identity.user == users.viewer  # type: ignore[attr-defined]
+    ]
+    assert mine.kube.errors["GET services 403"] == 2, mine.kube.errors
     assert client.get(f"/api/apps/{ns}/hello").status_code == 200
     actions = client.get(f"/api/permissions?namespace={ns}").json()["actions"]
     assert actions["promote"] == {"allowed": False, "reason": f"you may not patch services in {ns}"}

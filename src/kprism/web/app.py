@@ -45,7 +45,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
@@ -56,7 +56,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from starlette.concurrency import run_in_threadpool
 
 from kprism import __version__, ops
-from kprism.errors import KprismError, NotFoundError, UsageError
+from kprism.errors import ForbiddenError, KprismError, NotFoundError, UsageError
 from kprism.model.release import Action
 from kprism.ops.apps import namespace_missing
 from kprism.web import auth, forms, page, views
@@ -109,7 +109,7 @@ class Dashboard:
         self.start_wait = start_wait
         self._unwatch: Callable[[], None] | None = None
         self._allowed: dict[str, tuple[float, dict[auth.Need, bool]]] = {}
-        self.last_used = time.monotonic()
+        self._watch_again_at = 0.0  # a refused watch of every namespace is asked again then
 
     def connect(self) -> Kube:
         who = self.identity
@@ -160,9 +160,13 @@ class Dashboard:
         """One watch of the Services for every browser session: the app lists and the
         namespace picker answer from it instead of a LIST per poll. Started on first use;
         while the cluster cannot be reached, lists go to it (and say why they fail)."""
-        if self._unwatch is None:
-            with suppress(KprismError):
+        if self._unwatch is None and time.monotonic() >= self._watch_again_at:
+            try:
                 self._unwatch = ops.watch_apps(self.kube, namespace=None)
+            except ForbiddenError:  # a signed-in user who may not list Services everywhere
+                self._watch_again_at = time.monotonic() + WATCH_AGAIN
+            except KprismError:
+                pass
 
     def ref(self, namespace: str, name: str) -> ops.App:
         return ops.app_ref(self.kube, name, namespace=namespace)
@@ -374,6 +378,9 @@ class Dashboard:
         return {"message": message}
 
 
+#: Seconds before a user refused the watch of every namespace's Services is tried again
+#: (meanwhile their lists are one request per namespace, as without the watch).
+WATCH_AGAIN = 300.0
 #: Seconds the answers of a user's access reviews are kept per namespace.
 PERMISSIONS_TTL = 30.0
 #: Signed-in users whose connections are kept open at once (the least recently used
