@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job, end to end: take the seed's manifests as written, doctor them, adopt
-# them, release v2 blue-green with a preview and a verified cutover, then roll back.
+# The main job, end to end: take the seed's manifests as written, doctor them (and let
+# doctor fix what it can on the live app), adopt them, release v2 blue-green with a
+# preview and a verified cutover, then roll back.
 #
 # Where network namespaces are allowed (root) it runs on the data plane
 # (hack/dataplane.sh): the seed's pods are real processes behind real kube-proxy, and a
@@ -35,6 +36,9 @@ kubectl create namespace "$ns" >/dev/null
 run kubectl -n "$ns" apply -f examples/seed/
 kubectl -n "$ns" rollout status deploy/py-hello-blue --timeout=60s >/dev/null
 run "$kprism" -n "$ns" doctor py-hello-service || true
+# what doctor can fix, it fixes: one JSON patch, then the Deployment's own rolling update
+run "$kprism" -n "$ns" doctor py-hello-service --fix || true
+kubectl -n "$ns" rollout status deploy/py-hello-blue --timeout=120s >/dev/null
 run "$kprism" -n "$ns" adopt py-hello-service
 if [ "$KPRISM_DEMO_INNER" = dataplane ]; then
   ip=$(kubectl -n "$ns" get service py-hello-service -o jsonpath='{.spec.clusterIP}')

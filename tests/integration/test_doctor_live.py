@@ -144,7 +144,7 @@ def test_doctor_reports_the_seed_problems_on_a_live_app(
         ln.split()[:4] == ["warning", "KP014", "Deployment", f"{namespace}/py-hello-blue"]
         for ln in lines
     ), table.stdout
-    assert lines[-1] == "3 warnings, 1 info in 2 objects (2 fixable with --fix)"
+    assert lines[-1] == "3 warnings, 1 info in 2 objects (3 fixable with --fix)"
     # warnings gate CI with --fail-on warning; SARIF names the live object
     kprism(
         "doctor", SEED, "-n", namespace, "--fail-on", "warning", kubeconfig=kubeconfig_path, check=1

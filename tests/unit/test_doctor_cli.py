@@ -59,7 +59,7 @@ def test_text_report_and_default_exit_code(seed: Path) -> None:
     hints = [ln for ln in lines if ln.startswith("    fix: ")]
     assert len(hints) == len(findings)
     assert "(kprism doctor --fix)" in hints[2]
-    assert lines[-1] == "5 warnings, 2 info in 3 objects (4 fixable with --fix)"
+    assert lines[-1] == "5 warnings, 2 info in 3 objects (6 fixable with --fix)"
 
 
 @pytest.mark.parametrize(
@@ -106,9 +106,9 @@ def test_json_output(seed: Path) -> None:
         "object": {"kind": "Deployment", "namespace": "default", "name": "py-hello-blue"},
         "container": "hello",
         "message": first["message"],
-        "fix": first["fix"],
+        "fix": "add readinessProbe: tcpSocket on port 8888 (or httpGet on a health path)",
         "path": "/spec/template/spec/containers/0/readinessProbe",
-        "fixable": False,
+        "fixable": True,
         "file": str(seed),
         "line": 20,
     }
@@ -150,8 +150,9 @@ def test_sarif_relative_uri(seed: Path, monkeypatch: pytest.MonkeyPatch) -> None
 def test_fix_rewrites_then_reports_what_remains(seed: Path) -> None:
     comment = '        # command: ["/usr/bin/tini", "--", "bash", "-c"]\n'
     code, out, err = doctor("-f", str(seed), "--fix", "--fail-on", "warning")
-    assert code == 1  # KP001 and KP013 cannot be fixed automatically
-    assert sorted(set(re.findall(r"KP\d{3}", out))) == ["KP001", "KP013"]
+    assert code == 1  # KP013 cannot be fixed automatically
+    assert sorted(set(re.findall(r"KP\d{3}", out))) == ["KP013"]
+    assert f"fixed {seed}:20: KP001 no-readiness-probe" in err
     assert f"fixed {seed}:37: KP014 shell-without-exec" in err
     assert f"fixed {seed}:32: KP004 prestop-exec-sleep" in err
     assert f"wrote {seed}" in err
@@ -167,7 +168,14 @@ def test_fix_rewrites_then_reports_what_remains(seed: Path) -> None:
 
 def test_fix_json_lists_fixed_findings(seed: Path) -> None:
     doc = json.loads(doctor("-f", str(seed), "--fix", "-o", "json")[1])
-    assert sorted(f["rule_id"] for f in doc["fixed"]) == ["KP004", "KP004", "KP014", "KP014"]
+    assert sorted(f["rule_id"] for f in doc["fixed"]) == [
+        "KP001",
+        "KP001",
+        "KP004",
+        "KP004",
+        "KP014",
+        "KP014",
+    ]
     assert all(not f["fixable"] for f in doc["findings"])
 
 
@@ -421,7 +429,7 @@ def test_a_dangling_symlink_is_a_warning_not_the_end_of_the_run(seed: Path) -> N
         err
         == f"kprism: warning: {seed.parent / 'gone.yaml'}: dangling symlink to {seed.parent / 'nowhere.yaml'}, skipped\n"
     )
-    assert out.splitlines()[-1] == "5 warnings, 2 info in 3 objects (4 fixable with --fix)"
+    assert out.splitlines()[-1] == "5 warnings, 2 info in 3 objects (6 fixable with --fix)"
     doc = json.loads(doctor("-f", str(seed.parent), "-o", "json")[1])
     assert doc["warnings"] == [err.removeprefix("kprism: warning: ").strip()]
 

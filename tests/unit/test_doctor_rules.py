@@ -314,7 +314,7 @@ def test_seed_deployment_yields_exactly_the_expected_findings() -> None:
     findings = audit(load("seed.yaml")[:1])
     got = [(f.rule_id, f.severity, f.container, f.path, f.fixable) for f in findings]
     assert got == [
-        ("KP001", Severity.WARNING, "hello", C0 + "/readinessProbe", False),
+        ("KP001", Severity.WARNING, "hello", C0 + "/readinessProbe", True),
         ("KP004", Severity.INFO, "hello", C0 + "/lifecycle/preStop/exec", True),
         ("KP014", Severity.WARNING, "hello", C0 + "/args/0", True),
     ]
@@ -331,7 +331,7 @@ def test_seed_service_selecting_both_tracks_is_flagged() -> None:
     assert "py-http:2" in findings[0].message
 
 
-def test_seed_fixes_leave_only_the_readiness_probe() -> None:
+def test_seed_fixes_leave_only_the_unfixable_selector_finding() -> None:
     objs = load("seed.yaml")
     fixes = plan_fixes(objs, audit(objs))
     assert [f.index for f in fixes] == [0, 1]
@@ -339,13 +339,15 @@ def test_seed_fixes_leave_only_the_readiness_probe() -> None:
         apply_edits(o, next((f.edits for f in fixes if f.index == i), ()))
         for i, o in enumerate(objs)
     ]
-    assert [(f.index, f.rule_id) for f in audit(fixed)] == [
-        (0, "KP001"),
-        (1, "KP001"),
-        (2, "KP013"),
-    ]
+    assert [(f.index, f.rule_id) for f in audit(fixed)] == [(2, "KP013")]
     c = fixed[0]["spec"]["template"]["spec"]["containers"][0]
     assert c["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+    # a TCP connect to the container's port: Ready once the app listens
+    assert c["readinessProbe"] == {
+        "tcpSocket": {"port": c["ports"][0].get("name") or c["ports"][0]["containerPort"]},
+        "periodSeconds": 2,
+        "failureThreshold": 3,
+    }
     assert c["args"] == ["exec python app.py\n"]
     assert c["command"] == ["sh", "-c"]
 
@@ -791,7 +793,7 @@ def test_each_rule_keeps_its_check_and_fix_in_one_rules_module() -> None:
 
 
 def test_a_rule_def_must_say_whether_it_fixes() -> None:
-    rule = RULES_BY_ID["KP001"]
+    rule = RULES_BY_ID["KP013"]
     with pytest.raises(ValueError, match="fixable"):
         RuleDef(rule=rule, check=DEFINITIONS[0].check, fix=lambda obj, f, config: [])
 
