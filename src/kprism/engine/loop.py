@@ -36,6 +36,13 @@ T = TypeVar("T")
 
 MAX_WAIT = 15.0  # re-observe at least this often even if no watch event arrives
 TRANSIENT_BUDGET = 30.0
+#: ``Engine.run``: a wait whose status differs from the recorded one only in its message
+#: ("waiting for the Deployment controller…", "waiting for pods…": several per canary
+#: step, most lasting milliseconds) and in settled ``pending`` entries (moved to
+#: ``applied`` once observed) is recorded once it has lasted this long, not at once —
+#: each was a PATCH of the release's Service. Nothing acts on a message, and the next
+#: write (an action's, recorded before it acts) carries both.
+MESSAGE_LAG = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +84,9 @@ class Engine:
         self.lease = lease
         self.clock = clock or SystemClock()
         self.on_tick = on_tick
+        #: since when (clock.monotonic) the decided status has differed from the recorded
+        #: one only in its message; None while they are equal or it was recorded
+        self._unrecorded_since: float | None = None
 
     def observe(self, *, fresh: bool = False) -> AppObs:
         return self._retrying(
@@ -156,9 +166,36 @@ class Engine:
     def _sleep(self, seconds: float) -> None:
         self.clock.sleep(seconds)
 
-    def step(self, *, fresh: bool = False) -> tuple[Decision, AppObs]:
+    def _message_only(self, recorded: ReleaseStatus, decision: Decision) -> bool:
+        """The decision only waits, and its status is the recorded one but for the message
+        and for what drift.settle moved from ``pending`` to ``applied`` (the actions were
+        observed). Until written, the recorded pending entries still excuse exactly the
+        values this engine set, and every step decides on the recorded status anyway."""
+        new = decision.status
+        if decision.actions or decision.consume_intent or decision.done or new == recorded:
+            return False
+        if not new.pending.items() <= recorded.pending.items():
+            return False  # a new pending entry: an action's, written before it acts
+        settled = recorded.pending.keys() - new.pending.keys()
+        keys = new.applied.keys() | recorded.applied.keys()
+        if any(new.applied.get(k) != recorded.applied.get(k) for k in keys - settled):
+            return False
+        rest = dataclasses.replace(
+            new, message=recorded.message, pending=recorded.pending, applied=recorded.applied
+        )
+        return rest == recorded
+
+    def record_due_in(self) -> float | None:
+        """Seconds until a message left unrecorded (``step(defer_message=True)``) is due."""
+        if self._unrecorded_since is None:
+            return None
+        return max(0.0, MESSAGE_LAG - (self.clock.monotonic() - self._unrecorded_since))
+
+    def step(self, *, fresh: bool = False, defer_message: bool = False) -> tuple[Decision, AppObs]:
         """One observe → decide → record → act cycle (``fresh``: read from the API server,
-        not from the watch cache — after a conflict showed the cache was behind)."""
+        not from the watch cache — after a conflict showed the cache was behind;
+        ``defer_message``: a wait that changes only the status' message is recorded once it
+        has lasted :data:`MESSAGE_LAG`, see :meth:`record_due_in`)."""
         now = self.clock.now()
         self.lease.renew_if_due(now)
         obs = self.observe(fresh=fresh)
@@ -169,7 +206,14 @@ class Engine:
         intent = read_intent(obs.service)
         measured = self._measure(status, obs, now)
         decision = planner_for(status.spec.strategy)(measured, obs, now, intent)
-        if decision.status != status or decision.consume_intent:
+        record = decision.status != status or decision.consume_intent
+        if defer_message and self._message_only(status, decision):
+            if self._unrecorded_since is None:
+                self._unrecorded_since = self.clock.monotonic()
+            record = self.record_due_in() == 0.0
+        if record or decision.status == status:
+            self._unrecorded_since = None
+        if record:
             patch = status_patch(
                 obs.service,
                 decision.status,
@@ -206,7 +250,7 @@ class Engine:
             fresh = False
             while True:
                 try:
-                    decision, _ = self.step(fresh=fresh)
+                    decision, _ = self.step(fresh=fresh, defer_message=True)
                     fresh = False
                 except ConflictError:
                     fresh = True  # someone wrote meanwhile: decide again on what is there now
@@ -220,6 +264,9 @@ class Engine:
                 due = next_due_in(decision.status, self.clock.now())
                 if due is not None:  # the next analysis measurement
                     wait = min(wait, due)
+                unrecorded = self.record_due_in()
+                if unrecorded is not None:  # a message to record if the wait lasts
+                    wait = min(wait, unrecorded)
                 if deadline is not None:
                     left = deadline - self.clock.monotonic()
                     if left <= 0:
