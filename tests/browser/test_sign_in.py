@@ -1,7 +1,7 @@
 """Signing in to the dashboard in a real browser, with the dashboard started as it runs
-in the cluster: ``--auth token``, as its own ServiceAccount (a TokenRequest kubeconfig)
-bound to exactly the rules ``kprism install --dashboard`` ships (TokenReview and
-impersonation). Two users sign in with their ServiceAccount tokens:
+in the cluster: ``kprism web --auth token`` in a process of its own, as its own
+ServiceAccount (a TokenRequest kubeconfig) bound to exactly the rules ``kprism install
+--dashboard`` ships (TokenReview and impersonation). Two users sign in with their ServiceAccount tokens:
 
 - the viewer (get/list/watch only) sees the app, and the buttons they may not use are
   disabled with the reason; a POST forced from the page is refused 403 naming the verb
@@ -13,21 +13,22 @@ impersonation). Two users sign in with their ServiceAccount tokens:
 from __future__ import annotations
 
 import os
+import re
+import signal
+import subprocess
+import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from lightkube import Client
 from lightkube.resources.core_v1 import Service
 from playwright.sync_api import Browser, Page, expect
 
 from kprism import ops
-from kprism.web.app import AuthConfig, Dashboard, bind, create_app, make_server
-from kprism.web.auth import COOKIE, AuthMode, Identity, Sessions
+from kprism.web.auth import COOKIE, Identity, Sessions
 from tests.browser.pages import console_problems, tid
 from tests.integration.auth_helpers import Team, team
 from tests.integration.helpers import make_app, release_status, replicas, selector, wait_for
@@ -40,23 +41,45 @@ IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` on 127.0.0.1 and a free port, served as ``kprism web`` serves it."""
-    sock = bind("127.0.0.1", 0)
-    server = make_server(app)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the dashboard did not start within 20s")
-        time.sleep(0.05)
+def kprism_web(kubeconfig: str, *args: str) -> Iterator[str]:
+    """``kprism web ARGS`` on a free port of 127.0.0.1, in its own process; its URL."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kprism.cli.main",
+            "--kubeconfig",
+            kubeconfig,
+            "web",
+            "--port",
+            "0",
+            *args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reader: threading.Thread | None = None
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # "kprism dashboard on http://127.0.0.1:PORT/ (...)"
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert found, line + proc.stderr.read()
+        # keep reading its stderr, so that a chatty process never blocks on a full pipe
+        reader = threading.Thread(target=proc.stderr.read, daemon=True)
+        reader.start()
+        yield found.group(0)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if reader is not None:
+            reader.join(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 @pytest.fixture
@@ -67,19 +90,13 @@ def users(kube: Client, kubeconfig_path: str, namespace: str, tmp_path: Path) ->
 
 
 @pytest.fixture
-def dashboard(users: Team) -> Iterator[tuple[str, FastAPI]]:
-    app = create_app(
-        kubeconfig=users.dashboard_kubeconfig,
-        auth_config=AuthConfig(mode=AuthMode.TOKEN, secret="browser-test"),
-    )
-    with serving(app) as url:
-        yield url, app
-    dash: Dashboard = app.state.dashboard
-    assert dash.jobs.wait_all(60)
+def dashboard(users: Team) -> Iterator[str]:
+    with kprism_web(users.dashboard_kubeconfig, "--auth", "token") as url:
+        yield url
 
 
 @pytest.fixture
-def page_of(browser: Browser, dashboard: tuple[str, FastAPI]) -> Iterator[Page]:
+def page_of(browser: Browser, dashboard: str) -> Iterator[Page]:
     """A page of its own (closed before the dashboard stops)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(15_000)
@@ -132,9 +149,9 @@ def forced_post(page: Page, path: str, body: dict[str, object]) -> tuple[int, st
 
 
 def test_the_viewer_sees_why_buttons_are_disabled_and_is_refused(
-    page_of: Page, dashboard: tuple[str, FastAPI], users: Team, kube: Client
+    page_of: Page, dashboard: str, users: Team, kube: Client
 ) -> None:
-    page, (url, _) = page_of, dashboard
+    page, url = page_of, dashboard
     ns = users.namespace
     # a token the API server refuses: one line, still signed out
     page.goto(url)
@@ -176,9 +193,9 @@ def test_the_viewer_sees_why_buttons_are_disabled_and_is_refused(
 
 
 def test_the_releaser_promotes_and_aborts_and_history_names_them(
-    page_of: Page, dashboard: tuple[str, FastAPI], users: Team, kube: Client, kubeconfig_path: str
+    page_of: Page, dashboard: str, users: Team, kube: Client, kubeconfig_path: str
 ) -> None:
-    page, (url, _) = page_of, dashboard
+    page, url = page_of, dashboard
     ns = users.namespace
     sign_in(page, url, users.releaser_token, users.releaser)
     page.goto(f"{url}/#/{ns}/hello")
@@ -220,10 +237,8 @@ def test_the_releaser_promotes_and_aborts_and_history_names_them(
         assert entry["by"].startswith(f"{users.releaser} (web on "), entry
 
 
-def test_a_forged_session_cookie_is_refused(
-    page_of: Page, dashboard: tuple[str, FastAPI], users: Team
-) -> None:
-    page, (url, _) = page_of, dashboard
+def test_a_forged_session_cookie_is_refused(page_of: Page, dashboard: str, users: Team) -> None:
+    page, url = page_of, dashboard
     forged = Sessions("not-the-servers-secret").issue(Identity(user="system:admin"))[0]
     page.context.add_cookies([{"name": COOKIE, "value": forged, "url": url}])
     page.goto(f"{url}/#/{users.namespace}/hello")

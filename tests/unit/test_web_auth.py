@@ -244,3 +244,28 @@ def test_kprism_web_refuses_bad_sign_in_options(
     )
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+
+
+def test_proxy_mode_gives_the_forwarded_user_a_session_for_its_csrf_token(
+    kubeconfig: str,
+) -> None:
+    cfg = AuthConfig(mode=AuthMode.PROXY, trusted_proxies=("127.0.0.1/32",))
+    app = create_app(kubeconfig=kubeconfig, auth_config=cfg)
+    with TestClient(app, base_url="http://127.0.0.1:8080", client=("127.0.0.1", 4000)) as c:
+        who = {"X-Forwarded-User": "bob", "X-Forwarded-Groups": "dev"}
+        r = c.get("/api/session", headers=who)  # first visit: a session for the CSRF token
+        assert r.status_code == 200 and r.json()["user"] == "bob"
+        cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
+        assert c.get("/api/session", headers=who).json()["csrf"] == r.json()["csrf"]
+        # behind TLS termination the proxy says so: the cookie is Secure
+        c.cookies.clear()
+        r = c.get("/api/session", headers={**who, "X-Forwarded-Proto": "https"})
+        assert "Secure" in r.headers["set-cookie"]
+        # no user named: 401
+        assert c.get("/api/apps", headers={"X-Forwarded-Groups": "dev"}).status_code == 401
+
+
+def test_healthz_answers_without_a_session_or_the_cluster(token_client: TestClient) -> None:
+    r = token_client.get("/healthz")
+    assert r.status_code == 200 and r.json() == {"ok": True}
