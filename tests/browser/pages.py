@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Locator, Page, expect
 
 
 def console_problems(kind: str, text: str) -> list[str]:
@@ -20,6 +20,15 @@ def console_problems(kind: str, text: str) -> list[str]:
 
 def tid(page: Page, testid: str) -> Locator:
     return page.get_by_test_id(testid)
+
+
+def accept(page: Page, reason: str = "") -> None:
+    """Accept the confirmation dialog a button opened (after typing ``reason``)."""
+    expect(tid(page, "confirm")).to_be_visible()
+    if reason:
+        tid(page, "confirm-reason").fill(reason)
+    tid(page, "confirm-ok").click()
+    expect(tid(page, "confirm")).to_be_hidden()
 
 
 def mark_document(page: Page) -> None:

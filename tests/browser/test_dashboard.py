@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from kprism.errors import UsageError
 from kprism.plan.validate import parse_image_arg
 from tests.browser.conftest import Served
-from tests.browser.pages import mark_document, same_document, tid
+from tests.browser.pages import accept, mark_document, same_document, tid
 from tests.integration.helpers import (
     kprism,
     make_app,
@@ -50,7 +50,10 @@ def release(
     pause: str = "",
     auto_promote: bool = False,
     delay: int = 1,
+    confirm: bool = True,
 ) -> None:
+    """Fill in the release form and press Release; ``confirm``: the confirmation (with
+    the pod-template diff) opens and is accepted — False for a release refused before."""
     tid(page, "release-image").fill(image)
     tid(page, "release-strategy").select_option(strategy)
     if strategy == "canary":
@@ -59,6 +62,8 @@ def release(
     tid(page, "release-auto-promote").set_checked(auto_promote)
     tid(page, "release-scale-down-delay").fill(str(delay))
     tid(page, "btn-release").click()
+    if confirm:
+        accept(page)
 
 
 def green_blue_endpoints(kube: Client, ns: str) -> tuple[int, int]:
@@ -171,6 +176,8 @@ def test_rollback_button_flips_back_to_blue(
     released = tid(page, "release-id").inner_text()
 
     tid(page, "btn-rollback").click()
+    expect(tid(page, "confirm-body")).to_contain_text("green → blue")
+    accept(page)
     expect(tid(page, "release-id")).not_to_have_text(released)
     expect(tid(page, "release-phase")).to_have_text("Succeeded", timeout=SLOW)
     expect(tid(page, "release-message")).to_contain_text("rolled back to blue")
@@ -195,7 +202,7 @@ def test_bad_image_shows_the_one_line_error_and_changes_nothing(
         parse_image_arg(bad)
     expected = str(refused.value)
 
-    release(page, bad)
+    release(page, bad, confirm=False)
     expect(tid(page, "error")).to_be_visible()
     expect(tid(page, "error-text")).to_have_text(expected)
     assert "\n" not in tid(page, "error-text").inner_text()
@@ -209,7 +216,7 @@ def test_bad_image_shows_the_one_line_error_and_changes_nothing(
     expect(tid(page, "tracks").locator("tbody tr")).to_have_count(1)
     assert served.dashboard.jobs.for_app(f"{namespace}/hello") == []
     # a canary without steps is refused the same way (400, one line, nothing changed)
-    release(page, V2, strategy="canary", steps="")
+    release(page, V2, strategy="canary", steps="", confirm=False)
     expect(tid(page, "error-text")).to_have_text("a canary needs steps, e.g. 10,25,50,100")
     assert release_status(kube, namespace) == {}
 
@@ -245,6 +252,7 @@ def test_canary_shows_steps_and_weights_then_abort_returns_to_blue(
     shoot(page)
 
     tid(page, "btn-abort").click()
+    accept(page)
     expect(tid(page, "release-phase")).to_have_text("Aborted", timeout=SLOW)
     expect(tid(page, "canary-step-2-state")).to_have_text("stopped")
     expect(tid(page, "weight-now")).to_have_text("now 0%")
@@ -280,6 +288,8 @@ def test_clone_and_scale_buttons(page: Page, served: Served, kube: Client, names
     tid(page, "scale-track").select_option("blue")
     tid(page, "scale-replicas").fill("0")
     tid(page, "btn-scale").click()
+    expect(tid(page, "confirm-body")).to_contain_text("blue: 3 → 0 replicas")
+    accept(page)
     expect(tid(page, "error-text")).to_have_text(
         re.compile(r"^track blue serves all traffic of hello: .*drop every request$")
     )

@@ -73,7 +73,7 @@ def test_a_dashboard_release_to_a_bad_image_fails_fast_with_the_reason(
     make_app(kube, namespace, replicas=2)
     open_app(page, served, namespace)
     tid(page, "release-fail-fast-after").fill("soon")
-    release(page, BAD_IMAGE, auto_promote=True)
+    release(page, BAD_IMAGE, auto_promote=True, confirm=False)
     expect(tid(page, "error-text")).to_contain_text("failFastAfter 'soon'")
     assert release_status(kube, namespace) == {}
     tid(page, "release-fail-fast-after").fill("3s")

@@ -237,7 +237,9 @@ class Dashboard:
         return ops.preview_rollback(self.kube, self.ref(namespace, name), to=to or None)
 
     def history(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        return ops.history(self.kube, self.ref(namespace, name))
+        """The history, each entry with its weight-over-time points (``plot``)."""
+        entries = ops.history(self.kube, self.ref(namespace, name))
+        return [{**e, "plot": ops.weight_points(e)} for e in entries]
 
     # -- acting ---------------------------------------------------------------------------
 

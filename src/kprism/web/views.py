@@ -249,7 +249,13 @@ def controls(status: dict[str, Any], history: list[dict[str, Any]]) -> dict[str,
     aborting = bool(release.get("aborting"))
     canary = (release.get("spec") or {}).get("strategy") == "canary"
     none = "no release in progress"
-    at_gate = live and release.get("phase") == "Paused" and not release.get("paused")
+    # a manual promotion gate (a timed pause has pause_until; an operator's pause, paused)
+    at_gate = (
+        live
+        and release.get("phase") == "Paused"
+        and not release.get("paused")
+        and not release.get("pause_until")
+    )
     driven = bool(status.get("lease"))
     out = {
         "promote": ""
@@ -279,7 +285,7 @@ def controls(status: dict[str, Any], history: list[dict[str, Any]]) -> dict[str,
         out["resume"] = none
     elif at_gate:
         out["resume"] = "waiting at a promotion gate: Resume does nothing here, Promote goes on"
-    elif not release.get("paused") and driven:
+    elif not release.get("paused") and driven:  # undriven: Resume takes it over
         out["resume"] = "the release is running: nothing to resume"
     if not live:
         tracks = [t for t in status.get("tracks", []) if t.get("track")]

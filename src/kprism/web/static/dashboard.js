@@ -1,11 +1,11 @@
 "use strict";
-const POLL_MS = 1000;
+const LIST_PAGE = 50;  // apps per page of the list
 const TERMINAL = new Set(["Succeeded", "Failed", "Aborted"]);
 const COLORS = { blue: "#2f6fe4", green: "#1f9d55", red: "#d64545", yellow: "#d9a400", orange: "#e07b16",
   purple: "#8a4fd8", violet: "#8a4fd8", pink: "#d6479a", cyan: "#1597b5", teal: "#14907f", gray: "#7b8499",
   grey: "#7b8499", black: "#2b2f36", white: "#aab2c0", indigo: "#4f5bd5", brown: "#8d5a3b" };
 
-const state = { ns: "", app: "", config: null, detail: null, historyKey: "", pollN: 0, token: 0, errorFrom: "" };
+const state = { ns: "", app: "", config: null, detail: null, historyKey: "", pollN: 0, token: 0, errorFrom: "", offset: 0, q: "", shown: null };
 
 const tid = (id, root = document) => root.querySelector(`[data-testid="${id}"]`);
 
@@ -116,6 +116,8 @@ function route() {
     state.token += 1;
     state.detail = null;
     state.historyKey = "";
+    state.shown = null;
+    if (!app) state.offset = 0;
     clearError("poll");
     tid("notice").hidden = true;
     tid("list-namespace").textContent = ns;  // no rows of another namespace meanwhile
@@ -161,7 +163,7 @@ async function poll() {
       renderDetail(data);
       await maybeHistory(data, token);
     } else {
-      const { data } = await api("GET", `/api/apps?namespace=${encodeURIComponent(state.ns)}`);
+      const { data } = await api("GET", `/api/apps?${listQuery()}`);
       if (token !== state.token) return;
       renderList(data);
     }
@@ -177,8 +179,10 @@ async function poll() {
     inflight = false;
     state.pollN += 1;
     clearTimeout(timer);
-    timer = setTimeout(poll, again ? 0 : POLL_MS);
+    clearTimeout(timer);
+    if (again) timer = setTimeout(poll, 0);
     again = false;
+    stream();  // live updates come as server-sent events; this read was a one-off
   }
 }
 
@@ -186,7 +190,7 @@ function setLive(ok, why) {
   const el = tid("live");
   el.dataset.state = ok ? "live" : "down";
   el.querySelector(".live-text").textContent = ok ? `live · ${new Date().toLocaleTimeString()}` : "offline";
-  el.title = ok ? "polls the API every second" : why || "";
+  el.title = ok ? "live updates from the dashboard (server-sent events)" : why || "";
   const dot = el.querySelector(".dot");
   dot.classList.remove("beat");
   void dot.offsetWidth;
@@ -209,11 +213,17 @@ function renderList(data) {
     h("td", {}, h("a", { class: "app", href: `#/${encodeURIComponent(a.namespace)}/${encodeURIComponent(a.name)}`,
       testid: `app-link-${a.name}` }, a.name)),
     h("td", { testid: `app-serving-${a.name}` }, a.serving ? trackTag(a.serving) : h("span", { class: "muted" }, "all selected")),
+    h("td", { class: "traffic-cell" }, trafficBar(a.traffic || [], `app-traffic-${a.name}`)),
     h("td", {}, a.phase === "-" ? h("span", { class: "muted" }, "-") : h("span", { class: `badge ${a.phase}` }, a.phase)),
-    h("td", { class: "mono" }, a.step),
-    h("td", { class: "mono" }, a.tracks),
-    h("td", {}, a.job ? h("span", { class: "badge Progressing" }, a.job) : ""))));
+    h("td", { class: "mono wide" }, a.step),
+    h("td", { class: "mono wide" }, a.tracks),
+    h("td", { class: "wide" }, a.job ? h("span", { class: "badge Progressing" }, a.job) : ""))));
+  const total = data.total === undefined ? data.apps.length : data.total;
   tid("app-list-empty").hidden = data.apps.length > 0;
+  const first = total ? (data.offset || 0) + 1 : 0;
+  tid("list-range").textContent = `${first}–${(data.offset || 0) + data.apps.length} of ${total}`;
+  tid("list-prev").disabled = !(data.offset > 0);
+  tid("list-next").disabled = (data.offset || 0) + data.apps.length >= total;
 }
 
 // -- app detail --------------------------------------------------------------------------
@@ -236,10 +246,12 @@ function renderDetail(d) {
     h("td", { class: "mono" }, t.deployment),
     h("td", { testid: `ready-${t.track}` }, `${t.ready}/${t.replicas}`),
     h("td", { class: "mono" }, fmtMap(t.images)),
+    h("td", { testid: `age-${t.track}`, title: (d.ages || {})[t.track] ? when(d.ages[t.track]) : null }, age((d.ages || {})[t.track])),
     h("td", {}, t.endpoints),
     h("td", { testid: `serving-${t.track}` }, t.serving ? h("span", { class: "badge serving" }, "serving") : h("span", { class: "muted" }, "idle")))));
 
   renderNotReady(s);
+  renderExplain(d);
   renderRelease(d);
   renderButtons(d);
   renderJobs(d.jobs);
@@ -379,18 +391,28 @@ function renderCanary(d) {
     h("td", { testid: `canary-step-${r.number}-achieved` }, pct(r.achieved)))));
 }
 
+// which action of the page's `controls` each release button is
+const CONTROL_OF = { "btn-promote": "promote", "btn-promote-full": "promote-full", "btn-pause": "pause",
+  "btn-resume": "resume", "btn-abort": "abort", "btn-rollback": "rollback" };
+
+// A button that would do nothing is disabled, its reason in the tooltip and in words below.
 function renderButtons(d) {
   const rel = d.status.release;
   const live = !!(rel && !TERMINAL.has(rel.phase));
-  const aborting = !!(rel && rel.aborting);
-  const canary = !!(rel && rel.spec.strategy === "canary");
-  const set = (id, on) => { tid(id).disabled = !on; };
-  set("btn-promote", live && !aborting);
-  set("btn-promote-full", live && !aborting && canary);
-  set("btn-pause", live && !aborting && !rel.paused);
-  set("btn-resume", live);
-  set("btn-abort", live && !aborting);
-  set("btn-rollback", true);
+  const controls = d.controls || {};
+  const why = new Map();
+  for (const [id, action] of Object.entries(CONTROL_OF)) {
+    const el = tid(id);
+    if (el.dataset.base === undefined) el.dataset.base = el.title || "";
+    const reason = controls[action] || "";
+    el.disabled = !!reason;
+    el.title = reason || el.dataset.base;
+    el.dataset.title = el.title || " ";
+    if (reason) why.set(reason, [...(why.get(reason) || []), el.textContent.trim()]);
+  }
+  const note = tid("control-note");
+  note.replaceChildren(...[...why].map(([reason, names]) => h("div", {}, h("b", {}, names.join(", ")), `: ${reason}`)));
+  note.hidden = why.size === 0;
   const waiting = live && rel.phase === "Paused" && !rel.paused;
   tid("btn-promote").classList.toggle("primary", waiting);
   tid("btn-promote").classList.toggle("attention", waiting);
@@ -436,6 +458,16 @@ async function maybeHistory(d, token) {
     h("td", {}, when(e.finished_at))));
   tid("history").querySelector("tbody").replaceChildren(...rows);
   tid("history-empty").hidden = rows.length > 0;
+  state.history = data.history;
+  rows.forEach((row, i) => {
+    row.tabIndex = 0;
+    row.classList.add("pick");
+    row.title = "show this release's timeline";
+    const pick = () => { state.shown = data.history[i]; renderTimeline(state.detail); };
+    row.addEventListener("click", pick);
+    row.addEventListener("keydown", (ev) => { if (ev.key === "Enter") pick(); });
+  });
+  loadAudit();
 }
 
 // -- actions -----------------------------------------------------------------------------
@@ -461,8 +493,8 @@ async function act(button, path, body) {
 const delay = () => Number(tid("release-scale-down-delay").value || 30);
 
 document.querySelectorAll("[data-intent]").forEach((b) =>
-  b.addEventListener("click", () => act(b, `/intent/${b.dataset.intent}`, {})));
-tid("btn-rollback").addEventListener("click", (ev) => act(ev.currentTarget, "/rollback", { scaleDownDelay: delay() }));
+  b.addEventListener("click", () => (b.dataset.intent === "abort" ? confirmAbort(b) : act(b, `/intent/${b.dataset.intent}`, {}))));
+tid("btn-rollback").addEventListener("click", (ev) => confirmRollback(ev.currentTarget));
 
 function strategyChanged() {
   const canary = tid("release-strategy").value === "canary";
@@ -473,8 +505,12 @@ tid("release-strategy").addEventListener("change", strategyChanged);
 
 tid("release-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
+  confirmRelease(releaseBody());
+});
+
+function releaseBody() {
   const canary = tid("release-strategy").value === "canary";
-  act(tid("btn-release"), "/release", {
+  return {
     image: tid("release-image").value,
     strategy: tid("release-strategy").value,
     steps: canary ? tid("release-steps").value : "",
@@ -484,11 +520,17 @@ tid("release-form").addEventListener("submit", (ev) => {
     force: tid("release-force").checked,
     scaleDownDelay: delay(),
     failFastAfter: tid("release-fail-fast-after").value,
-  });
-});
+    env: tid("release-env").value,
+    patch: tid("release-patch").value,
+    router: canary ? tid("release-router").value : "",
+    route: canary ? tid("release-route").value : "",
+    maxSurge: canary ? tid("release-max-surge").value : "",
+    notify: tid("release-notify").value,
+  };
+}
 tid("scale-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  act(tid("btn-scale"), "/scale", { track: tid("scale-track").value, replicas: Number(tid("scale-replicas").value) });
+  confirmScale({ track: tid("scale-track").value, replicas: Number(tid("scale-replicas").value) });
 });
 tid("clone-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
@@ -496,7 +538,7 @@ tid("clone-form").addEventListener("submit", (ev) => {
 });
 tid("split-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  act(tid("btn-split"), "/split", { weights: tid("split-weights").value });
+  confirmSplit(tid("split-weights").value);
 });
 
 // -- sign-in and permissions (kprism web --auth token|proxy) ------------------------------
@@ -585,6 +627,298 @@ tid("logout").addEventListener("click", async () => {
   try { await api("POST", "/api/logout"); } catch { /* signed out either way */ }
   location.reload();
 });
+
+// -- live updates: server-sent events (issue 14 item 5) ------------------------------------
+
+let source = null;
+let sourceKey = "";
+
+function listQuery() {
+  return new URLSearchParams({ namespace: state.ns, q: state.q, offset: String(state.offset), limit: String(LIST_PAGE) }).toString();
+}
+
+// One EventSource for what the page shows: the app's detail, or a page of the list. The
+// browser reconnects by itself (the stream says retry: 2000); a stream refused outright
+// (signed out, the dashboard gone) is opened again after a one-off read said why.
+function stream() {
+  const login = tid("login-view");
+  if (login && !login.hidden) return;
+  const params = state.app ? new URLSearchParams({ namespace: state.ns, app: state.app }).toString() : listQuery();
+  if (source && sourceKey === params && source.readyState !== EventSource.CLOSED) return;
+  if (source) source.close();
+  sourceKey = params;
+  const token = state.token;
+  const es = new EventSource(`/api/stream?${params}`);
+  source = es;
+  const mine = () => source === es && token === state.token;
+  es.addEventListener("detail", (ev) => {
+    if (!mine()) return;
+    const d = JSON.parse(ev.data);
+    renderDetail(d);
+    setLive(true);
+    clearError("poll");
+    maybeHistory(d, token).catch((e) => showError(e.message, "poll"));
+  });
+  es.addEventListener("apps", (ev) => {
+    if (!mine()) return;
+    renderList(JSON.parse(ev.data));
+    setLive(true);
+    clearError("poll");
+  });
+  es.addEventListener("problem", (ev) => {
+    if (!mine()) return;
+    const p = JSON.parse(ev.data);
+    setLive(p.status >= 400 && p.status < 500, p.error);
+    showError(p.error, "poll");
+  });
+  es.addEventListener("error", () => {
+    if (source !== es) return;
+    setLive(false, "the dashboard is unreachable: reconnecting");
+    if (es.readyState === EventSource.CLOSED) {
+      sourceKey = "";
+      setTimeout(() => { if (source === es) pollNow(); }, 2000);
+    }
+  });
+}
+
+// -- the list's pages and search ---------------------------------------------------------
+
+tid("list-prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - LIST_PAGE); pollNow(); });
+tid("list-next").addEventListener("click", () => { state.offset += LIST_PAGE; pollNow(); });
+tid("list-search").addEventListener("input", (ev) => { state.q = ev.target.value.trim(); state.offset = 0; pollNow(); });
+
+// -- traffic, ages, preview, countdown, timeline, plot ----------------------------------------
+
+// A traffic bar: one segment per track, each with its name and share in words (colour is
+// never the only signal), and the same as a text line under it.
+function trafficBar(segments, testid) {
+  const bar = h("div", { class: "split traffic", role: "img", "aria-label": segments.map((s) => s.label).join(", ") || "no traffic" });
+  bar.append(...segments.filter((s) => s.weight > 0).map((s) => {
+    const seg = h("div", { title: s.label }, s.weight >= 18 ? s.label : "");
+    seg.style.width = `${s.weight}%`;
+    seg.style.background = colorOf(s.track);
+    return seg;
+  }));
+  const text = h("div", { class: "traffic-text", testid: `${testid}-text` }, segments.map((s) => s.label).join(" · ") || "no traffic");
+  return h("div", { class: "traffic-wrap", testid }, bar, text);
+}
+
+function age(iso) {
+  if (!iso) return "-";
+  const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+  if (isNaN(s)) return "-";
+  if (s < 90) return `${Math.round(s)}s`;
+  if (s < 5400) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
+
+function renderExplain(d) {
+  tid("detail-traffic").replaceChildren(trafficBar(d.traffic || [], "traffic"));
+  const pv = tid("preview");
+  pv.hidden = !d.preview;
+  if (d.preview) {
+    pv.replaceChildren(h("b", {}, "Preview "), "Service ", h("span", { class: "mono", testid: "preview-service" }, d.preview.service),
+      ` serves ${d.preview.track} before the switch. Reach it with `, h("code", { class: "mono" }, d.preview.reach));
+  }
+  const sel = tid("rollback-to");
+  const want = ["", ...(d.rollbackTargets || []).map((t) => t.id)];
+  if (want.join() !== [...sel.options].map((o) => o.value).join()) {
+    const keep = sel.value;
+    sel.replaceChildren(h("option", { value: "" }, "the previous track"), ...(d.rollbackTargets || []).map((t) => h("option", { value: t.id }, t.label)));
+    if (want.includes(keep)) sel.value = keep;
+  }
+  renderCountdown();
+  renderTimeline(d);
+}
+
+// A timed pause: until when (local time) and how long still.
+function renderCountdown() {
+  const box = tid("countdown");
+  const rel = state.detail && state.detail.status.release;
+  const until = rel && !TERMINAL.has(rel.phase) && rel.pause_until ? new Date(rel.pause_until) : null;
+  if (!until || isNaN(until)) { box.hidden = true; return; }
+  const left = Math.max(0, Math.round((until.getTime() - Date.now()) / 1000));
+  box.hidden = false;
+  box.textContent = `paused until ${until.toLocaleTimeString()} (your time) · ${left >= 60 ? `${Math.floor(left / 60)}m ` : ""}${left % 60}s left`;
+}
+setInterval(renderCountdown, 1000);
+
+function timelineRowsOf(entry) {
+  const rows = [{ at: entry.started_at, kind: "start", what: entry.kind || "release", text: `${entry.stable} → ${entry.candidate}`, by: entry.by || entry.started_by || "", reason: "", outcome: "" }];
+  for (const m of entry.timeline || []) if (m.kind !== "weight") rows.push(m);
+  return rows;
+}
+
+// The release's timeline (the current one, or a history row picked) and its weight plot.
+function renderTimeline(d) {
+  if (!d) return;
+  const shown = state.shown;
+  const rows = shown ? timelineRowsOf(shown) : d.timeline || [];
+  const points = shown ? shown.plot || [] : d.plot || [];
+  const card = tid("timeline-card");
+  card.hidden = !rows.length;
+  tid("timeline-title").textContent = shown ? `Timeline of ${shown.kind} ${shown.id}` : "Timeline of the current release";
+  tid("timeline-current").hidden = !shown;
+  tid("weight-plot").replaceChildren(...(points.length > 1 ? [plot(points)] : []));
+  tid("timeline").querySelector("tbody").replaceChildren(...rows.map((r, i) => h("tr", { testid: `timeline-row-${i}`, class: `tl-${r.kind}` },
+    h("td", { title: r.at }, when(r.at)),
+    h("td", {}, h("b", {}, r.what), r.kind === "intent" ? h("span", { class: `badge ${r.outcome === "applied" ? "Succeeded" : "Paused"}` }, r.outcome) : ""),
+    h("td", {}, r.by || ""),
+    h("td", { class: "msg" }, [r.reason ? `reason: ${r.reason}. ` : "", r.text || ""].join("")))));
+}
+tid("timeline-current").addEventListener("click", () => { state.shown = null; renderTimeline(state.detail); });
+
+// The candidate's share over time as a step line (inline SVG; the CSP allows nothing else).
+function plot(points) {
+  const W = 320, H = 70, L = 30, R = 6, T = 6, B = 16;
+  const ts = points.map((p) => new Date(p.at).getTime());
+  const t0 = Math.min(...ts), t1 = Math.max(...ts);
+  const x = (t) => L + (t1 === t0 ? 0 : ((t - t0) * (W - L - R)) / (t1 - t0));
+  const y = (w) => T + ((100 - w) * (H - T - B)) / 100;
+  let path = "";
+  points.forEach((p, i) => {
+    const px = x(ts[i]).toFixed(1), py = y(p.weight).toFixed(1);
+    path += i === 0 ? `M${px},${py}` : ` H${px} V${py}`;
+  });
+  const last = points[points.length - 1];
+  const el = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "plot", role: "img",
+    "aria-label": `candidate traffic over time: ${points.map((p) => `${p.weight}%`).join(" → ")}` },
+  svg("line", { x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: "#d5dbe6" }),
+  svg("line", { x1: L, x2: W - R, y1: y(100), y2: y(100), stroke: "#eef1f6" }),
+  svg("text", { x: 2, y: y(100) + 4, "font-size": 10, fill: "#647084" }, "100%"),
+  svg("text", { x: 10, y: y(0) + 4, "font-size": 10, fill: "#647084" }, "0%"),
+  svg("text", { x: L, y: H - 2, "font-size": 10, fill: "#647084" }, new Date(t0).toLocaleTimeString()),
+  svg("text", { x: W - R, y: H - 2, "font-size": 10, fill: "#647084", "text-anchor": "end" }, new Date(t1).toLocaleTimeString()),
+  svg("path", { d: path, fill: "none", stroke: "#3656d6", "stroke-width": 2 }),
+  ...points.map((p, i) => svg("circle", { cx: x(ts[i]).toFixed(1), cy: y(p.weight).toFixed(1), r: 2.5, fill: "#3656d6" },
+    svg("title", {}, `${when(p.at)}: ${p.weight}%`))));
+  el.dataset.testid = "weight-plot-svg";
+  el.dataset.last = String(last.weight);
+  return el;
+}
+
+// -- the audit trail, with filters (issue 14 item 3) -------------------------------------------
+
+async function loadAudit() {
+  if (!state.app) return;
+  const token = state.token;
+  const q = new URLSearchParams({ actor: tid("audit-actor").value.trim(), kind: tid("audit-kind").value, outcome: tid("audit-outcome").value.trim() });
+  try {
+    const { data } = await api("GET", `${appPath("/audit")}?${q}`);
+    if (token !== state.token) return;
+    tid("audit").querySelector("tbody").replaceChildren(...data.audit.map((r, i) => h("tr", { testid: `audit-row-${i}` },
+      h("td", { title: r.at }, when(r.at)),
+      h("td", {}, h("b", {}, r.kind), " ", h("span", { class: "mono muted" }, r.release)),
+      h("td", {}, h("span", { class: `badge ${r.outcome}` }, r.outcome || "-")),
+      h("td", {}, r.by, r.source ? h("span", { class: "muted" }, ` · ${r.source}`) : ""),
+      h("td", { class: "msg" }, [r.reason ? `reason: ${r.reason}. ` : "", r.text].join("")))));
+    tid("audit-empty").hidden = data.audit.length > 0;
+  } catch (e) {
+    showError(e.message, "poll");
+  }
+}
+tid("audit-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadAudit(); });
+tid("audit-kind").addEventListener("change", loadAudit);
+
+// -- confirmations that show what will change (issue 14 item 6) ------------------------------
+
+let confirmed = null;
+
+// Opens the dialog (modal: focus stays inside, Escape closes it) and resolves with the
+// reason typed (or "") on OK, null on cancel.
+function ask({ title, lines = [], diff = null, note = "", reason = false, ok = "Confirm", danger = true }) {
+  const dlg = tid("confirm");
+  tid("confirm-title").textContent = title;
+  const body = tid("confirm-body");
+  body.replaceChildren(...lines.map((l) => h("p", {}, l)));
+  if (note) body.append(h("p", { class: "muted", testid: "confirm-note" }, note));
+  if (diff) {
+    body.append(diff.length
+      ? h("table", { class: "diff", testid: "confirm-diff" },
+        h("thead", {}, h("tr", {}, h("th", {}, "field"), h("th", {}, "now"), h("th", {}, "after"))),
+        h("tbody", {}, ...diff.map((c) => h("tr", {},
+          h("td", { class: "mono" }, c.path),
+          h("td", { class: "mono del" }, c.before === null ? "(none)" : c.before),
+          h("td", { class: "mono add" }, c.after === null ? "(removed)" : c.after)))))
+      : h("p", { class: "muted", testid: "confirm-diff" }, "the pod template stays as it is"));
+  }
+  const field = tid("confirm-reason-field");
+  field.hidden = !reason;
+  tid("confirm-reason").value = "";
+  const btn = tid("confirm-ok");
+  btn.textContent = ok;
+  btn.classList.toggle("danger", danger);
+  btn.classList.toggle("primary", !danger);
+  const opener = document.activeElement;
+  dlg.showModal();
+  (reason ? tid("confirm-reason") : btn).focus();
+  return new Promise((resolve) => {
+    confirmed = (value) => {
+      confirmed = null;
+      if (dlg.open) dlg.close();
+      if (opener && opener.focus) opener.focus();
+      resolve(value);
+    };
+  });
+}
+tid("confirm-form").addEventListener("submit", (ev) => { ev.preventDefault(); if (confirmed) confirmed(tid("confirm-reason").value.trim()); });
+tid("confirm-cancel").addEventListener("click", () => { if (confirmed) confirmed(null); });
+tid("confirm").addEventListener("close", () => { if (confirmed) confirmed(null); });
+// Tab and Shift+Tab go round the dialog's own controls (the page behind is inert).
+tid("confirm").addEventListener("keydown", (ev) => {
+  if (ev.key !== "Tab") return;
+  const items = [...tid("confirm").querySelectorAll("button, input, select, textarea")].filter((e) => !e.disabled && e.offsetParent !== null);
+  if (!items.length) return;
+  const first = items[0], last = items[items.length - 1];
+  if (ev.shiftKey && document.activeElement === first) { ev.preventDefault(); last.focus(); }
+  else if (!ev.shiftKey && document.activeElement === last) { ev.preventDefault(); first.focus(); }
+});
+
+async function confirmAbort(button) {
+  const rel = state.detail && state.detail.status.release;
+  const lines = rel ? [`Traffic stays on (or returns to) ${rel.stable}; ${rel.candidate_deployment} is scaled to 0.`] : [];
+  const t = (state.detail && state.detail.traffic) || [];
+  if (t.length) lines.push(`Traffic now: ${t.map((s) => s.label).join(", ")} → after: ${rel ? `${rel.stable} 100%` : "-"}.`);
+  const reason = await ask({ title: `Abort release ${rel ? rel.id : ""}?`, lines, reason: true, ok: "Abort" });
+  if (reason !== null) act(button, "/intent/abort", reason ? { reason } : {});
+}
+
+async function confirmRollback(button) {
+  const to = tid("rollback-to").value;
+  let preview;
+  try {
+    preview = (await api("GET", `${appPath("/diff/rollback")}${to ? `?to=${encodeURIComponent(to)}` : ""}`)).data;
+  } catch (e) { showError(e.message); return; }
+  const reason = await ask({ title: to ? `Roll back to release ${to}?` : "Roll back?", lines: [`${preview.from} → ${preview.to}`],
+    note: preview.note, diff: preview.diff, ok: "Roll back" });
+  if (reason !== null) act(button, "/rollback", { scaleDownDelay: delay(), ...(to ? { to } : {}) });
+}
+
+async function confirmRelease(body) {
+  let preview;
+  try {
+    preview = (await api("POST", appPath("/diff/release"), body)).data;
+  } catch (e) { showError(e.message); return; }
+  const reason = await ask({ title: `Release onto a new track from ${preview.from}?`, lines: [`strategy ${body.strategy}${body.steps ? `, steps ${body.steps}` : ""}`],
+    diff: preview.diff, ok: "Release", danger: false });
+  if (reason !== null) act(tid("btn-release"), "/release", body);
+}
+
+async function confirmScale(body) {
+  const track = (state.detail ? state.detail.status.tracks : []).find((t) => t.track === body.track);
+  if (!track || body.replicas >= track.replicas) { act(tid("btn-scale"), "/scale", body); return; }
+  const reason = await ask({ title: `Scale ${track.deployment} down?`, lines: [`${body.track}: ${track.replicas} → ${body.replicas} replicas (${track.ready} ready now)`,
+    track.serving ? `${body.track} serves traffic: fewer pods carry all of it.` : `${body.track} serves no traffic.`], ok: "Scale down" });
+  if (reason !== null) act(tid("btn-scale"), "/scale", body);
+}
+
+async function confirmSplit(text) {
+  const now = ((state.detail && state.detail.traffic) || []).map((s) => s.label).join(", ") || "-";
+  const after = text.split(/[\s,]+/).filter(Boolean).map((w) => w.replace("=", " ") + (w.includes("%") ? "" : "%")).join(", ");
+  const reason = await ask({ title: "Split traffic?", lines: [`now: ${now}`, `after: ${after}`], ok: "Split" });
+  if (reason !== null) act(tid("btn-split"), "/split", { weights: text });
+}
 
 // -- start -------------------------------------------------------------------------------
 
