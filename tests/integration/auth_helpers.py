@@ -3,6 +3,7 @@ real cluster: what the sign-in tests (integration and browser) share.
 
 - ``releaser``: the Role of docs/rbac-role.yaml (what kprism needs to release);
 - ``viewer``: the same Role with only its get/list/watch verbs;
+- ``second``: another user bound to the releaser's Role (two users on one app);
 - ``kprism-dashboard``: the dashboard's ServiceAccount with exactly the rules
   ``kprism install --dashboard`` ships (``plan.install.DASHBOARD_RULES``: TokenReview and
   impersonation, nothing else), its kubeconfig built from a TokenRequest token — the
@@ -60,18 +61,22 @@ class Team:
     namespace: str
     releaser: str  # user names as the API server knows them
     viewer: str
+    second: str
     releaser_token: str
     viewer_token: str
+    second_token: str
     dashboard_kubeconfig: str
 
 
 @contextmanager
 def team(kube: Client, kubeconfig: str, namespace: str, tmp: Path) -> Iterator[Team]:
     """The two users bound in ``namespace`` and the dashboard's ServiceAccount."""
-    for sa in ("releaser", "viewer", "kprism-dashboard"):
+    for sa in ("releaser", "viewer", "second", "kprism-dashboard"):
         kube.create(ServiceAccount(metadata=ObjectMeta(name=sa)), namespace=namespace)
-    for who, read_only in (("releaser", False), ("viewer", True)):
-        kube.create(from_dict(_role(who, read_only=read_only)), namespace=namespace)
+    for who, read_only in (("releaser", False), ("viewer", True), ("second", False)):
+        role = "releaser" if who == "second" else who
+        if who != "second":
+            kube.create(from_dict(_role(who, read_only=read_only)), namespace=namespace)
         kube.create(
             from_dict(
                 {
@@ -81,7 +86,7 @@ def team(kube: Client, kubeconfig: str, namespace: str, tmp: Path) -> Iterator[T
                     "roleRef": {
                         "apiGroup": "rbac.authorization.k8s.io",
                         "kind": "Role",
-                        "name": who,
+                        "name": role,
                     },
                     "subjects": [{"kind": "ServiceAccount", "name": who, "namespace": namespace}],
                 }
@@ -121,8 +126,10 @@ def team(kube: Client, kubeconfig: str, namespace: str, tmp: Path) -> Iterator[T
             namespace=namespace,
             releaser=f"system:serviceaccount:{namespace}:releaser",
             viewer=f"system:serviceaccount:{namespace}:viewer",
+            second=f"system:serviceaccount:{namespace}:second",
             releaser_token=token(kube, namespace, "releaser"),
             viewer_token=token(kube, namespace, "viewer"),
+            second_token=token(kube, namespace, "second"),
             dashboard_kubeconfig=token_kubeconfig(
                 kube, kubeconfig, namespace, "kprism-dashboard", tmp / "dashboard-kubeconfig"
             ),

@@ -197,3 +197,44 @@ def test_behind_an_auth_proxy_the_forwarded_user_is_who_acts(users: Team) -> Non
             f"/api/apps/{ns}/hello/scale", json={"track": "blue", "replicas": 2}, headers=other
         )
         assert r.status_code == 403 and "CSRF" in r.json()["error"]
+
+
+def test_two_users_on_one_app_one_wins_and_the_other_sees_who(
+    kube: Client, client: TestClient, users: Team
+) -> None:
+    """Two releasers start a release on the same app: one drives it, the other is refused
+    (400, nothing started) with the driver named — the signed-in user, not the
+    dashboard's process; the other may still send it an intent."""
+    ns = users.namespace
+    app = client.app
+    body = {"strategy": "bluegreen", "scaleDownDelay": 0}
+    first = sign_in(client, users.releaser_token)
+    r = client.post(
+        f"/api/apps/{ns}/hello/release",
+        json={**body, "image": "registry.example/hello:2"},
+        headers=first,
+    )
+    assert r.status_code == 202, r.text
+    with TestClient(app, base_url="http://127.0.0.1:8080") as other:
+        second = sign_in(other, users.second_token)
+        r = other.post(
+            f"/api/apps/{ns}/hello/release",
+            json={**body, "image": "registry.example/hello:3"},
+            headers=second,
+        )
+        assert r.status_code == 400, r.text
+        assert f"driven by {users.releaser}@" in r.json()["error"], r.text
+        r = other.post(
+            f"/api/apps/{ns}/hello/intent/abort", json={"reason": "mine"}, headers=second
+        )
+        assert r.status_code == 200, r.text
+    history = wait_for(
+        lambda: client.get(f"/api/apps/{ns}/hello/history").json()["history"],
+        lambda h: bool(h) and h[0]["phase"] == "Aborted",
+        timeout=120,
+        what="the release aborted",
+    )
+    assert history[0]["by"].startswith(f"{users.releaser} (web on ")
+    assert history[0]["candidate_images"] == {"hello": "registry.example/hello:2"}
+    aborts = [m for m in history[0].get("timeline", []) if m.get("what") == "abort"]
+    assert [(m["by"].split(" (")[0], m["reason"]) for m in aborts] == [(users.second, "mine")]

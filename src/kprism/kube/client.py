@@ -618,10 +618,13 @@ class Kube:
         return bool(status.allowed), status.reason or ""
 
     def lease(self, *, namespace: str, app: str) -> AppLease:
-        """The app's Lease (not taken yet)."""
-        from kprism.kube.lease import AppLease
+        """The app's Lease (not taken yet). Its holder names the impersonated user when
+        there is one (who drives the app, as ``kprism status`` and a refused start say)."""
+        from kprism.kube.lease import AppLease, make_identity
 
-        return AppLease(self, namespace=namespace, app=app)
+        acting = self.target.impersonate
+        identity = make_identity(acting[0]) if acting is not None else None
+        return AppLease(self, namespace=namespace, app=app, identity=identity)
 
     def feed(self, *, namespace: str, service: str, app_selector: Mapping[str, str]) -> AppFeed:
         """A change feed for the app over the shared informers (started by ``with``)."""

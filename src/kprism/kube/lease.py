@@ -32,11 +32,14 @@ def lease_name(app: str) -> str:
     return f"kprism-{app}"
 
 
-def make_identity() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
+def make_identity(user: str | None = None) -> str:
+    """``user@host:pid:rand``; ``user`` defaults to the OS user (the dashboard passes the
+    signed-in user it acts for)."""
+    if not user:
+        try:
+            user = getpass.getuser()
+        except Exception:
+            user = "unknown"
     return f"{user}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:4]}"
 
 
