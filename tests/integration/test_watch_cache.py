@@ -13,12 +13,14 @@ import pytest
 from lightkube import Client
 
 from kprism import ops
+from kprism.engine import loop
 from kprism.engine.loop import Engine
 from kprism.errors import TimeoutError_
 from kprism.kube.cache import APP_KINDS
 from kprism.kube.client import Kube, Target
 from kprism.model.actions import ScaleDeployment
-from kprism.model.release import Change, Phase, ReleaseSpec
+from kprism.model.release import Change, Phase, ReleaseSpec, Strategy
+from kprism.model.steps import canary_spec_from_shorthand
 from tests.integration.helpers import make_app, wait_for
 
 V2 = "registry.example/hello:2"
@@ -111,6 +113,32 @@ def test_a_release_waiting_for_promotion_only_renews_its_lease(
         assert spent["PUT leases"] <= 6 and spent["GET leases"] == 0, spent
     finally:
         lease.release()
+
+
+def test_a_canary_s_writes_of_its_service_grow_with_steps_not_with_waits(
+    kube: Client, namespace: str, k: Kube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: a 5-step canary of 10 replicas recorded every new wait message and every
+    settled pending entry (43-45 PATCHes of its Service). Now an action's record, a step
+    reached and the release's start and end are written; what only a wait changes is
+    written once the wait lasts (MESSAGE_LAG, made long here so that the count does not
+    depend on how fast this machine is)."""
+    monkeypatch.setattr(loop, "MESSAGE_LAG", 600.0)
+    make_app(kube, namespace, replicas=10)
+    app = ops.App(name="hello", namespace=namespace)
+    spec = ReleaseSpec(
+        change=Change(images={"": V2}),
+        strategy=Strategy.CANARY,
+        canary=canary_spec_from_shorthand(steps="20,40,60,80,100"),
+    )
+    before = Counter(k.requests)
+    st = ops.release(k, app, spec, timeout=300)
+    spent = Counter(k.requests)
+    spent.subtract(before)
+    assert st.phase == Phase.SUCCEEDED, st.message
+    # per step: the candidate's scale-up, at most two scale-downs of stable (its pods
+    # become ready one by one or together), the step reached; start and end: 8
+    assert spent["PATCH services"] <= 4 * 5 + 8, spent
 
 
 def test_the_dashboard_lists_apps_from_one_watch(

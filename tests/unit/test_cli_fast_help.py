@@ -66,14 +66,17 @@ def test_version_loads_nothing_heavy_either() -> None:
     assert text.startswith("kprism ") and loaded.strip() == "[]", out.stdout
 
 
-def test_a_command_loads_httpx_only_when_a_check_or_a_notification_needs_it() -> None:
+def test_a_command_loads_httpx_and_the_yaml_round_trip_only_when_needed() -> None:
     """httpx (with its own CLI's rich, click and pygments: ≈0.15 s) loads when an analysis
-    provider measures or a notification goes out, not when ``kprism.ops`` is imported."""
+    provider measures or a notification goes out, ruamel.yaml and the manifest reader
+    when a release file is read or ``doctor -f`` runs — not when ``kprism.ops`` is
+    imported."""
     script = (
         "import sys\n"
         "import kprism.ops, kprism.engine.loop, kprism.analysis, kprism.notify.worker\n"
-        "print(sorted(m.split('.')[0] for m in sys.modules"
-        " if m.split('.')[0] in ('httpx', 'rich', 'click', 'pygments')))\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules"
+        " if m.split('.')[0] in ('httpx', 'rich', 'click', 'pygments', 'ruamel')}"
+        " | {m for m in sys.modules if m == 'kprism.files.manifests'}))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=False

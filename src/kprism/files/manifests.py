@@ -37,6 +37,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from kprism.errors import InvalidSpecError, NotFoundError, UsageError
+from kprism.files import STDIN as STDIN  # noqa: PLC0414 - re-export
+from kprism.files import STDIN_NAME as STDIN_NAME  # noqa: PLC0414 - re-export
 from kprism.files.fastyaml import compose, equal, item_node, node_line, parse
 from kprism.files.splice import (
     find_unit,
@@ -48,8 +50,6 @@ from kprism.files.splice import (
 )
 from kprism.plan.doctor import Edit, ObjectFix, split_pointer
 
-STDIN: Final = "-"
-STDIN_NAME: Final = "<stdin>"
 _SUFFIXES: Final = (".yaml", ".yml")
 _SEPARATOR: Final = re.compile(r"---(?=[ \t]|\r?$|\n)")
 _PLAIN_SEPARATOR: Final = re.compile(r"---[ \t]*(#.*)?\r?\n?")

@@ -52,8 +52,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from kprism.errors import InvalidSpecError
 from kprism.model.analysis import AnalysisRef, AnalysisTemplate, BackgroundAnalysis
@@ -124,7 +122,8 @@ ScaleValue = Annotated[int | str, BeforeValidator(_pods_or_percent(0))]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # the schema is built when a model is first used, not when every command imports it
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # -- steps ---------------------------------------------------------------------------------
@@ -492,6 +491,9 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def _load(model: type[_M], text: str, *, source: str, at: Sequence[str | int]) -> _M:
+    from ruamel.yaml import YAML  # a release file's reader: not loaded by every command
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     yaml = YAML(typ="rt")
     try:
         root = yaml.load(text)

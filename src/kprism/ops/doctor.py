@@ -28,12 +28,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from kprism.errors import ConflictError, ForbiddenError, NotFoundError, UsageError
-from kprism.files.manifests import STDIN, STDIN_NAME, Manifest, apply_fixes, load
+from kprism.files import STDIN, STDIN_NAME
 from kprism.kube.api import KubeApi
 from kprism.ops.apps import DEFAULT_TRACK_LABEL, App, app_not_found
 from kprism.plan.doctor import (
@@ -53,6 +53,9 @@ from kprism.plan.doctor import (
 )
 from kprism.plan.doctor import apps as _apps
 from kprism.plan.doctor.objects import as_map, service_selector
+
+if TYPE_CHECKING:  # the manifest reader (YAML round-trip) loads when doctor -f runs
+    from kprism.files.manifests import Manifest
 
 Obj = dict[str, Any]
 
@@ -390,6 +393,8 @@ class FileReport:
 
 def audit_files(files: Sequence[str], *, config: DoctorConfig = DEFAULT_CONFIG) -> FileAudit:
     """Load manifests (files, directories, ``-`` for stdin) and run the doctor rules."""
+    from kprism.files.manifests import load
+
     warnings: list[str] = []
     manifests = load(list(files), warnings=warnings)
     findings = audit([m.obj for m in manifests], config=config)
@@ -410,6 +415,8 @@ def fix_files(
     plans = plan_fixes([m.obj for m in before.manifests], list(before.findings), config=config)
     if not plans:
         return None
+    from kprism.files.manifests import apply_fixes
+
     written = apply_fixes(list(before.manifests), plans)
     return written, audit_files(files, config=config)
 
