@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from typer.testing import CliRunner
+
+from kprism.errors import ReleaseFailed
 from kprism.model.observed import ServiceObs
 from kprism.model.release import (
     ANNOTATION_HISTORY,
@@ -199,3 +203,28 @@ def test_weight_plot_blue_green_switch_and_canary_marks() -> None:
         ("t2", 50.0),
         ("t3", 0.0),
     ]
+
+
+def test_kprism_history_lists_the_audit_trail_filtered(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kprism import ops
+    from kprism.cli.main import app as cli_app
+    from tests.unit.fakekube import NS, SERVICE, fake
+
+    kube = fake(blue_app())
+    monkeypatch.setattr(ops, "connect", lambda **_: kube)
+    ref = ops.App(name=SERVICE, namespace=NS)
+    kube.user = "alice"
+    _, lease = ops.start_release(kube, ref, new_release(blue_app(), auto=False).spec)
+    ops.drive(kube, ref, lease=lease, until=ops.stop_at_wait_points, timeout=10)
+    kube.user = "bob"
+    with pytest.raises(ReleaseFailed):
+        ops.check_outcome(ops.send_intent(kube, ref, Action.ABORT, reason="too slow", timeout=10))
+    result = CliRunner().invoke(cli_app, ["-o", "json", "history", SERVICE, "--actor", "bob"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["kind"], r["reason"], r["outcome"]) for r in rows] == [
+        ("abort", "too slow", "applied")
+    ]
+    assert rows[0]["by"].startswith("bob (")
+    result = CliRunner().invoke(cli_app, ["history", SERVICE, "--kind", "release"])
+    assert "Aborted" in result.stdout and "alice" in result.stdout
