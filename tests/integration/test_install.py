@@ -313,6 +313,9 @@ def test_the_shipped_rbac_runs_the_controller_and_its_metrics_count_the_release(
         assert value(after, "kprism_engine_step_seconds_count") > 0
         # the candidate's pods becoming ready (watch events) woke the app, which acted
         assert value(after, "kprism_reaction_seconds_count") > 0
+        assert value(after, "kprism_queue_wait_seconds_count") >= value(
+            after, "kprism_reaction_seconds_count"
+        )
         assert total(after, "kprism_api_requests_total") > total(
             before, "kprism_api_requests_total"
         )

@@ -345,6 +345,8 @@ class Controller:
         self.counts["reconciles"] += 1
         with self._lock:
             woken = self._woken.pop(key, None)
+        if woken is not None:
+            self.metrics.queue_wait.observe(time.monotonic() - woken)
         ns, name = key
         svc = self._service(ns, name)
         if svc is None or not (self.leading() and self.scope.covers(ns, name, svc.labels)):

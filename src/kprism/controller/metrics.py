@@ -96,6 +96,12 @@ class Metrics:
             buckets=_FAST_BUCKETS,
             registry=r,
         )
+        self.queue_wait = Histogram(
+            "kprism_queue_wait_seconds",
+            "From the watch event that woke an app to a worker taking it up.",
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
         self.reaction = Histogram(
             "kprism_reaction_seconds",
             "From the watch event that woke an app to the engine's next action on it.",
