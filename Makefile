@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help venv bins cluster cluster-down dataplane-up dataplane-down demo test test-unit test-integration test-dataplane bench bench-zero-downtime chaos lint fmt clean
+.PHONY: help venv bins cluster cluster-down dataplane-up dataplane-down demo test test-unit test-integration test-dataplane bench bench-controller bench-zero-downtime chaos lint fmt clean
 
 help:
 	@echo "make demo          start the local cluster and run a blue-green release demo"
@@ -13,6 +13,7 @@ help:
 	@echo "make dataplane-up  start the data plane (kube-proxy, process pods, gateway) in netns kprism-dp"
 	@echo "make bench-zero-downtime  every strategy under load on the data plane (docs/zero-downtime.md)"
 	@echo "make bench         scale figures on a cluster of its own: concurrent releases, requests, start-up, kprism vs kubectl (docs/benchmarks.md)"
+	@echo "make bench-controller  kprism controller with 500 apps, 50 releases, two shards and a SIGKILL (docs/controller.md)"
 	@echo "make chaos         the long chaos run: 50 SIGKILLs, 100 back-to-back releases, an API-server restart (docs/reliability.md)"
 
 $(VENV)/.installed: pyproject.toml
@@ -52,6 +53,12 @@ bench: venv bins
 	@KPRISM_CLUSTER_NAME=kprism-bench KPRISM_APISERVER_PORT=36943 hack/cluster.sh up >/dev/null
 	@export KUBECONFIG=$$(KPRISM_CLUSTER_NAME=kprism-bench hack/cluster.sh kubeconfig); \
 	  $(PY) bench/scale.py $(ARGS) && $(PY) bench/versus.py $(VERSUS_ARGS); \
+	  rc=$$?; KPRISM_CLUSTER_NAME=kprism-bench hack/cluster.sh down >/dev/null; exit $$rc
+
+# The controller at 500 apps (bench/controller.py), on a cluster of its own.
+bench-controller: venv bins
+	@KPRISM_CLUSTER_NAME=kprism-bench KPRISM_APISERVER_PORT=36943 hack/cluster.sh up >/dev/null
+	@KUBECONFIG=$$(KPRISM_CLUSTER_NAME=kprism-bench hack/cluster.sh kubeconfig) $(PY) bench/controller.py $(ARGS); \
 	  rc=$$?; KPRISM_CLUSTER_NAME=kprism-bench hack/cluster.sh down >/dev/null; exit $$rc
 
 chaos: venv bins
