@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from kprism import ops
+from kprism.model.observed import ServiceObs
 from kprism.model.release import Change, ReleaseSpec
 from kprism.web import forms, views
 from kprism.web.app import create_app
@@ -223,3 +225,58 @@ def test_detail_stream_sends_server_sent_events(web: tuple[TestClient, WebFake])
         data = json.loads(next(lines).removeprefix("data: "))
     assert data["status"]["app"] == SERVICE and data["traffic"][0]["track"] == "blue"
     assert data["controls"]["promote"] == "no release in progress"
+
+
+class ManyApps(WebFake):
+    """250 apps in one namespace (``app-000`` … ``app-249``), each pinned to blue."""
+
+    def list_services(self, namespace: str | None) -> list[ServiceObs]:
+        if namespace not in (None, NS):
+            return []
+        return [
+            ServiceObs(
+                name=f"app-{i:03d}",
+                namespace=NS,
+                selector={"app": f"app-{i:03d}", "color": "blue"},
+            )
+            for i in range(250)
+        ]
+
+
+def test_a_namespace_of_250_apps_is_listed_a_page_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    kube = ManyApps(blue_app())
+    monkeypatch.setattr(ops, "connect", lambda **_: kube)
+    with TestClient(create_app(namespace=NS), base_url="http://127.0.0.1:8080") as client:
+        first = client.get("/api/apps", params={"namespace": NS, "limit": 50}).json()
+        assert (first["total"], len(first["apps"])) == (250, 50)
+        assert first["apps"][0]["name"] == "app-000"
+        last = client.get("/api/apps", params={"namespace": NS, "limit": 50, "offset": 200}).json()
+        assert [a["name"] for a in last["apps"]][-1] == "app-249" and len(last["apps"]) == 50
+        found = client.get("/api/apps", params={"namespace": NS, "limit": 50, "q": "app-24"}).json()
+        assert found["total"] == 10
+        with client.stream("GET", "/api/stream", params={"namespace": NS, "offset": 50}) as r:
+            lines = r.iter_lines()
+            while next(lines) != "event: apps":
+                pass
+            page = json.loads(next(lines).removeprefix("data: "))
+        assert (page["total"], page["offset"], len(page["apps"])) == (250, 50, 50)
+        assert page["apps"][0]["traffic"][0]["label"] == "blue 100%"
+
+
+def test_a_cluster_that_cannot_be_reached_is_a_problem_event(tmp_path: Path) -> None:
+    from tests.unit.test_web_api import KUBECONFIG
+
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG)
+    app = create_app(kubeconfig=str(path))
+    with (
+        TestClient(app, base_url="http://127.0.0.1:8080") as client,
+        client.stream("GET", "/api/stream", params={"namespace": "shop"}) as r,
+    ):
+        lines = r.iter_lines()
+        while next(lines) != "event: problem":
+            pass
+        problem = json.loads(next(lines).removeprefix("data: "))
+    assert problem["status"] == 502 and "\n" not in problem["error"]
