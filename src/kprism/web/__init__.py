@@ -7,8 +7,8 @@ here can be promoted or aborted with ``kprism`` from any other machine and vice 
 
 Long operations (a release, a rollback, driving an unattended release after an intent)
 run in a background thread of the dashboard's process, which then holds the app's Lease
-like a waiting CLI would (:mod:`kprism.web.jobs`). The page polls the JSON API every
-second.
+like a waiting CLI would (:mod:`kprism.web.jobs`). The page listens to server-sent
+events (``GET /api/stream``): what it shows, sent when it changed.
 
 Modules: :mod:`~kprism.web.app` (FastAPI app, ``create_app``, ``serve``),
 :mod:`~kprism.web.forms` (request bodies → ops arguments, error → HTTP status; pure),

@@ -11,9 +11,14 @@ API (JSON; POSTs need the header ``X-Kprism: 1``, which a cross-site form cannot
 =======  ========================================  ==========================================
 GET      /api/config                               default namespace, context, version
 GET      /api/namespaces                           namespaces that have apps (+ the default)
-GET      /api/apps?namespace=NS                    apps of a namespace (``ops.list_apps``)
-GET      /api/apps/NS/APP                          tracks, release, canary steps, jobs (1 poll)
-GET      /api/apps/NS/APP/history                  ``ops.history``
+GET      /api/apps?namespace=NS                    apps of a namespace (``ops.list_apps``);
+                                                   with ``limit`` (``q``, ``offset``): a page
+GET      /api/apps/NS/APP                          tracks, traffic, release, timeline, jobs
+GET      /api/stream?namespace=NS[&app=APP]        server-sent events: detail / apps, problem
+GET      /api/apps/NS/APP/history                  ``ops.history`` (+ weight points)
+GET      /api/apps/NS/APP/audit                    ``ops.audit`` (``actor``, ``kind``, ``outcome``)
+POST     /api/apps/NS/APP/diff/release             what a release would change (nothing done)
+GET      /api/apps/NS/APP/diff/rollback?to=REV     what a rollback would change (nothing done)
 POST     /api/apps/NS/APP/release                  start a release (202; runs in a job)
 POST     /api/apps/NS/APP/intent/ACTION            promote, promote-full, pause, resume, abort
 POST     /api/apps/NS/APP/rollback                 roll back (202; runs in a job)

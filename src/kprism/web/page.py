@@ -8,7 +8,8 @@ Content-Security-Policy from them: the browser runs only that exact script and s
 (``sha256-`` hashes), loads nothing from anywhere else, and talks only to its origin.
 
 The page keeps no release logic: it renders what ``/api/apps/NS/APP`` returns (see
-:mod:`kprism.web.views`), polls it every second, and turns buttons into POSTs. Elements
+:mod:`kprism.web.views`), as server-sent events of ``/api/stream`` bring it, and turns
+buttons into POSTs (the risky ones after a confirmation showing what changes). Elements
 the browser tests use carry ``data-testid`` attributes.
 """
 
