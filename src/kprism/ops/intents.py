@@ -8,25 +8,22 @@ says (:mod:`kprism.plan.strategies`) — so an intent is never left unattended.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from kprism.engine.clock import Clock, SystemClock
 from kprism.errors import ConflictError, LockedError, UsageError
 from kprism.kube.api import KubeApi, Lock
-from kprism.kube.state import intent_patch, read_history, read_intent, read_release
+from kprism.kube.state import intent_patch, read_intent, read_release
 from kprism.model.release import Action, Intent, ReleaseStatus
 from kprism.ops.apps import App, observe
 from kprism.ops.handover import HandedOver, follow, is_controller
-from kprism.ops.releases import new_release_id
+from kprism.ops.rollbacks import start_rollback
 from kprism.ops.running import (
     TickHandler,
     actor,
     app_lease,
     check_outcome,
-    check_still,
     drive,
-    record_release,
     stop_at_wait_points,
     utcnow,
 )
@@ -35,7 +32,6 @@ from kprism.plan.intents import check_intent, check_moved_on, drives_to_end, wri
 
 __all__ = ["await_intent", "check_moved_on", "resume", "rollback", "send_intent", "write_intent"]
 from kprism.plan.machine import iso
-from kprism.plan.start import basis_of, rollback_status, rollback_target
 
 LEASE_POLL = 0.5  # seconds between attempts to take the Lease in ``resume``
 INTENT_POLL = 0.5  # seconds between looks at a pending intent in ``await_intent``
@@ -212,25 +208,7 @@ def rollback(
                 kube, app, Action.ABORT, reason="rollback", on_tick=on_tick, timeout=timeout
             )
         )
-    current, previous = rollback_target(obs, read_history(obs.service), app=app.name)
-    basis = basis_of(obs, st)
-    now = utcnow()
-    status = rollback_status(
-        release_id=new_release_id(now),
-        current=current,
-        previous=previous,
-        scale_down_delay=scale_down_delay,
-        now=now,
-    )
-    status = dataclasses.replace(status, started_by=actor(kube))
-    lease = record_release(
-        kube,
-        app,
-        status,
-        check=lambda fresh: check_still(basis, fresh, app=app, what="rollback"),
-        reason="RollbackStarted",
-        message=lambda by: f"rollback {status.id}: {status.stable} → {status.candidate} by {by}",
-    )
+    lease = start_rollback(kube, app, obs, to=None, scale_down_delay=scale_down_delay)
     final = drive(
         kube,
         app,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kprism.errors import UsageError
-from kprism.kube.api import KubeApi
+from kprism.kube.api import KubeApi, Lock
 from kprism.kube.state import read_history, read_release
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import Change, Kind, Phase, ReleaseSpec, ReleaseStatus
@@ -162,6 +162,40 @@ def preview_release(kube: KubeApi, app: App, spec: ReleaseSpec) -> dict[str, Any
     }
 
 
+def start_rollback(
+    kube: KubeApi, app: App, obs: AppObs, *, to: str | None, scale_down_delay: float
+) -> Lock:
+    """Record a rollback of a finished release — to release ``to`` of the history, or to
+    the previous track — and return the app's Lease, held, for :func:`drive`."""
+    t = rollback_target_of(obs, to, app=app.name)
+    if t.previous is None:
+        spec = ReleaseSpec(
+            change=Change(images=t.images), auto_promote=True, scale_down_delay=scale_down_delay
+        )
+        return start_release(kube, app, spec, kind=Kind.ROLLBACK)[1]
+    basis = basis_of(obs, read_release(obs.service))
+    now = utcnow()
+    status = rollback_status(
+        release_id=new_release_id(now),
+        current=t.current,
+        previous=t.previous,
+        scale_down_delay=scale_down_delay,
+        now=now,
+    )
+    status = dataclasses.replace(status, started_by=actor(kube))
+    to_text = f" to release {to}" if to else ""
+    return record_release(
+        kube,
+        app,
+        status,
+        check=lambda fresh: check_still(basis, fresh, app=app, what="rollback"),
+        reason="RollbackStarted",
+        message=lambda by: (
+            f"rollback {status.id}{to_text}: {status.stable} → {status.candidate} by {by}"
+        ),
+    )
+
+
 def rollback_to(
     kube: KubeApi,
     app: App,
@@ -180,34 +214,7 @@ def rollback_to(
             f"release {st.id} is in progress: `kprism rollback {app.name}` (without --to) aborts "
             f"it; roll back to {revision} once it ended"
         )
-    t = rollback_target_of(obs, revision, app=app.name)
-    if t.previous is None:
-        spec = ReleaseSpec(
-            change=Change(images=t.images), auto_promote=True, scale_down_delay=scale_down_delay
-        )
-        _, lease = start_release(kube, app, spec, kind=Kind.ROLLBACK)
-    else:
-        basis = basis_of(obs, st)
-        now = utcnow()
-        status = rollback_status(
-            release_id=new_release_id(now),
-            current=t.current,
-            previous=t.previous,
-            scale_down_delay=scale_down_delay,
-            now=now,
-        )
-        status = dataclasses.replace(status, started_by=actor(kube))
-        lease = record_release(
-            kube,
-            app,
-            status,
-            check=lambda fresh: check_still(basis, fresh, app=app, what="rollback"),
-            reason="RollbackStarted",
-            message=lambda by: (
-                f"rollback {status.id} to release {revision}: {status.stable} → "
-                f"{status.candidate} by {by}"
-            ),
-        )
+    lease = start_rollback(kube, app, obs, to=revision, scale_down_delay=scale_down_delay)
     final = drive(
         kube,
         app,
