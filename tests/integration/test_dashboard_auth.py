@@ -12,6 +12,7 @@ impersonate. Two users with different Roles sign in with their ServiceAccount to
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,7 +59,10 @@ def sign_in(c: TestClient, token: str) -> dict[str, str]:
     return {**POST, "X-Kprism-Csrf": r.json()["csrf"]}
 
 
-def test_a_token_the_api_server_refuses_signs_nobody_in(client: TestClient, users: Team) -> None:
+def test_a_token_the_api_server_refuses_signs_nobody_in(
+    client: TestClient, users: Team, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     head, _, sig = users.viewer_token.rpartition(".")
     for bad in ("not-a-token", f"{head}.{sig[::-1]}"):  # garbage; a forged signature
         r = client.post("/api/login", json={"token": bad}, headers=POST)
@@ -66,6 +70,10 @@ def test_a_token_the_api_server_refuses_signs_nobody_in(client: TestClient, user
         assert "did not accept" in r.json()["error"] and bad not in r.text
         assert COOKIE not in r.headers.get("set-cookie", "")
     assert client.get(f"/api/apps?namespace={users.namespace}").status_code == 401
+    sign_in(client, users.viewer_token)
+    # no token in any log line (the process's loggers, lightkube's and httpx's included)
+    for token in ("not-a-token", f"{head}.{sig[::-1]}", users.viewer_token):
+        assert token not in caplog.text
 
 
 def test_the_viewer_may_look_but_not_act(kube: Client, client: TestClient, users: Team) -> None:
