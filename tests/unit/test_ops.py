@@ -105,6 +105,50 @@ def test_promote_while_an_engine_holds_the_lease_only_writes_the_intent() -> Non
     lease.release()
 
 
+def test_an_intent_to_a_controller_holding_the_app_is_followed_to_its_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The dashboard's hand-over of an intent: a controller holds the Lease, so the
+    caller drives nothing; it follows what the controller records until it is over."""
+    from kprism.engine.loop import Engine
+    from tests.unit.fakekube import FakeFeed
+
+    kube = fake(blue_app())
+    _, lease = ops.start_release(kube, APP, V2)
+    controller = "kprism-controller@host:1:ab12"
+    kube.holders[SERVICE] = controller  # the controller's engine holds the app
+    engine = Engine(kube, namespace=NS, service=SERVICE, track_label="color", lease=lease)
+    engine.run(until=lambda st: st.phase == Phase.PAUSED, timeout=30)  # at the promotion gate
+    wait = FakeFeed.wait
+
+    def controller_steps(feed: FakeFeed, timeout: float) -> bool:  # a tick, then its step
+        woke = wait(feed, timeout)
+        engine.step()
+        return woke
+
+    monkeypatch.setattr(FakeFeed, "wait", controller_steps)
+    handed: list[ops.HandedOver] = []
+    seen: list[str] = []
+    final = ops.send_intent(
+        kube,
+        APP,
+        Action.PROMOTE,
+        on_handover=handed.append,
+        on_tick=lambda t: seen.append(t.status.step),
+        timeout=30,
+    )
+    assert [h.controller for h in handed] == [controller]
+    assert final.phase == Phase.SUCCEEDED  # followed past the promotion, to the end
+    assert seen[0] == "await-promotion" and len(set(seen)) > 2, seen
+    assert kube.holders[SERVICE] == controller  # the caller never took the Lease
+    # without on_handover (the CLI) it only writes the intent, as before
+    kube2 = fake(blue_app())
+    st, _ = ops.start_release(kube2, APP, V2)
+    kube2.holders[SERVICE] = controller
+    assert ops.send_intent(kube2, APP, Action.PROMOTE).id == st.id
+    assert kube2.applied == []
+
+
 def test_an_unattended_promote_drives_the_release() -> None:
     kube = fake(blue_app())
     _, lease = ops.start_release(kube, APP, V2)
