@@ -94,6 +94,7 @@ def test_traffic_live_by_events_countdown_and_abort_with_a_reason(
         )
         expect(tid(page, "weight-plot-svg")).to_have_attribute("data-last", "50")
         expect(tid(page, "timeline")).to_contain_text("StepReached")
+        expect(tid(page, "timeline").locator("tr.tl-wait")).to_contain_text("timed pause")
         expect(tid(page, "btn-resume")).to_be_disabled()  # the CLI drives it
         expect(tid(page, "control-note")).to_contain_text("Resume: the release is running")
         assert reads == [], reads  # nothing polled the app: the page listened to its stream

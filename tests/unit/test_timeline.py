@@ -44,6 +44,8 @@ def test_steps_events_and_intents_are_on_the_timeline_with_who_and_outcome() -> 
     steps = [m.what for m in status.timeline if m.kind == "step"]
     assert steps[:2] == [bluegreen.CREATE, bluegreen.WAIT_READY] and steps[-1] == bluegreen.AWAIT
     assert "CandidateReady" in [m.what for m in status.timeline if m.kind == "event"]
+    (wait,) = [m for m in status.timeline if m.kind == "wait"]  # the promotion gate
+    assert wait.what == "paused" and "promot" in wait.text
     final = run(
         sim,
         status,

@@ -2,7 +2,7 @@
 
 :func:`note` runs after every decision of the step machine (:func:`kprism.plan.machine.drive`)
 and appends to ``ReleaseStatus.timeline`` what changed: the step reached, each Event
-the engine emits, the operator's intent with who sent it, its reason and its outcome
+the engine emits, a wait that begins (a timed pause until when, a pause for the operator), the operator's intent with who sent it, its reason and its outcome
 (applied, refused with why, or ignored), and the candidate's traffic share when it moved.
 Nothing is appended while nothing happens, so a release that waits writes nothing.
 Finished releases keep their newest marks in the history entry (``kprism.dev/history``).
@@ -27,6 +27,7 @@ from kprism.model.release import (
     Action,
     Intent,
     Mark,
+    Phase,
     ReleaseStatus,
     Strategy,
     mark_from_json,
@@ -100,6 +101,12 @@ def note(
     marks.extend(
         Mark(at=at, kind="event", what=ev.reason, text=_short(ev.message)) for ev in events
     )
+    if after.pause_until and after.pause_until != before.pause_until:
+        marks.append(
+            Mark(at=at, kind="wait", what="timed pause", text=f"until {after.pause_until}")
+        )
+    if after.phase == Phase.PAUSED and before.phase != Phase.PAUSED:
+        marks.append(Mark(at=at, kind="wait", what="paused", text=_short(after.message)))
     if (after.requested_weight, after.achieved_weight) != (
         before.requested_weight,
         before.achieved_weight,
