@@ -280,3 +280,46 @@ def test_a_cluster_that_cannot_be_reached_is_a_problem_event(tmp_path: Path) -> 
             pass
         problem = json.loads(next(lines).removeprefix("data: "))
     assert problem["status"] == 502 and "\n" not in problem["error"]
+
+
+def test_the_server_stops_while_a_page_listens(web: tuple[TestClient, WebFake]) -> None:
+    """An open event stream ends by itself when the server stops (Ctrl-C, SIGTERM): the
+    browser's connection closes cleanly instead of holding the server up until uvicorn's
+    graceful-shutdown timeout cancels it."""
+    import threading
+
+    import httpx
+
+    from kprism.web.app import bind, make_server
+
+    client, _ = web
+    server = make_server(client.app)  # type: ignore[arg-type]
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    events: list[str] = []
+    ended: list[str] = []
+    listening = threading.Event()
+
+    def listen() -> None:
+        url = f"http://127.0.0.1:{port}/api/stream?namespace={NS}&app={SERVICE}"
+        try:
+            with httpx.stream("GET", url, timeout=60) as r:
+                for line in r.iter_lines():
+                    if line.startswith("event:"):
+                        events.append(line)
+                        listening.set()
+            ended.append("clean")
+        except httpx.HTTPError as exc:
+            ended.append(f"broken: {exc!r}")
+
+    reader = threading.Thread(target=listen, daemon=True)
+    reader.start()
+    assert listening.wait(30), "no event arrived"
+    server.should_exit = True
+    thread.join(60)
+    reader.join(60)
+    sock.close()
+    assert not thread.is_alive() and events[0] == "event: detail"
+    assert ended == ["clean"]

@@ -488,17 +488,23 @@ LIST_PAGE = 50
 STREAM_EVERY = 1.0
 #: seconds between keep-alive comments on a quiet stream
 STREAM_KEEPALIVE = 15.0
+#: seconds the server waits at most for open responses when it stops
+SHUTDOWN_GRACE = 10
 
 
 async def sse(
-    request: Request, read: Callable[[], dict[str, Any]], name: str
+    request: Request,
+    read: Callable[[], dict[str, Any]],
+    name: str,
+    stopping: threading.Event,
 ) -> AsyncIterator[str]:
     """``read()`` as server-sent events, sent when it changed; ``problem`` events while it
-    fails (with the one-line error), a comment now and then to keep proxies open."""
+    fails (with the one-line error), a comment now and then to keep proxies open. Ends
+    when the browser goes away or the server stops (``stopping``)."""
     last = ""
     quiet = 0.0
     yield "retry: 2000\n\n"
-    while not await request.is_disconnected():
+    while not stopping.is_set() and not await request.is_disconnected():
         try:
             data = await run_in_threadpool(read)
             text = json.dumps(data, separators=(",", ":"), default=str)
@@ -562,6 +568,7 @@ def create_app(
         lifespan=lifespan,
     )
     api.state.dashboard = base
+    api.state.stopping = threading.Event()  # set when the server stops (make_server)
     api.state.users = users
     api.state.auth = cfg
     hosts = {h.strip("[]").lower() for h in allowed_hosts} if allowed_hosts is not None else None
@@ -792,7 +799,7 @@ def create_app(
             read = functools.partial(dash.page_of_apps, ns, q=q, offset=offset, limit=limit)
             name = "apps"
         return StreamingResponse(
-            sse(request, read, name),
+            sse(request, read, name, api.state.stopping),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -902,6 +909,21 @@ def make_server(app: FastAPI) -> uvicorn.Server:
     """The uvicorn server ``kprism web`` runs ``app`` with (on a socket from :func:`bind`)."""
     import uvicorn
 
-    return uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False)
+    stopping: threading.Event = app.state.stopping
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # The page's event streams never end by themselves: told here, each ends at
+            # its next tick, so Ctrl-C (SIGTERM in a pod) does not wait for the browser.
+            stopping.set()
+            await super().shutdown(sockets=sockets)
+
+    return Server(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        )
     )
