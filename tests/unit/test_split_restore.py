@@ -193,3 +193,87 @@ def test_history_entries_of_operations_say_what_changed_and_rollback_skips_them(
     ]
     current, previous = rollback_target(sim.observe(), history, app="hello")
     assert (current.track, previous.track) == ("green", "blue")
+
+
+def _bookinfo_reviews() -> Sim:
+    """Istio Bookinfo's ``reviews`` after ``adopt --track v1``-style pinning: blue serves,
+    green and red each keep one ready pod that gets no traffic."""
+    sim = blue_app(2)
+    for track, image in (("green", "hello:2"), ("red", "hello:3")):
+        sim.deployments[f"hello-{track}"] = SimDeployment(
+            f"hello-{track}", track, 1, template(image, track), ready=1
+        )
+    return sim
+
+
+def _drive_watching(
+    sim: Sim, decide: object, grow: list[str], banned: str
+) -> tuple[ConvergeStep, list[str]]:
+    """Like _run, but records every moment a ready pod of ``banned`` is selected (by the
+    Service's selector at once, not only after the EndpointSlice lag)."""
+    seen: list[str] = []
+    step = ConvergeStep()
+    for _ in range(60):
+        step = decide()  # type: ignore[operator]
+        if step.done:
+            break
+        for a in step.actions:
+            sim.apply(a)
+            seen += [p for p in sim.selected_ready() if p.startswith(f"hello-{banned}-")]
+        sim.tick(grow)
+        seen += [p for p in sim.selected_ready() if p.startswith(f"hello-{banned}-")]
+    return step, seen
+
+
+def test_a_split_never_selects_an_idle_track_it_does_not_list() -> None:
+    """Bookinfo: ``split reviews v1=50 v2=50`` while v3 has an idle ready pod. Widening
+    the selector before v3 was scaled to 0 sent v3 traffic the split gave it 0 % of."""
+    sim = _bookinfo_reviews()
+    before = restore_point(sim.observe())
+    w = parse_weights(["blue=50", "green=50"])
+    step, seen = _drive_watching(
+        sim,
+        lambda: decide_split(sim.observe(), w, router="replicas", total=2),
+        ["hello-blue", "hello-green"] * 2,
+        "red",
+    )
+    assert step.done, step
+    assert "color" not in sim.selector
+    assert sim.deployments["hello-red"].replicas == 0
+    assert seen == [], f"red pods got traffic during the split: {sorted(set(seen))}"
+
+    # and back: red gets its idle pod again only once the Service is pinned to blue
+    step, seen = _drive_watching(
+        sim,
+        lambda: decide_restore(sim.observe(), before, router="replicas"),
+        ["hello-blue", "hello-red"] * 2,
+        "red",
+    )
+    assert step.done, step
+    assert sim.selector == {"app": "hello", "color": "blue"}
+    assert {d.track: d.replicas for d in sim.deployments.values()} == {
+        "blue": 2,
+        "green": 1,
+        "red": 1,
+    }
+    assert seen == [], f"red pods got traffic during the restore: {sorted(set(seen))}"
+
+
+def test_a_split_shrinks_a_listed_idle_track_before_selecting_it() -> None:
+    """An idle track with more pods than the split gives it is brought down to its share
+    before the Service selects it (it serves nothing yet, so no capacity is lost)."""
+    sim = _with_green(blue=4, green=4, ready_green=4)
+    w = parse_weights(["blue=75", "green=25"])
+    shares: list[float] = []
+    step = ConvergeStep()
+    for _ in range(60):
+        step = decide_split(sim.observe(), w, router="replicas", total=4)
+        if step.done:
+            break
+        for a in step.actions:
+            sim.apply(a)
+            sel = sim.selected_ready()
+            shares.append(sum(p.startswith("hello-green-") for p in sel) / max(1, len(sel)))
+        sim.tick(["hello-blue"] * 2)
+    assert step.done, step
+    assert max(shares) <= 0.25 + 1e-9, shares

@@ -84,6 +84,10 @@ def decide_split(obs: AppObs, weights: Mapping[str, int], *, router: str, total:
     ]
     if grow:
         return SplitStep(actions=tuple(grow))
+    live = [t for t, w in weights.items() if w > 0]
+    quiet = _quiet_idle_tracks(obs, targets, widen=not exact_weights(router) and len(live) > 1)
+    if quiet is not None:
+        return quiet
     unready = [
         f"{t} {len(obs.ready_pods(t))}/{n}"
         for t, n in targets.items()
@@ -91,7 +95,6 @@ def decide_split(obs: AppObs, weights: Mapping[str, int], *, router: str, total:
     ]
     if unready:
         return SplitStep(waiting=f"waiting for pods: {', '.join(unready)}")
-    live = [t for t, w in weights.items() if w > 0]
     if not exact_weights(router):
         pins = sib.select(obs, live[0] if len(live) == 1 else None)
         if pins:
@@ -126,11 +129,43 @@ def decide_split(obs: AppObs, weights: Mapping[str, int], *, router: str, total:
         if got != targets or stray or not sib.endpoints_agree(obs):
             extra = f", {len(stray)} other endpoint(s) still listed" if stray else ""
             return SplitStep(
-                waiting=f"verifying endpoints: {got} (want {targets}){extra}{sib.lag_note(obs)}"
+                waiting=f"verifying endpoints: "
+                f"{', '.join(f'{t} {got[t]}/{n}' for t, n in targets.items())} ready"
+                f"{extra}{sib.lag_note(obs)}"
             )
     split = ", ".join(f"{t} {w}%" for t, w in weights.items())
     pods = ", ".join(f"{t} {n}" for t, n in targets.items())
     return SplitStep(done=True, message=f"traffic split {split} (pods: {pods})")
+
+
+def _quiet_idle_tracks(obs: AppObs, targets: Mapping[str, int], *, widen: bool) -> SplitStep | None:
+    """Before the Service stops pinning one track and selects every track, each track it
+    does not select yet is brought down to its share (0 when the split does not list it):
+    an idle track's ready pods would otherwise get traffic the moment the selector widens
+    (Bookinfo's ``reviews-v3`` beside ``split reviews v1=50 v2=50``). Shrinking a track
+    that serves nothing costs no capacity. None when there is nothing to wait for."""
+    serving = obs.serving_track()
+    if not widen or serving is None:
+        return None
+    idle = [d for d in obs.deployments if d.track and d.track != serving]
+    shrink = [
+        ScaleDeployment(name=d.name, replicas=targets.get(d.track or "", 0))
+        for d in idle
+        if d.replicas > targets.get(d.track or "", 0)
+    ]
+    if shrink:
+        return SplitStep(actions=tuple(shrink))
+    loud = [
+        f"{d.track} {len(obs.ready_pods(d.track or ''))}/{targets.get(d.track or '', 0)}"
+        for d in idle
+        if len(obs.ready_pods(d.track or "")) > targets.get(d.track or "", 0)
+    ]
+    if loud:
+        return SplitStep(
+            waiting=f"waiting for idle pods to stop before Service {obs.service.name} selects "
+            f"every track: {', '.join(loud)}"
+        )
+    return None
 
 
 def restore_point(obs: AppObs, *, routes: Mapping[str, int] | None = None) -> RestorePoint:
@@ -155,14 +190,25 @@ def decide_restore(obs: AppObs, before: RestorePoint, *, router: str) -> SplitSt
     if follow:
         return SplitStep(actions=follow)
     deps = {t: obs.track(t) for t in before.replicas}
+    # A track that was idle (the Service pinned another) grows back only once the Service
+    # is pinned again: while it still selects every track, the pods would get traffic.
+    later = (
+        set()
+        if exact_weights(router)
+        or before.selected is None
+        or obs.serving_track() == before.selected
+        else {t for t in before.replicas if t != before.selected}
+    )
     grow = [
         ScaleDeployment(name=d.name, replicas=before.replicas[t])
         for t, d in deps.items()
-        if d is not None and d.replicas < before.replicas[t]
+        if d is not None and d.replicas < before.replicas[t] and t not in later
     ]
     if grow:
         return SplitStep(actions=tuple(grow))
-    want_ready = {t: min(before.ready.get(t, 0), n) for t, n in before.replicas.items()}
+    want_ready = {
+        t: min(before.ready.get(t, 0), n) for t, n in before.replicas.items() if t not in later
+    }
     unready = [
         f"{t} {len(obs.ready_pods(t))}/{n}"
         for t, n in want_ready.items()
