@@ -32,7 +32,7 @@ from kprism.plan import siblings
 from kprism.plan.adopt import decide_adopt
 from kprism.plan.converge import ConvergeStep
 from kprism.plan.machine import iso
-from kprism.plan.preflight import PALETTE, check_hpa, check_single_app, fmt_labels
+from kprism.plan.preflight import PALETTE, check_single_app, fmt_labels
 from kprism.plan.rainbow import decide_restore, decide_split, parse_weights, restore_point
 from kprism.plan.template import apply_change, track_deployment, track_deployment_name, with_track
 from kprism.plan.validate import check_track
@@ -145,10 +145,7 @@ def adopt(
     check_track(track, label=app.track_label)
     obs = observe(kube, app)
     check_single_app(obs)
-    decide_adopt(obs, track=track)  # validate before taking anything
-    for d in obs.deployments:
-        if d.track is None:
-            check_hpa(obs, d, force=False)
+    decide_adopt(obs, track=track)  # validate before taking anything (an HPA moves to the clone)
     kube.patch_service(app.name, app.namespace, track_label_patch(app))
     return converge(
         kube,

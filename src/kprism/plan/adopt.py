@@ -6,7 +6,9 @@ A. The Deployment already selects by the track label (``app: hello, color: blue`
    the Service does not (``app: hello``): pin the Service to that track.
 B. The Deployment's (immutable) selector has no track label: clone it into a track
    Deployment ``<name>-<track>``, wait until every clone pod is ready, point the
-   Service at the track, verify the EndpointSlices, then delete the original.
+   Service at the track, verify the EndpointSlices, point the original's
+   HorizontalPodAutoscaler (podinfo's) at the clone with the same bounds, then delete the
+   original.
 
 Every other Service over the app's pods (Online Boutique's ``frontend-external``) is
 pinned with the app's Service and verified the same way, so later releases move them
@@ -23,7 +25,7 @@ import copy
 from typing import Any
 
 from kprism.errors import UsageError
-from kprism.model.actions import CreateDeployment, DeleteDeployment
+from kprism.model.actions import CreateDeployment, DeleteDeployment, EnsureHpa
 from kprism.model.observed import AppObs, DeploymentObs
 from kprism.model.release import ANNOTATION_MANAGED
 from kprism.plan import siblings as sib
@@ -107,6 +109,15 @@ def decide_adopt(obs: AppObs, *, track: str) -> AdoptStep:
                 waiting=f"verifying Service {svc.name} endpoints are the {len(ready)} pods of {name}"
                 f"{sib.lag_note(obs)}"
             )
+        moves = tuple(
+            EnsureHpa(
+                name=h.name, target=name, min_replicas=h.min_replicas, max_replicas=h.max_replicas
+            )
+            for h in obs.hpas
+            if h.target == orig.name
+        )
+        if moves:  # the clone takes over the original's autoscaler before it goes
+            return AdoptStep(actions=moves)
         return AdoptStep(actions=(DeleteDeployment(name=orig.name),))
 
     if serving is not None:
