@@ -60,3 +60,40 @@ def test_service_selecting_two_apps() -> None:
     with pytest.raises(UsageError, match="more than one app"):
         check_single_app(two)
     check_single_app(obs)  # one app: fine
+
+
+def _bookinfo(*versions: str) -> object:
+    """Bookinfo's shape seen with the default track label ``color``: Deployments
+    ``reviews-v1``… select ``app: reviews, version: vN`` and the Service ``app: reviews``."""
+    obs = blue_app(1).observe()
+    base = obs.deployments[0]
+    deps = tuple(
+        dataclasses.replace(
+            base,
+            name=f"reviews-{v}",
+            track=None,
+            selector={"app": "reviews", "version": v},
+            template={"metadata": {"labels": {"app": "reviews", "version": v}}},
+        )
+        for v in versions
+    )
+    return dataclasses.replace(
+        obs, service=ServiceObs(name="reviews", selector={"app": "reviews"}), deployments=deps
+    )
+
+
+def test_versions_of_one_app_are_not_several_apps_the_error_names_the_track_label() -> None:
+    """Istio Bookinfo: reviews-v1/v2/v3 differ only by ``version``. Saying they are
+    "more than one app" sent users to narrow the Service; they need --track-label."""
+    with pytest.raises(UsageError) as err:
+        check_single_app(_bookinfo("v1", "v2", "v3"))  # type: ignore[arg-type]
+    msg = str(err.value)
+    assert "more than one app" not in msg
+    assert "reviews-v1, reviews-v2, reviews-v3" in msg
+    assert "--track-label version" in msg
+
+
+def test_an_untracked_deployment_with_a_version_label_suggests_it_as_the_track_label() -> None:
+    """Bookinfo's productpage-v1 (``app: productpage, version: v1``) before adopt."""
+    with pytest.raises(UsageError, match=r"run `kprism adopt reviews` .*--track-label version"):
+        stable_track(_bookinfo("v1"), None)  # type: ignore[arg-type]

@@ -46,11 +46,39 @@ def check_single_app(obs: AppObs) -> None:
             for d in obs.deployments
         }
         if len(app_values - {None}) > 1 or (len(names) > 1 and not _nested(keys)):
+            hint = track_label_hint(obs)
+            if hint is not None and len(app_values - {None}) <= 1:
+                deps = ", ".join(sorted(d.name for d in obs.deployments))
+                raise UsageError(
+                    f"Deployments {deps} of Service {obs.service.name} differ only by label {hint}: "
+                    f"they look like tracks of one app told apart by {hint!r}, not by "
+                    f"{obs.track_label!r}: pass --track-label {hint} (adopt stores it on the Service)"
+                )
             listing = "; ".join(", ".join(g) for g in groups)
             raise UsageError(
                 f"Service {obs.service.name} selects pods of more than one app (Deployments: {listing}): "
                 f"narrow its selector (now {fmt_labels(obs.service.selector)}) to one app's labels"
             )
+
+
+#: Selector labels that tell versions of one app apart in public manifests (Istio's
+#: Bookinfo: ``version``), suggested as the track label when kprism uses another.
+TRACK_LIKE_LABELS = ("version", "track", "color", "colour", "slot", "variant")
+
+
+def track_label_hint(obs: AppObs) -> str | None:
+    """A label of the app's Deployment selectors that looks like its track label while
+    ``obs.track_label`` is another: the one key whose value differs between Deployments
+    whose selectors have the same keys (Bookinfo's reviews-v1/v2/v3: ``version``), or
+    for a single Deployment a well-known version label. None when nothing fits."""
+    sels = [dict(d.selector) for d in obs.deployments if obs.track_label not in d.selector]
+    if not sels or any(set(s) != set(sels[0]) for s in sels):
+        return None
+    keys = [k for k in sorted(sels[0]) if k not in obs.service.selector]
+    if len(sels) > 1:
+        differ = [k for k in keys if len({s[k] for s in sels}) > 1]
+        return differ[0] if len(differ) == 1 else None
+    return next((k for k in TRACK_LIKE_LABELS if k in keys), None)
 
 
 def _nested(keys: list[dict[str, str]]) -> bool:
@@ -86,9 +114,16 @@ def stable_track(obs: AppObs, requested: str | None) -> DeploymentObs:
             raise UsageError(f"--stable {requested}: Service {obs.service.name} serves {serving}")
         return dep
     if untracked:
+        hint = track_label_hint(obs)
+        also = (
+            f"; if its label {hint}={untracked[0].selector[hint]} tells your tracks apart, run "
+            f"`kprism adopt {obs.service.name} --track-label {hint}` instead"
+            if hint is not None
+            else ""
+        )
         raise UsageError(
             f"Deployment {untracked[0].name} has no {obs.track_label!r} label in its selector: run "
-            f"`kprism adopt {obs.service.name}` first to bring the app to track form"
+            f"`kprism adopt {obs.service.name}` first to bring the app to track form{also}"
         )
     live = _live_tracks(obs)
     if requested:
