@@ -28,68 +28,78 @@ This module only re-exports; the code lives in one module per concern:
 
 from __future__ import annotations
 
-from kprism.kube.api import KubeApi
-from kprism.kube.client import Kube
-from kprism.ops import doctor as doctor
-from kprism.ops.access import permissions, review_token
-from kprism.ops.apps import (
-    DEFAULT_TRACK_LABEL,
-    App,
-    AppStatus,
-    AppSummary,
-    ServiceView,
-    TrackView,
-    app_ref,
-    app_status,
-    canary_steps,
-    connect,
-    history,
-    list_apps,
-    observe,
-    watch_apps,
-)
-from kprism.ops.handover import HandedOver, controller_of, release_via_controller
-from kprism.ops.intents import (
-    await_intent,
-    check_moved_on,
-    resume,
-    rollback,
-    send_intent,
-    write_intent,
-)
-from kprism.ops.releases import (
-    ReleasePlan,
-    check_canary_spec,
-    check_router,
-    new_release_id,
-    plan_release,
-    release,
-    start_release,
-)
-from kprism.ops.rollbacks import preview_release, preview_rollback, rollback_to
-from kprism.ops.running import (
-    Tick,
-    TickHandler,
-    actor,
-    check_outcome,
-    disconnect,
-    drive,
-    set_source,
-    stop_at_wait_points,
-)
-from kprism.ops.specs import SpecArgs, parse_env_arg, parse_image_arg, parse_patch
-from kprism.ops.tracks import (
-    MAX_REPLICAS,
-    abort_operation,
-    adopt,
-    clone,
-    parse_weights,
-    pin,
-    scale,
-    split,
-)
-from kprism.ops.trail import audit, weight_points
-from kprism.plan.preflight import fmt_labels
+import functools
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The names below load on first use (PEP 562): a command that only reads an app
+# (``kprism status``) does not import the doctor, the controller hand-over or the
+# analysis runner (issue 11). Add a name by adding its import in this block (and to
+# ``__all__``): ``__getattr__`` finds its module there. A unit test checks that every
+# name of ``__all__`` resolves and what ``import kprism.ops`` loads.
+if TYPE_CHECKING:
+    from kprism.kube.api import KubeApi
+    from kprism.kube.client import Kube
+    from kprism.ops import doctor as doctor
+    from kprism.ops.access import permissions, review_token
+    from kprism.ops.apps import (
+        DEFAULT_TRACK_LABEL,
+        App,
+        AppStatus,
+        AppSummary,
+        ServiceView,
+        TrackView,
+        app_ref,
+        app_status,
+        canary_steps,
+        connect,
+        history,
+        list_apps,
+        observe,
+        watch_apps,
+    )
+    from kprism.ops.handover import HandedOver, controller_of, release_via_controller
+    from kprism.ops.intents import (
+        await_intent,
+        check_moved_on,
+        resume,
+        rollback,
+        send_intent,
+        write_intent,
+    )
+    from kprism.ops.releases import (
+        ReleasePlan,
+        check_canary_spec,
+        check_router,
+        new_release_id,
+        plan_release,
+        release,
+        start_release,
+    )
+    from kprism.ops.rollbacks import preview_release, preview_rollback, rollback_to
+    from kprism.ops.running import (
+        Tick,
+        TickHandler,
+        actor,
+        check_outcome,
+        disconnect,
+        drive,
+        set_source,
+        stop_at_wait_points,
+    )
+    from kprism.ops.specs import SpecArgs, parse_env_arg, parse_image_arg, parse_patch
+    from kprism.ops.tracks import (
+        MAX_REPLICAS,
+        abort_operation,
+        adopt,
+        clone,
+        parse_weights,
+        pin,
+        scale,
+        split,
+    )
+    from kprism.ops.trail import audit, weight_points
+    from kprism.plan.preflight import fmt_labels
 
 __all__ = [
     "DEFAULT_TRACK_LABEL",
@@ -154,3 +164,33 @@ __all__ = [
     "weight_points",
     "write_intent",
 ]
+
+
+@functools.cache
+def _where() -> dict[str, tuple[str, str]]:
+    """Each name of this module → (the module that defines it, its name there), read once
+    from the imports of the ``if TYPE_CHECKING`` block above (written once, there)."""
+    import ast
+    from pathlib import Path
+
+    found: dict[str, tuple[str, str]] = {}
+    for node in ast.walk(ast.parse(Path(__file__).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module != "__future__":
+            for alias in node.names:
+                found[alias.asname or alias.name] = (node.module, alias.name)
+    return found
+
+
+if not TYPE_CHECKING:  # mypy sees the imports above, not a catch-all __getattr__
+
+    def __getattr__(name: str) -> Any:
+        where = _where().get(name)
+        if where is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module, attr = where
+        if module == __name__:  # ``from kprism.ops import doctor``: a submodule
+            value = importlib.import_module(f"{__name__}.{attr}")
+        else:
+            value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
