@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kprism.errors import UsageError
 from kprism.model.actions import SetWeights
 from kprism.model.operation import (
     Operation,
@@ -277,3 +278,11 @@ def test_a_split_shrinks_a_listed_idle_track_before_selecting_it() -> None:
         sim.tick(["hello-blue"] * 2)
     assert step.done, step
     assert max(shares) <= 0.25 + 1e-9, shares
+
+
+def test_split_weights_may_be_comma_separated_as_steps_are() -> None:
+    """``kprism split reviews v1=50,v2=50`` was refused as one malformed weight."""
+    assert parse_weights(["v1=50,v2=50"]) == {"v1": 50, "v2": 50}
+    assert parse_weights(["blue=80,", "green=15", "red=5"]) == {"blue": 80, "green": 15, "red": 5}
+    with pytest.raises(UsageError, match="given twice"):
+        parse_weights(["v1=50,v1=50"])

@@ -33,9 +33,11 @@ SplitStep = ConvergeStep
 
 
 def parse_weights(args: list[str]) -> dict[str, int]:
-    """``["blue=80", "green=15", "red=5"]`` → weights; they must sum to 100."""
+    """``["blue=80", "green=15", "red=5"]`` → weights; they must sum to 100. An argument
+    may hold several, comma-separated (``v1=50,v2=50``, as ``--steps`` takes its weights
+    and the dashboard's form its split)."""
     out: dict[str, int] = {}
-    for arg in args:
+    for arg in (part.strip() for a in args for part in a.split(",") if part.strip()):
         track, sep, value = arg.partition("=")
         if not sep or not track or not value.rstrip("%").isdigit():
             raise UsageError(f"weight {arg!r}: use TRACK=PERCENT, e.g. green=20")
