@@ -163,6 +163,14 @@ def test_rollback_to_an_older_release_after_seeing_the_diff(
     assert selector(kube, namespace)["color"] == "blue"
     assert image_of(kube, namespace, "blue") == v(2)
     expect(tid(page, "track-row-blue")).to_contain_text(v(2))
+    # a history row shows that release's timeline and plot (Enter, from the keyboard)
+    tid(page, "history-row-3").focus()
+    page.keyboard.press("Enter")
+    expect(tid(page, "timeline-title")).to_have_text(f"Timeline of release {oldest}")
+    expect(tid(page, "timeline")).to_contain_text("TrafficSwitched")
+    expect(tid(page, "weight-plot-svg")).to_have_attribute("data-last", "100")
+    tid(page, "timeline-current").click()
+    expect(tid(page, "timeline-title")).to_have_text("Timeline of the current release")
 
 
 def test_narrow_screen_and_keyboard(

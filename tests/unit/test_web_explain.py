@@ -201,6 +201,10 @@ def test_audit_route_filters_and_diffs_preview(web: tuple[TestClient, WebFake]) 
     assert (
         client.get(f"/api/apps/{NS}/{SERVICE}/audit", params={"actor": "bob"}).json()["audit"] == []
     )
+    (entry,) = client.get(f"/api/apps/{NS}/{SERVICE}/history").json()["history"]
+    assert entry["rows"][0]["kind"] == "start" and entry["rows"][0]["by"].startswith("alice (web")
+    assert "TrafficSwitched" in [r["what"] for r in entry["rows"]]
+    assert [p["weight"] for p in entry["plot"]] == [0.0, 100.0, 100.0]
     diff = client.post(
         f"/api/apps/{NS}/{SERVICE}/diff/release", json={"image": "hello:3"}, headers=POST
     ).json()

@@ -40,6 +40,16 @@ from kprism.plan.template import apply_change
 _BACK_TO = (Kind.RELEASE.value, Kind.ROLLBACK.value)
 
 
+def can_roll_back_to(entry: Mapping[str, Any]) -> bool:
+    """Whether a rollback can go back to this history entry: a release (or rollback)
+    that succeeded and recorded its images."""
+    return (
+        entry.get("kind") in _BACK_TO
+        and entry.get("phase") == Phase.SUCCEEDED.value
+        and bool(entry.get("candidate_images"))
+    )
+
+
 def _entry(history: list[dict[str, Any]], revision: str, *, app: str) -> dict[str, Any]:
     found = next((e for e in history if e.get("id") == revision), None)
     if found is None:
@@ -48,6 +58,8 @@ def _entry(history: list[dict[str, Any]], revision: str, *, app: str) -> dict[st
         raise UsageError(
             f"release {revision!r} is not in app {app}'s history{listed} (`kprism history {app}`)"
         )
+    if can_roll_back_to(found):
+        return found
     if found.get("kind") not in _BACK_TO or not found.get("candidate_images"):
         raise UsageError(
             f"{found.get('kind')} {revision} changed no version: roll back to a release"

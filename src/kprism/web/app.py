@@ -242,9 +242,12 @@ class Dashboard:
         return ops.preview_rollback(self.kube, self.ref(namespace, name), to=to or None)
 
     def history(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        """The history, each entry with its weight-over-time points (``plot``)."""
+        """The history, each entry with its timeline's rows and weight points (``rows``,
+        ``plot``: the page shows them for a history row picked)."""
         entries = ops.history(self.kube, self.ref(namespace, name))
-        return [{**e, "plot": ops.weight_points(e)} for e in entries]
+        return [
+            {**e, "rows": views.timeline_rows(e), "plot": ops.weight_points(e)} for e in entries
+        ]
 
     # -- acting ---------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from kprism.model.steps import (
     canary_spec_from_data,
     format_duration,
 )
+from kprism.ops.rollbacks import can_roll_back_to
 
 TERMINAL = ("Succeeded", "Failed", "Aborted")
 
@@ -206,7 +207,7 @@ def timeline_rows(release: dict[str, Any] | None) -> list[dict[str, Any]]:
             "kind": "start",
             "what": str(release.get("kind", "release")),
             "text": f"{release.get('stable')} → {release.get('candidate')}",
-            "by": release.get("started_by", ""),
+            "by": release.get("started_by") or release.get("by", ""),  # status or history
             "reason": "",
             "outcome": "",
         }
@@ -311,9 +312,7 @@ def rollback_targets(history: list[dict[str, Any]], serving: list[str]) -> list[
     out = []
     current = True
     for e in history:
-        if e.get("kind") not in ("release", "rollback") or e.get("phase") != "Succeeded":
-            continue
-        if not e.get("candidate_images"):
+        if not can_roll_back_to(e):
             continue
         if current and e.get("candidate") in serving:
             current = False  # the newest succeeded release is what serves now

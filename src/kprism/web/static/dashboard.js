@@ -744,17 +744,11 @@ function renderCountdown() {
 }
 setInterval(renderCountdown, 1000);
 
-function timelineRowsOf(entry) {
-  const rows = [{ at: entry.started_at, kind: "start", what: entry.kind || "release", text: `${entry.stable} → ${entry.candidate}`, by: entry.by || entry.started_by || "", reason: "", outcome: "" }];
-  for (const m of entry.timeline || []) if (m.kind !== "weight") rows.push(m);
-  return rows;
-}
-
 // The release's timeline (the current one, or a history row picked) and its weight plot.
 function renderTimeline(d) {
   if (!d) return;
   const shown = state.shown;
-  const rows = shown ? timelineRowsOf(shown) : d.timeline || [];
+  const rows = shown ? shown.rows || [] : d.timeline || [];
   const points = shown ? shown.plot || [] : d.plot || [];
   const card = tid("timeline-card");
   card.hidden = !rows.length;
