@@ -135,13 +135,13 @@ def test_bookinfo_productpage_blue_green_by_version_and_back(
         "productpage",
         "--image",
         v2,
-        "--track",
-        "v2",
         "--auto-promote",
         "--scale-down-delay",
         "0",
     )
+    # the next version, not version=blue
     assert selector(kube, namespace, "productpage") == {"app": "productpage", "version": "v2"}
+    assert kube.get(Deployment, "productpage-v2", namespace=namespace).spec.replicas == 1
     cli("rollback", "productpage", "--scale-down-delay", "0")
     assert selector(kube, namespace, "productpage") == {"app": "productpage", "version": "v1"}
     history = json.loads(cli("history", "productpage", "-o", "json").stdout)

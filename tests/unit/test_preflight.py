@@ -97,3 +97,30 @@ def test_an_untracked_deployment_with_a_version_label_suggests_it_as_the_track_l
     """Bookinfo's productpage-v1 (``app: productpage, version: v1``) before adopt."""
     with pytest.raises(UsageError, match=r"run `kprism adopt reviews` .*--track-label version"):
         stable_track(_bookinfo("v1"), None)  # type: ignore[arg-type]
+
+
+def _versions(stable: str, **others: int) -> tuple[object, DeploymentObs]:
+    """An app whose tracks are versions (track label ``version``): ``stable`` serves,
+    ``others`` maps each other version to its replicas."""
+    obs = blue_app(2).observe()
+    base = obs.deployments[0]
+    deps = tuple(
+        dataclasses.replace(base, name=f"reviews-{t}", track=t, replicas=n)
+        for t, n in {stable: 2, **others}.items()
+    )
+    obs = dataclasses.replace(obs, deployments=deps, track_label="version")
+    return obs, deps[0]
+
+
+def test_the_next_track_of_a_versioned_app_is_the_next_version() -> None:
+    """Bookinfo's productpage-v1 released without --track became track ``blue``
+    (``version=blue``, Deployment productpage-blue); reviews-v1 beside the idle variants
+    v2 and v3 must not overwrite either of them."""
+    obs, stable = _versions("v1")
+    assert candidate_track(obs, stable, None) == "v2"  # type: ignore[arg-type]
+    obs, stable = _versions("v1", v2=0, v3=0)
+    assert candidate_track(obs, stable, None) == "v4"  # type: ignore[arg-type]
+    obs, stable = _versions("v9", v10=0)
+    assert candidate_track(obs, stable, None) == "v11"  # type: ignore[arg-type]
+    obs, stable = _versions("stable")  # not numbered: blue/green as before
+    assert candidate_track(obs, stable, None) == "blue"  # type: ignore[arg-type]

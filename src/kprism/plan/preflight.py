@@ -8,6 +8,7 @@ it, and the human-readable list of steps a release will take. No I/O:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,8 @@ from kprism.plan.analysis import describe_run
 from kprism.plan.validate import check_track
 
 PALETTE = ("blue", "green")
+#: A track that numbers versions: ``v1``, ``v2``, ``release-3``.
+_NUMBERED = re.compile(r"(\D*?)(\d+)")
 
 
 def check_single_app(obs: AppObs) -> None:
@@ -153,6 +156,17 @@ def candidate_track(obs: AppObs, stable: DeploymentObs, requested: str | None) -
         if requested == stable.track:
             raise UsageError(f"--track {requested} is the stable track: name an idle track")
         return requested
+    numbered = _NUMBERED.fullmatch(stable.track)
+    if numbered is not None and stable.track not in PALETTE:
+        # Tracks that are versions (Bookinfo's v1, v2, v3): a release is the next version,
+        # never an idle variant reused nor version=blue.
+        prefix = numbered.group(1)
+        top = max(
+            int(m.group(2))
+            for d in obs.deployments
+            if d.track and (m := _NUMBERED.fullmatch(d.track)) and m.group(1) == prefix
+        )
+        return f"{prefix}{top + 1}"
     for color in PALETTE:
         if color == stable.track:
             continue
