@@ -286,3 +286,23 @@ def test_split_weights_may_be_comma_separated_as_steps_are() -> None:
     assert parse_weights(["blue=80,", "green=15", "red=5"]) == {"blue": 80, "green": 15, "red": 5}
     with pytest.raises(UsageError, match="given twice"):
         parse_weights(["v1=50,v1=50"])
+
+
+def test_history_shows_no_images_for_an_operation_as_a_dash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scale or split changes no image: its IMAGES cell read ``<empty>``."""
+    from typer.testing import CliRunner
+
+    from kprism import ops
+    from kprism.cli.main import app as cli_app
+    from tests.unit.fakekube import NS, SERVICE, fake
+
+    kube = fake(blue_app(3))
+    monkeypatch.setattr(ops, "connect", lambda **_: kube)
+    ops.scale(kube, ops.App(name=SERVICE, namespace=NS), track="blue", replicas=4)
+    result = CliRunner().invoke(cli_app, ["history", SERVICE], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("scale-")]
+    assert "<empty>" not in row
+    assert row.split()[3:7] == ["blue", "3", "blue", "4"] and row.split()[7] == "-", row

@@ -358,7 +358,7 @@ def history(
                 e["phase"],
                 e["stable"],
                 e["candidate"],
-                ops.fmt_labels(e.get("candidate_images", {})),
+                ops.fmt_labels(e["candidate_images"]) if e.get("candidate_images") else "-",
                 e.get("started_at", ""),
                 e.get("finished_at", ""),
                 history_summary(e),
