@@ -118,8 +118,14 @@ def test_app_list_shows_the_app_and_its_serving_track(
     )
     expect(tid(page, "app-serving-hello")).to_have_text("green")
     assert same_document(page)
+    # the overview lists the apps of every namespace; the find box takes namespace/name
+    tid(page, "all-namespaces").click()
+    expect(tid(page, "list-namespace")).to_have_text("all namespaces")
+    tid(page, "list-search").fill(f"{namespace}/")
+    expect(tid(page, f"app-row-{namespace}-hello")).to_be_visible()
+    expect(tid(page, f"app-row-{namespace}-hello")).to_contain_text(f"{namespace}/hello")
     # and the link opens the app page with its tracks
-    tid(page, "app-link-hello").click()
+    tid(page, f"app-link-{namespace}-hello").click()
     expect(tid(page, "app-detail")).to_be_visible()
     expect(tid(page, "track-row-blue")).to_contain_text("hello-blue")
     expect(tid(page, "ready-blue")).to_have_text("3/3")

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kprism import ops
+from kprism.errors import ForbiddenError
 from kprism.model.observed import ServiceObs
 from kprism.model.release import Change, ReleaseSpec
 from kprism.web import forms, views
@@ -327,3 +328,42 @@ def test_the_server_stops_while_a_page_listens(web: tuple[TestClient, WebFake]) 
     sock.close()
     assert not thread.is_alive() and events[0] == "event: detail"
     assert ended == ["clean"]
+
+
+class TwoNamespaces(WebFake):
+    """App ``web`` in namespaces ``shop`` and ``blog``; ``refuse_all``: the user may not
+    list Services across namespaces (RBAC on one namespace only)."""
+
+    refuse_all = False
+
+    def list_services(self, namespace: str | None) -> list[ServiceObs]:
+        if namespace is None and self.refuse_all:
+            raise ForbiddenError("services is forbidden at the cluster scope", kind="Service")
+        return [
+            ServiceObs(name="web", namespace=ns, selector={"app": "web", "color": "blue"})
+            for ns in ("shop", "blog")
+            if namespace in (None, ns)
+        ]
+
+
+def test_the_overview_lists_the_apps_of_every_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    kube = TwoNamespaces(blue_app())
+    monkeypatch.setattr(ops, "connect", lambda **_: kube)
+    with TestClient(create_app(namespace=NS), base_url="http://127.0.0.1:8080") as client:
+        assert client.get("/api/namespaces").json()["namespaces"][0] == "*"
+        every = client.get("/api/apps", params={"namespace": "*", "limit": 50}).json()
+        assert [(a["namespace"], a["name"]) for a in every["apps"]] == [
+            ("shop", "web"),
+            ("blog", "web"),
+        ]
+        found = client.get("/api/apps", params={"namespace": "*", "limit": 50, "q": "blog/"})
+        assert [a["namespace"] for a in found.json()["apps"]] == ["blog"]
+        # one namespace still lists only its own
+        shop = client.get("/api/apps", params={"namespace": "shop", "limit": 50}).json()
+        assert [a["namespace"] for a in shop["apps"]] == ["shop"]
+        kube.refuse_all = True
+        refused = client.get("/api/apps", params={"namespace": "*", "limit": 50})
+        assert refused.status_code == 403
+        assert refused.json()["error"] == (
+            "you may not list Services in every namespace: pick a namespace"
+        )

@@ -187,13 +187,26 @@ class Dashboard:
             found = {a.namespace for a in ops.list_apps(self.kube, namespace=None)}
         except KprismError:  # not allowed to list across namespaces: offer the default
             found = set()
-        return sorted(found | {self.namespace})
+        return [ALL_NAMESPACES, *sorted(found | {self.namespace})]
 
     def apps(self, namespace: str) -> list[dict[str, Any]]:
-        """The apps of ``namespace``; an unknown namespace is a NotFoundError (400)."""
+        """The apps of ``namespace`` (:data:`ALL_NAMESPACES`: of every namespace the user
+        may list Services in); an unknown namespace is a NotFoundError (400)."""
         self._watch_apps()
-        summaries = ops.list_apps(self.kube, namespace=namespace)
-        if not summaries and namespace_missing(self.kube, namespace):
+        if namespace == ALL_NAMESPACES:
+            try:
+                summaries = ops.list_apps(self.kube, namespace=None)
+            except ForbiddenError as exc:
+                raise ForbiddenError(
+                    "you may not list Services in every namespace: pick a namespace"
+                ) from exc
+        else:
+            summaries = ops.list_apps(self.kube, namespace=namespace)
+        if (
+            not summaries
+            and namespace != ALL_NAMESPACES
+            and namespace_missing(self.kube, namespace)
+        ):
             raise NotFoundError(
                 f"namespace {namespace!r} does not exist: pick an existing namespace",
                 kind="Namespace",
@@ -216,7 +229,8 @@ class Dashboard:
     def page_of_apps(self, namespace: str, *, q: str, offset: int, limit: int) -> dict[str, Any]:
         """One page of the app list (``q``: part of the name), each app with its traffic
         bar: the list stays fast with hundreds of apps."""
-        found = [a for a in self.apps(namespace) if q.lower() in a["name"].lower()]
+        key = "namespace/name" if namespace == ALL_NAMESPACES else "name"
+        found = [a for a in self.apps(namespace) if q.lower() in _app_key(a, key)]
         page = found[offset : offset + limit]
         for a in page:
             a["traffic"] = views.list_traffic(a)
@@ -386,6 +400,16 @@ class Dashboard:
             self.kube, ref, track=form.track, change=args.to_spec().change, replicas=form.replicas
         )
         return {"message": message}
+
+
+#: The namespace that stands for all of them in the app list (``/api/apps?namespace=*``,
+#: the page's ``#/*``): the overview of every app the user may see.
+ALL_NAMESPACES = "*"
+
+
+def _app_key(app: dict[str, Any], key: str) -> str:
+    """What the list's find box matches: the name, or ``namespace/name`` across namespaces."""
+    return (f"{app['namespace']}/{app['name']}" if "/" in key else str(app["name"])).lower()
 
 
 #: Seconds before a user refused the watch of every namespace's Services is tried again

@@ -120,7 +120,7 @@ function route() {
     if (!app) state.offset = 0;
     clearError("poll");
     tid("notice").hidden = true;
-    tid("list-namespace").textContent = ns;  // no rows of another namespace meanwhile
+    tid("list-namespace").textContent = nsLabel(ns);  // no rows of another namespace meanwhile
     tid("app-list").querySelector("tbody").replaceChildren();
     tid("app-list-empty").hidden = true;
   }
@@ -128,9 +128,9 @@ function route() {
   tid("app-list-view").hidden = !!app;
   tid("app-detail").hidden = !app;
   const crumbs = tid("crumbs");
-  crumbs.replaceChildren(h("a", { href: `#/${encodeURIComponent(ns)}`, testid: "crumb-namespace" }, ns));
+  crumbs.replaceChildren(h("a", { href: `#/${encodeURIComponent(ns)}`, testid: "crumb-namespace" }, nsLabel(ns)));
   if (app) crumbs.append(" / ", h("span", {}, app));
-  document.title = app ? `${app} · ${ns} · kprism` : `${ns} · kprism`;
+  document.title = app ? `${app} · ${ns} · kprism` : `${nsLabel(ns)} · kprism`;
   if (changed) pollNow();
 }
 
@@ -200,18 +200,24 @@ function setLive(ok, why) {
 async function loadNamespaces() {
   try {
     const { data } = await api("GET", "/api/namespaces");
-    tid("namespace-input").list.replaceChildren(...data.namespaces.map((n) => h("option", { value: n })));
+    tid("namespace-input").list.replaceChildren(...data.namespaces.map((n) => h("option", { value: n }, nsLabel(n))));
   } catch { /* the list is a convenience */ }
 }
 
 // -- app list ----------------------------------------------------------------------------
 
+// "*" stands for every namespace the user may list Services in (the overview).
+const ALL_NAMESPACES = "*";
+const nsLabel = (ns) => (ns === ALL_NAMESPACES ? "all namespaces" : ns);
+
 function renderList(data) {
-  tid("list-namespace").textContent = data.namespace;
+  tid("list-namespace").textContent = nsLabel(data.namespace);
+  const across = data.namespace === ALL_NAMESPACES;
   const body = tid("app-list").querySelector("tbody");
-  body.replaceChildren(...data.apps.map((a) => h("tr", { testid: `app-row-${a.name}` },
+  body.replaceChildren(...data.apps.map((a) => h("tr", { testid: `app-row-${across ? `${a.namespace}-` : ""}${a.name}` },
     h("td", {}, h("a", { class: "app", href: `#/${encodeURIComponent(a.namespace)}/${encodeURIComponent(a.name)}`,
-      testid: `app-link-${a.name}` }, a.name)),
+      testid: `app-link-${across ? `${a.namespace}-` : ""}${a.name}` },
+      across ? h("span", { class: "muted" }, `${a.namespace}/`) : "", a.name)),
     h("td", { testid: `app-serving-${a.name}` }, a.serving ? trackTag(a.serving) : h("span", { class: "muted" }, "all selected")),
     h("td", { class: "traffic-cell" }, trafficBar(a.traffic || [], `app-traffic-${a.name}`)),
     h("td", {}, a.phase === "-" ? h("span", { class: "muted" }, "-") : h("span", { class: `badge ${a.phase}` }, a.phase)),
@@ -573,7 +579,7 @@ function signedIn(data) {
 }
 
 async function loadPermissions() {
-  if (auth.mode === "none" || !state.ns) return;
+  if (auth.mode === "none" || !state.ns || state.ns === ALL_NAMESPACES) return;
   if (auth.permsNs === state.ns && Date.now() - auth.permsAt < 30000) return;
   auth.permsNs = state.ns;
   auth.permsAt = Date.now();
