@@ -396,22 +396,23 @@ def test_shards_split_the_apps_and_a_killed_shards_apps_are_taken_over(
         }
         # canaries with timed pauses, left by whoever started them: nobody promotes
         k = Kube(Target(kubeconfig=kubeconfig_path))
+        # pauses long enough that every release is still in flight when the test has seen
+        # all of them held (a loaded machine takes its time to start 4 canaries)
         spec = ops.SpecArgs(
-            images=[("", V2)], steps="25,50,100", pause="6s", scale_down_delay=0
+            images=[("", V2)], steps="25,50,100", pause="20s", scale_down_delay=0
         ).to_spec()
         for name in apps:
             _, lease = ops.start_release(k, ops.App(name=name, namespace=namespace), spec)
             lease.release()
         k.close()
         with HolderLog(kube, namespace, [f"kprism-{a}" for a in by_shard[0]]) as held:
-            for shard, names in by_shard.items():
-                for name in names:  # each shard's leader drives its own apps
-                    wait_for(
-                        lambda name=name: app_holder(kube, namespace, name),
-                        lambda h, shard=shard: h == leaders[shard],
-                        timeout=60,
-                        what=f"{name} held by the leader of shard {shard}",
-                    )
+            want = {name: leaders[shard] for shard, names in by_shard.items() for name in names}
+            wait_for(  # each shard's leader drives its own apps (all looked at together)
+                lambda: {name: app_holder(kube, namespace, name) for name in want},
+                lambda held_by: held_by == want,
+                timeout=90,
+                what="every app held by the leader of its shard",
+            )
             # mid-release: shard 1's canaries took traffic and wait for their next weight
             for name in by_shard[1]:
                 wait_for(
