@@ -332,8 +332,11 @@ def test_a_blue_green_post_promotion_failure_flips_back(
 
 # -- the job provider: a smoke-test Job of the sample app's image on the process node --------
 
+# 20 requests over ≈ 6 s: the step is verified in the EndpointSlices, but kube-proxy
+# programs the new pod a few seconds later (p99 ≈ 4 s on a loaded machine); a smoke test
+# that fires all at once may reach only the pods it already knew
 SMOKE = """
-import os, sys, urllib.error, urllib.request
+import os, sys, time, urllib.error, urllib.request
 bad = 0
 for _ in range(20):
     try:
@@ -341,6 +344,7 @@ for _ in range(20):
     except (urllib.error.URLError, OSError) as exc:
         bad += 1
         print("failed:", exc)
+    time.sleep(0.3)
 print(bad, "of 20 requests failed; release", os.environ["KPRISM_RELEASE"], "track", os.environ["KPRISM_TRACK"])
 sys.exit(1 if bad else 0)
 """
@@ -356,6 +360,7 @@ def job_release_file(url: str) -> str:
                 "metrics": [
                     {
                         "name": "smoke",
+                        "initialDelay": "3s",  # as a user would: let kube-proxy catch up
                         "provider": {
                             "job": {
                                 "spec": {
