@@ -7,12 +7,14 @@ commit and Apache-2.0 licence in their headers); KWOK runs their pods.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from lightkube import Client
 from lightkube.codecs import from_dict
@@ -46,7 +48,7 @@ def one_line_error(out: Any, code: int, *parts: str) -> str:
 
 
 def test_bookinfo_reviews_adopt_by_version_and_split_without_the_idle_version(
-    kube: Client, namespace: str, kubeconfig_path: str
+    kube: Client, namespace: str, kubeconfig_path: str, request: pytest.FixtureRequest
 ) -> None:
     apply_fixture(kube, namespace, "bookinfo.yaml")
     wait_for(
@@ -74,18 +76,26 @@ def test_bookinfo_reviews_adopt_by_version_and_split_without_the_idle_version(
     # Every ready endpoint Service reviews lists while the split runs: reviews-v3 keeps
     # one idle ready pod, and the split gives it 0 % — it must never be listed.
     seen: set[str] = set()
-    started = threading.Event()
+    started, stop = threading.Event(), threading.Event()
 
     def record() -> None:
-        for _, es in kube.watch(
-            EndpointSlice, namespace=namespace, labels={"kubernetes.io/service-name": "reviews"}
-        ):
-            started.set()
-            for ep in es.endpoints or []:
-                if ep.conditions and ep.conditions.ready and ep.targetRef:
-                    seen.add(ep.targetRef.name or "")
+        # ends at the first event after the test (its namespace's slices are deleted), and
+        # quietly if the watch breaks: it must not outlive the test and fail another one
+        with contextlib.suppress(Exception):
+            for _, es in kube.watch(
+                EndpointSlice,
+                namespace=namespace,
+                labels={"kubernetes.io/service-name": "reviews"},
+            ):
+                if stop.is_set():
+                    return
+                started.set()
+                for ep in es.endpoints or []:
+                    if ep.conditions and ep.conditions.ready and ep.targetRef:
+                        seen.add(ep.targetRef.name or "")
 
     threading.Thread(target=record, daemon=True).start()
+    request.addfinalizer(stop.set)
     assert started.wait(10), "no EndpointSlice event for Service reviews"
     out = cli("split", "reviews", "v1=50", "v2=50")
     assert "traffic split v1 50%, v2 50%" in out.stdout
