@@ -163,6 +163,26 @@ def lease_names(shards: int) -> list[str]:
     return [NAME] if shards <= 1 else [f"{NAME}-{i}" for i in range(shards)]
 
 
+def _container_security() -> dict[str, Any]:
+    """Every container kprism ships: no privilege escalation, a read-only root
+    filesystem, no capabilities (a fresh dict each time: YAML gets no anchors)."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _pod_security() -> dict[str, Any]:
+    """Every pod kprism ships: non-root (65532), the runtime's default seccomp profile."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def _deployment(o: InstallOptions, shard: int | None) -> dict[str, Any]:
     labels = {APP_LABEL: NAME}
     name = NAME
@@ -194,11 +214,7 @@ def _deployment(o: InstallOptions, shard: int | None) -> dict[str, Any]:
             "requests": {"cpu": "100m", "memory": "128Mi"},
             "limits": {"memory": "512Mi"},
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": _container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir
     }
     return {
@@ -228,12 +244,7 @@ def _deployment(o: InstallOptions, shard: int | None) -> dict[str, Any]:
                     "serviceAccountName": NAME,
                     # on SIGTERM it gives its Leases back at once
                     "terminationGracePeriodSeconds": 30,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 65532,
-                        "runAsGroup": 65532,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": _pod_security(),
                     "affinity": {
                         "podAntiAffinity": {
                             "preferredDuringSchedulingIgnoredDuringExecution": [
@@ -275,11 +286,7 @@ def _dashboard(o: InstallOptions) -> list[dict[str, Any]]:
             "requests": {"cpu": "50m", "memory": "128Mi"},
             "limits": {"memory": "512Mi"},
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": _container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - an emptyDir
     }
     deployment = {
@@ -300,12 +307,7 @@ def _dashboard(o: InstallOptions) -> list[dict[str, Any]]:
                 "spec": {
                     "serviceAccountName": DASHBOARD,
                     "terminationGracePeriodSeconds": 30,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": 65532,
-                        "runAsGroup": 65532,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
+                    "securityContext": _pod_security(),
                     "containers": [container],
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
                 },
